@@ -1,0 +1,69 @@
+# Two commands: `make run` (set up and run the back-office on its embedded defaults) and
+# `make test` (set up and run the whole suite against PostgreSQL and Redis, then again on
+# the embedded defaults). `make bench` runs the benchmarks.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# `python -m pytest` puts the checkout on sys.path, which `-p tests.envsetup` needs.
+PYTEST := $(PY) -m pytest
+
+# Services the tests use (CI's and the developers' machines run both on loopback).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/backoffice
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/9
+TEST_WORKERS ?= 2
+
+.PHONY: run setup test test-services test-embedded bench lint format system-packages browser
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+system-packages:
+	@command -v tesseract >/dev/null || { \
+	  echo "Installing Tesseract from Debian's packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra tesseract-ocr-deu >/dev/null; }
+
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Chromium from Debian's packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+setup: system-packages $(VENV)/.installed
+	mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py loaddata fixtures/demo.json
+	$(PY) manage.py collectstatic --noinput -v 0
+	@echo
+	@echo "Back-office: http://127.0.0.1:8000/admin/"
+	@echo "  superuser: admin / admin-demo-2026"
+	@echo "  staff of tenant 'demo': staff / staff-demo-2026"
+	@echo
+
+run: setup
+	$(VENV)/bin/honcho start -f Procfile
+
+test: system-packages $(VENV)/.installed test-services test-embedded
+
+# The whole suite on PostgreSQL + Redis with real worker processes.
+test-services:
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	  $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not embedded" $(PYTEST_ARGS)
+
+# The same end-to-end path on the embedded defaults: SQLite, filesystem broker, local storage.
+test-embedded:
+	env -u DATABASE_URL -u CELERY_BROKER_URL $(PYTEST) -m embedded $(PYTEST_ARGS)
+
+bench: system-packages $(VENV)/.installed
+	$(PY) bench/run_all.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .

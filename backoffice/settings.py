@@ -1,0 +1,318 @@
+"""Settings, read from the environment in this one place (django-environ).
+
+With nothing set, the embedded defaults apply: SQLite and a filesystem broker under ``var/``,
+local file storage, the local embedding model and LanceDB. ``DATABASE_URL``,
+``CELERY_BROKER_URL``, the ``AWS_*``/``S3_*`` variables, ``GEMINI_API_KEY`` and
+``PINECONE_*`` switch to the production services. A malformed value stops start-up with a
+message that names the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def _read(name: str, cast, default):
+    """Read one variable, turning django-environ's bare ValueError into a message that names it."""
+    try:
+        return cast(name, default=default)
+    except (ValueError, ImproperlyConfigured, environ.compat.ImproperlyConfigured) as exc:
+        raise ImproperlyConfigured(f"Environment variable {name} is malformed: {exc}") from exc
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _bool(name: str, default: bool) -> bool:
+    # django-environ reads any unknown word as False; a typo must not silently turn DEBUG off.
+    raw = env.str(name, default=str(default)).strip().lower()
+    if raw not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(f"Environment variable {name} must be true or false; got {raw!r}.")
+    return raw in _TRUE
+
+
+def _positive_int(name: str, default: int) -> int:
+    value = _read(name, env.int, default)
+    if value <= 0:
+        raise ImproperlyConfigured(f"Environment variable {name} must be a positive integer.")
+    return value
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _read(name, env.str, default)
+    if value not in choices:
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must be one of {', '.join(choices)}; got {value!r}."
+        )
+    return value
+
+
+DEBUG = _bool("DEBUG", False)
+SECRET_KEY = _read("SECRET_KEY", env.str, "dev-only-insecure-key-change-me")
+ALLOWED_HOSTS = _read("ALLOWED_HOSTS", env.list, ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", env.list, [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_results",
+    "django_celery_beat",
+    "documents",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backoffice.urls"
+WSGI_APPLICATION = "backoffice.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -----------------------------------------------------------------------------
+DATABASES = {
+    "default": _read("DATABASE_URL", env.db_url, f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+if not DATABASES["default"]["ENGINE"].startswith("django.db.backends."):
+    # django-environ passes an unknown scheme through as the engine name.
+    raise ImproperlyConfigured(
+        "Environment variable DATABASE_URL has an unknown scheme; use postgres:// or sqlite:///."
+    )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The worker and the web process write at once; wait for the lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # A file, not memory, so worker processes started by the tests share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = _read("CONN_MAX_AGE", env.int, 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = VAR_DIR / "media"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request otherwise
+
+# --- file storage -------------------------------------------------------------------------
+S3_BUCKET = _read("S3_BUCKET", env.str, "")
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT)},
+    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+if S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "region_name": _read("S3_REGION", env.str, "us-east-1"),
+            "endpoint_url": _read("S3_ENDPOINT_URL", env.str, None),
+            "access_key": _read("AWS_ACCESS_KEY_ID", env.str, None),
+            "secret_key": _read("AWS_SECRET_ACCESS_KEY", env.str, None),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": _positive_int("S3_PRESIGNED_EXPIRE_SECONDS", 300),
+            # Keys are unique per document (they contain its UUID), so an overwrite is a
+            # re-upload of the same document, never a collision.
+            "file_overwrite": True,
+            # botocore signs with SigV2-style URLs against a custom endpoint unless told.
+            "signature_version": "s3v4",
+            "addressing_style": _read("S3_ADDRESSING_STYLE", env.str, "path"),
+        },
+    }
+if _bool("TESTING_STATIC_PLAIN", False):
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
+# --- uploads and extraction -----------------------------------------------------------------
+DOCUMENT_MAX_UPLOAD_BYTES = _positive_int("DOCUMENT_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
+# Uploads above this size are spooled to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+PIPELINE_MAX_PAGES = _positive_int("PIPELINE_MAX_PAGES", 2000)
+OCR_LANGUAGES = _read("OCR_LANGUAGES", env.str, "eng")
+OCR_DPI = _positive_int("OCR_DPI", 200)
+OCR_PARALLEL_PAGES = _positive_int("OCR_PARALLEL_PAGES", 2)
+PIPELINE_TMP_DIR = Path(_read("PIPELINE_TMP_DIR", env.str, str(VAR_DIR / "tmp")))
+
+# --- embeddings ---------------------------------------------------------------------------
+GEMINI_API_KEY = _read("GEMINI_API_KEY", env.str, "")
+EMBEDDER = _choice("EMBEDDER", "gemini" if GEMINI_API_KEY else "local", ("local", "gemini"))
+GEMINI_BASE_URL = _read("GEMINI_BASE_URL", env.str, "")
+GEMINI_MODEL = _read("GEMINI_MODEL", env.str, "gemini-embedding-001")
+GEMINI_DIMENSION = _positive_int("GEMINI_DIMENSION", 768)
+GEMINI_TIMEOUT_SECONDS = _positive_int("GEMINI_TIMEOUT_SECONDS", 60)
+LOCAL_EMBEDDING_BATCH_SIZE = _positive_int("LOCAL_EMBEDDING_BATCH_SIZE", 32)
+# Chunk targets per embedder, in that embedder's tokens. MiniLM cuts input at 256 word
+# pieces, so 256 is its hard ceiling; Gemini accepts 2,048 tokens but our count is an estimate.
+CHUNK_TOKENS = {
+    "local": _positive_int("CHUNK_TOKENS_LOCAL", 256),
+    "gemini": _positive_int("CHUNK_TOKENS_GEMINI", 1024),
+}
+CHUNK_OVERLAP = {
+    "local": _read("CHUNK_OVERLAP_LOCAL", env.int, 32),
+    "gemini": _read("CHUNK_OVERLAP_GEMINI", env.int, 100),
+}
+
+# --- vectors ------------------------------------------------------------------------------
+PINECONE_API_KEY = _read("PINECONE_API_KEY", env.str, "")
+PINECONE_INDEX_HOST = _read("PINECONE_INDEX_HOST", env.str, "")
+VECTOR_STORE = _choice(
+    "VECTOR_STORE", "pinecone" if PINECONE_INDEX_HOST else "lancedb", ("lancedb", "pinecone")
+)
+PINECONE_TIMEOUT_SECONDS = _positive_int("PINECONE_TIMEOUT_SECONDS", 30)
+LANCEDB_URI = _read("LANCEDB_URI", env.str, str(VAR_DIR / "lancedb"))
+if VECTOR_STORE == "pinecone" and not (PINECONE_API_KEY and PINECONE_INDEX_HOST):
+    raise ImproperlyConfigured(
+        "VECTOR_STORE=pinecone needs both PINECONE_API_KEY and PINECONE_INDEX_HOST."
+    )
+if EMBEDDER == "gemini" and not GEMINI_API_KEY:
+    raise ImproperlyConfigured("EMBEDDER=gemini needs GEMINI_API_KEY.")
+
+# --- Celery -------------------------------------------------------------------------------
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = _read("CELERY_BROKER_URL", env.str, "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport needs its folders to exist before the worker starts.
+    for sub in ("out", "processed"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "out"),
+        "data_folder_out": str(BROKER_DIR / "out"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+else:
+    # A task still running after the visibility timeout is handed to a second worker, so it
+    # must exceed both the hard time limit and the longest retry countdown (see task_time_limit).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7200}
+CELERY_VISIBILITY_TIMEOUT = 7200
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = _read("CELERY_TASK_DEFAULT_QUEUE", env.str, "celery")
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_RESULT_EXPIRES = _positive_int("CELERY_RESULT_EXPIRES_SECONDS", 7 * 24 * 3600)
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+# A killed child process re-sends its task like retry(), bounded by max_retries, instead of
+# task_reject_on_worker_lost, which can re-queue a poison task forever.
+CELERY_TASK_RETRY_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_MAX_TASKS_PER_CHILD = _positive_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 100)
+CELERY_WORKER_CONCURRENCY = _positive_int("CELERY_WORKER_CONCURRENCY", 4)
+CELERY_TASK_TIME_LIMIT = 3600
+CELERY_TASK_SOFT_TIME_LIMIT = 3300
+CELERY_TASK_TRACK_STARTED = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# How long a claim stays valid without a heartbeat before another delivery may take over.
+CLAIM_TIMEOUT_SECONDS = _positive_int("CLAIM_TIMEOUT_SECONDS", 300)
+# In-task retries for transient errors: 2 s, 4 s, 8 s; a longer server-given delay wins.
+PIPELINE_MAX_RETRIES = _read("PIPELINE_MAX_RETRIES", env.int, 3)
+PIPELINE_RETRY_BASE_SECONDS = _read("PIPELINE_RETRY_BASE_SECONDS", env.float, 2.0)
+
+HEALTH_CHECK_TIMEOUT_SECONDS = _read("HEALTH_CHECK_TIMEOUT_SECONDS", env.float, 2.0)
+
+# --- API ----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "documents.api.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Document ingestion back-office API",
+    "DESCRIPTION": "Upload documents for ingestion and follow their processing.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's assets from the installed sidecar package, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- errors -------------------------------------------------------------------------------
+SENTRY_DSN = _read("SENTRY_DSN", env.str, "")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=_read("SENTRY_ENVIRONMENT", env.str, "production"),
+        integrations=[DjangoIntegration(), CeleryIntegration(monitor_beat_tasks=False)],
+        send_default_pii=False,
+        traces_sample_rate=0.0,
+        send_client_reports=False,
+    )
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": _read("LOG_LEVEL", env.str, "INFO")},
+}

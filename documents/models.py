@@ -1,0 +1,195 @@
+"""Tenants, their staff, documents and chunks. Rules about one row live here, with no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.text import slugify
+
+from documents.pipeline.errors import FailureKind
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    # Derived on the server at creation and never changed: the vectors live under it, so a
+    # rename of the tenant must not orphan them, and no client input ever chooses it.
+    vector_namespace = models.CharField(max_length=80, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slugify(self.name)[:60] or uuid.uuid4().hex[:12]
+        if not self.vector_namespace:
+            self.vector_namespace = f"tenant-{uuid.uuid4().hex}"
+        super().save(*args, **kwargs)
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        STAFF = "staff", "Staff"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.STAFF)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="unique_membership"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant} ({self.role})"
+
+
+class Status(models.TextChoices):
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class Stage(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    DOWNLOADING = "downloading", "Downloading"
+    EXTRACTING = "extracting", "Extracting"
+    OCR = "ocr", "OCR"
+    CHUNKING = "chunking", "Chunking"
+    EMBEDDING = "embedding", "Embedding"
+    INDEXING = "indexing", "Indexing"
+    DONE = "done", "Done"
+
+
+FAILURE_KIND_CHOICES = list(FailureKind.LABELS.items())
+
+
+class Document(models.Model):
+    Status = Status
+    Stage = Stage
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="documents")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    title = models.CharField(max_length=300)
+    original_filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=120)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    storage_key = models.CharField(max_length=500)
+
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.PROCESSING, db_index=True
+    )
+    stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.QUEUED)
+    pages_total = models.PositiveIntegerField(null=True, blank=True)
+    pages_done = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(null=True, blank=True)
+    chunks_done = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+
+    failure_kind = models.CharField(max_length=24, choices=FAILURE_KIND_CHOICES, blank=True)
+    failure_message = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # One entry per failed attempt, retried or final: {"at", "stage", "kind", "message"}.
+    attempt_log = models.JSONField(default=list, blank=True)
+
+    # Per-stage timing: {"extracting": {"started": iso, "seconds": 1.2}, ...}
+    stage_timings = models.JSONField(default=dict, blank=True)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    claimed_by = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_task_id = models.CharField(max_length=255, blank=True)
+
+    embedding_model = models.CharField(max_length=120, blank=True)
+    embedding_dimension = models.PositiveIntegerField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["tenant", "status"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in (Status.COMPLETED, Status.FAILED)
+
+    @property
+    def is_transient_failure(self) -> bool:
+        return self.status == Status.FAILED and self.failure_kind in FailureKind.TRANSIENT
+
+    def claim_is_alive(self, now=None) -> bool:
+        """A claim holds while its heartbeat is younger than CLAIM_TIMEOUT_SECONDS."""
+        if not self.claimed_by or self.heartbeat_at is None:
+            return False
+        now = now or timezone.now()
+        return now - self.heartbeat_at < timedelta(seconds=settings.CLAIM_TIMEOUT_SECONDS)
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == Status.COMPLETED:
+            return 100
+        if self.chunks_total:
+            # Reading is the first half of the work, embedding and indexing the second.
+            return 50 + int(50 * self.chunks_done / self.chunks_total)
+        if self.pages_total:
+            return int(50 * self.pages_done / self.pages_total)
+        return 0
+
+    @property
+    def namespace(self) -> str:
+        return self.tenant.vector_namespace
+
+    @property
+    def vector_id_prefix(self) -> str:
+        return f"{self.id}#"
+
+
+class Chunk(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    text = models.TextField()
+    token_count = models.PositiveIntegerField()
+    page_start = models.PositiveIntegerField()
+    page_end = models.PositiveIntegerField()
+    char_start = models.PositiveIntegerField()
+    char_end = models.PositiveIntegerField()
+    vector_id = models.CharField(max_length=120)
+
+    class Meta:
+        ordering = ["document", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "index"], name="unique_chunk_index"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} #{self.index}"
+
+    @property
+    def page_span(self) -> str:
+        if self.page_start == self.page_end:
+            return f"p. {self.page_start}"
+        return f"pp. {self.page_start}–{self.page_end}"

@@ -1,0 +1,66 @@
+"""The embedding stage: vectors for chunk texts, batch by batch, through the configured embedder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+
+import numpy as np
+
+from documents.pipeline.errors import FailureKind, PermanentError
+from documents.pipeline.types import Embedder
+
+
+@cache
+def get_embedder() -> Embedder:
+    """The embedder named by settings, built once per process (a worker child, after fork)."""
+    from django.conf import settings
+
+    if settings.EMBEDDER == "gemini":
+        from documents.pipeline.embedders.gemini import GeminiEmbedder
+
+        return GeminiEmbedder(
+            api_key=settings.GEMINI_API_KEY,
+            base_url=settings.GEMINI_BASE_URL or None,
+            model=settings.GEMINI_MODEL,
+            dimension=settings.GEMINI_DIMENSION,
+            timeout_seconds=settings.GEMINI_TIMEOUT_SECONDS,
+            chunk_tokens=settings.CHUNK_TOKENS["gemini"],
+            chunk_overlap=settings.CHUNK_OVERLAP["gemini"],
+        )
+    from documents.pipeline.embedders.local import LocalEmbedder
+
+    return LocalEmbedder(
+        batch_size=settings.LOCAL_EMBEDDING_BATCH_SIZE,
+        chunk_tokens=settings.CHUNK_TOKENS["local"],
+        chunk_overlap=settings.CHUNK_OVERLAP["local"],
+    )
+
+
+def embed_chunks(
+    embedder: Embedder,
+    texts: Sequence[str],
+    *,
+    title: str = "",
+    on_batch: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Embed ``texts`` in the embedder's batch size; returns a float32 matrix, one row per text.
+
+    ``on_batch(done)`` is called after each batch so the runner can report progress and
+    keep its claim alive."""
+    matrix = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    step = max(1, embedder.batch_size)
+    for start in range(0, len(texts), step):
+        batch = list(texts[start : start + step])
+        vectors = embedder.embed_documents(batch, title=title)
+        for row, vector in enumerate(vectors):
+            if len(vector) != embedder.dimension:
+                raise PermanentError(
+                    f"The embedder returned vectors of dimension {len(vector)}, "
+                    f"but {embedder.dimension} was configured.",
+                    FailureKind.DIMENSION_MISMATCH,
+                )
+            matrix[start + row] = vector
+        if on_batch:
+            on_batch(start + len(batch))
+    return matrix

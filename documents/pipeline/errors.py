@@ -1,0 +1,104 @@
+"""The application's one error type and its two families.
+
+Every failure that can end a document carries a *kind* (stored on the document, used for
+filters and the dashboard) and a message written for a staff member, not a developer.
+Transient errors are retried with backoff; permanent errors fail the document at once.
+The messages are single strings so the exceptions survive Celery's JSON result serialisation,
+which rebuilds an exception as ``cls(*args)``.
+"""
+
+from __future__ import annotations
+
+
+class FailureKind:
+    """Values stored in ``Document.failure_kind``; the model's choices are built from these."""
+
+    # permanent
+    ENCRYPTED = "encrypted"
+    CORRUPT = "corrupt"
+    EMPTY = "empty"
+    UNSUPPORTED_TYPE = "unsupported_type"
+    TOO_LARGE = "too_large"
+    TOO_MANY_PAGES = "too_many_pages"
+    DIMENSION_MISMATCH = "dimension_mismatch"
+    REJECTED = "rejected"  # the provider refused the request (bad key, invalid argument)
+    MISSING_FILE = "missing_file"
+    # transient (retried in the task, then by the scheduled retry)
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"  # network errors, timeouts, 5xx
+    WORKER_LOST = "worker_lost"
+    INTERNAL = "internal"  # an unexpected exception (a bug), reported to Sentry
+    CANCELLED = "cancelled"
+
+    LABELS = {
+        ENCRYPTED: "Encrypted",
+        CORRUPT: "Corrupt or truncated file",
+        EMPTY: "No readable text",
+        UNSUPPORTED_TYPE: "Unsupported type",
+        TOO_LARGE: "Too large",
+        TOO_MANY_PAGES: "Too many pages",
+        DIMENSION_MISMATCH: "Embedding dimension mismatch",
+        REJECTED: "Refused by a provider",
+        MISSING_FILE: "Stored file missing",
+        RATE_LIMITED: "Rate limited",
+        UNAVAILABLE: "Service unavailable",
+        WORKER_LOST: "Worker lost",
+        INTERNAL: "Internal error",
+        CANCELLED: "Cancelled",
+    }
+    # Internal errors are bugs: retrying the same input cannot help, so they are not transient.
+    TRANSIENT = frozenset({RATE_LIMITED, UNAVAILABLE, WORKER_LOST})
+
+
+class ApplicationError(Exception):
+    """Base of every error the application raises on purpose."""
+
+    default_kind = FailureKind.INTERNAL
+    http_status = 500
+
+    def __init__(self, message: str, kind: str | None = None, retry_after: float | None = None):
+        super().__init__(message, kind, retry_after)
+        self.message = message
+        self.kind = kind or self.default_kind
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PermanentError(ApplicationError):
+    """Retrying cannot help: the input or the configuration is wrong."""
+
+    default_kind = FailureKind.CORRUPT
+
+
+class TransientError(ApplicationError):
+    """Worth retrying later. ``retry_after`` is the delay a server asked for, in seconds."""
+
+    default_kind = FailureKind.UNAVAILABLE
+
+
+class InvalidUpload(PermanentError):
+    """An upload the API or the admin refuses before a document exists."""
+
+    http_status = 400
+
+
+class UploadTooLarge(InvalidUpload):
+    default_kind = FailureKind.TOO_LARGE
+    http_status = 413
+
+
+class UnsupportedUpload(InvalidUpload):
+    default_kind = FailureKind.UNSUPPORTED_TYPE
+    http_status = 415
+
+
+class NotAMember(ApplicationError):
+    """The caller asked to act on a tenant they do not belong to."""
+
+    http_status = 403
+
+
+class NothingToDo(ApplicationError):
+    http_status = 409

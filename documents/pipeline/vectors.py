@@ -1,0 +1,94 @@
+"""The indexing stage: write a document's vectors to its tenant's namespace, remove strays.
+
+Ids are ``<document uuid>#<chunk index>`` (DESIGN invariant 3), so writing the same document
+twice overwrites instead of duplicating, and every vector of a document can be found by prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+
+from documents.pipeline.errors import FailureKind, PermanentError
+from documents.pipeline.types import Match, TextChunk, VectorRecord, VectorStore
+
+
+@cache
+def get_vector_store() -> VectorStore:
+    """The store named by settings, built once per process (after the worker has forked)."""
+    from django.conf import settings
+
+    if settings.VECTOR_STORE == "pinecone":
+        from documents.pipeline.stores.pinecone_store import PineconeStore
+
+        return PineconeStore(
+            host=settings.PINECONE_INDEX_HOST,
+            api_key=settings.PINECONE_API_KEY,
+            timeout_seconds=settings.PINECONE_TIMEOUT_SECONDS,
+        )
+    from documents.pipeline.embed import get_embedder
+    from documents.pipeline.stores.lancedb_store import LanceDBStore
+
+    return LanceDBStore(uri=settings.LANCEDB_URI, dimension=get_embedder().dimension)
+
+
+def vector_id(document_id, index: int) -> str:
+    return f"{document_id}#{index}"
+
+
+def check_dimension(store: VectorStore, dimension: int) -> None:
+    """Fail before any work is spent when the index was built for another dimension."""
+    index_dimension = store.dimension()
+    if index_dimension is not None and index_dimension != dimension:
+        raise PermanentError(
+            f"The vector index has dimension {index_dimension} but the embedding model "
+            f"produces {dimension}; configure a matching model or index.",
+            FailureKind.DIMENSION_MISMATCH,
+        )
+
+
+def upsert_chunks(
+    store: VectorStore,
+    *,
+    namespace: str,
+    document_id,
+    metadata: dict,
+    chunks: Sequence[TextChunk],
+    vectors: np.ndarray,
+) -> int:
+    """Write one vector per chunk, then delete this document's vectors of chunks that no
+    longer exist (a reprocess that produced fewer chunks). Returns the strays removed."""
+    records = [
+        VectorRecord(
+            id=vector_id(document_id, chunk.index),
+            values=vectors[i].tolist(),
+            metadata={
+                **metadata,
+                "chunk_index": chunk.index,
+                "page_start": chunk.page_start,
+                "page_end": chunk.page_end,
+                "text": chunk.text,
+            },
+        )
+        for i, chunk in enumerate(chunks)
+    ]
+    store.upsert(namespace, records)
+    wanted = {record.id for record in records}
+    strays = [i for i in store.list_ids(namespace, f"{document_id}#") if i not in wanted]
+    if strays:
+        store.delete_ids(namespace, strays)
+    return len(strays)
+
+
+def delete_document_vectors(store: VectorStore, *, namespace: str, document_id) -> int:
+    """Remove every vector of one document (list by id prefix, delete by ids)."""
+    ids = store.list_ids(namespace, f"{document_id}#")
+    if ids:
+        store.delete_ids(namespace, ids)
+    return len(ids)
+
+
+def search(store: VectorStore, *, namespace: str, vector, top_k: int) -> list[Match]:
+    return store.query(namespace, vector, top_k)

@@ -1,0 +1,119 @@
+"""Upload through the API; a real worker process picks the document up; its status ends."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from documents.models import Chunk, Status
+from documents.pipeline.errors import FailureKind
+from tests.documents.pipeline import makedocs
+from tests.polling import wait_for_document
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+STORY = (
+    "The lighthouse keeper climbed the stairs every evening. He lit the lamp and watched "
+    "the ships pass the rocks. In winter the storms were fierce and the sea was grey. "
+) * 30
+
+
+def upload(client, name: str, content: bytes, **fields):
+    handle = io.BytesIO(content)
+    handle.name = name
+    response = client.post("/api/ingest/", {"file": handle, **fields}, format="multipart")
+    assert response.status_code == 202, response.content
+    return response.json()
+
+
+def test_a_text_upload_is_processed_to_completed_with_chunks_and_vectors(
+    personas, api_for, celery_worker
+):
+    body = upload(api_for(personas.staff_a), "story.txt", STORY.encode())
+    document = wait_for_document(body["document_id"], worker=celery_worker)
+    assert document.status == Status.COMPLETED, document.failure_message
+    assert document.stage == "done"
+    assert document.chunk_count > 1
+    assert document.chunk_count == Chunk.objects.filter(document=document).count()
+    assert document.embedding_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert document.embedding_dimension == 384
+    assert set(document.stage_timings) >= {"downloading", "extracting", "chunking", "embedding"}
+    assert document.attempts == 1 and document.last_task_id == body["task_id"]
+    detail = api_for(personas.staff_a).get(body["status_url"]).json()
+    assert detail["status"] == "completed" and detail["progress"]["percent"] == 100
+
+    from documents.pipeline.stores.lancedb_store import LanceDBStore
+    from django.conf import settings
+
+    store = LanceDBStore(uri=settings.LANCEDB_URI, dimension=384)
+    ids = store.list_ids(personas.tenant_a.vector_namespace, f"{document.pk}#")
+    assert sorted(ids) == sorted(c.vector_id for c in Chunk.objects.filter(document=document))
+    assert store.list_ids(personas.tenant_b.vector_namespace, f"{document.pk}#") == []
+
+
+def test_a_pdf_upload_is_read_page_by_page(personas, api_for, celery_worker, tmp_path):
+    pdf = makedocs.text_pdf(tmp_path / "two.pdf", ["First page about apples.", "Second page about pears."])
+    body = upload(api_for(personas.staff_a), "two.pdf", pdf.read_bytes())
+    document = wait_for_document(body["document_id"], worker=celery_worker)
+    assert document.status == Status.COMPLETED, document.failure_message
+    assert document.pages_total == 2 and document.pages_done == 2
+    chunks = list(Chunk.objects.filter(document=document))
+    assert "apples" in " ".join(c.text for c in chunks)
+    assert chunks[-1].page_end == 2
+
+
+def test_a_truncated_pdf_fails_at_once_with_a_readable_reason(personas, api_for, celery_worker, tmp_path):
+    pdf = makedocs.text_pdf(tmp_path / "t.pdf", ["Some text " * 50] * 3)
+    truncated = pdf.read_bytes()[: pdf.stat().st_size // 2]
+    body = upload(api_for(personas.staff_a), "t.pdf", truncated)
+    document = wait_for_document(body["document_id"], worker=celery_worker)
+    assert document.status == Status.FAILED
+    assert document.failure_kind == FailureKind.CORRUPT
+    assert document.attempts == 1  # permanent: no retry
+    assert "PDF" in document.failure_message
+    assert len(document.attempt_log) == 1
+
+
+def test_transient_errors_retry_three_times_then_fail_with_one_sentry_event(
+    personas, api_for, remote_queue, provider_doubles, sentry_session_double
+):
+    gemini, _ = provider_doubles
+    gemini.clear_faults()
+    sentry_session_double.clear()
+    gemini.fail_next(503, times=50)
+    try:
+        body = upload(api_for(personas.staff_a), "story.txt", STORY.encode())
+        document = wait_for_document(body["document_id"], worker=remote_queue, timeout=120)
+    finally:
+        gemini.clear_faults()
+    assert document.status == Status.FAILED
+    assert document.failure_kind == FailureKind.UNAVAILABLE
+    assert document.attempts == 4  # the first try and three retries
+    assert [entry["kind"] for entry in document.attempt_log] == ["unavailable"] * 4
+    import time
+
+    deadline = time.monotonic() + 15
+    while not sentry_session_double.events and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # a second event, if one were (wrongly) sent, would arrive by now
+    assert len(sentry_session_double.events) == 1
+    assert sentry_session_double.exception_types()[-1].endswith("TransientError")
+
+
+def test_a_rate_limit_is_retried_after_the_servers_delay_and_then_succeeds(
+    personas, api_for, remote_queue, provider_doubles
+):
+    gemini, pinecone = provider_doubles
+    gemini.clear_faults()
+    gemini.fail_next(429, retry_delay="1.5s", times=1)
+    body = upload(api_for(personas.staff_b), "story.txt", STORY.encode())
+    document = wait_for_document(body["document_id"], worker=remote_queue, timeout=120)
+    assert document.status == Status.COMPLETED, document.failure_message
+    assert document.attempts == 2
+    assert document.attempt_log[0]["kind"] == "rate_limited"
+    ids = pinecone.ids(personas.tenant_b.vector_namespace)
+    assert sorted(ids) == sorted(
+        c.vector_id for c in Chunk.objects.filter(document=document)
+    )
+    assert document.embedding_dimension == 768

@@ -1,0 +1,82 @@
+"""Start and stop real ``celery worker`` processes for the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+_READY_MARK = "ready."
+
+
+class WorkerProcess:
+    def __init__(self, *, env: dict, name: str, concurrency: int = 2, queue: str | None = None):
+        self.env = env
+        self.name = name
+        self.concurrency = concurrency
+        self.queue = queue or env.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+        var_dir = Path(env.get("VAR_DIR", "var"))
+        var_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = var_dir / f"worker-{name}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 120.0) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._offset = self.log_path.stat().st_size
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "backoffice",
+                "worker",
+                "--pool=prefork",
+                f"--concurrency={self.concurrency}",
+                "--loglevel=INFO",
+                "-Q",
+                self.queue,
+                "-n",
+                f"{self.name}-{os.getpid()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited early; see {self.log_path}:\n{self.log()}")
+            if _READY_MARK in self.log():
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"celery worker not ready after {timeout}s; see {self.log_path}")
+
+    def log(self) -> str:
+        with open(self.log_path, "rb") as fh:
+            fh.seek(self._offset)
+            return fh.read().decode("utf-8", "replace")
+
+    def child_pids(self) -> list[int]:
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+        ).stdout
+        return [int(pid) for pid in out.split()]
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
