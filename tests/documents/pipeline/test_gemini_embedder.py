@@ -1,0 +1,193 @@
+"""GeminiEmbedder against the Gemini double, through the real google-genai SDK."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from documents.pipeline.embedders.gemini import GeminiEmbedder
+from documents.pipeline.errors import FailureKind, PermanentError, TransientError
+from tests.doubles.gemini import GeminiDouble, fake_vector
+
+
+@pytest.fixture
+def embedder(gemini_double):
+    e = GeminiEmbedder(api_key=GeminiDouble.API_KEY, base_url=gemini_double.url)
+    yield e
+    e.close()
+
+
+def normalised(v):
+    return (np.asarray(v) / np.linalg.norm(v)).tolist()
+
+
+def test_250_texts_go_out_in_3_requests_of_at_most_100_in_order(embedder, gemini_double):
+    texts = [f"chunk number {i}" for i in range(250)]
+    vectors = embedder.embed_documents(texts, title="Annual report")
+
+    assert gemini_double.batch_sizes() == [100, 100, 50]
+    assert len(vectors) == 250
+    for i in (0, 99, 100, 249):
+        expected = normalised(fake_vector(texts[i], "RETRIEVAL_DOCUMENT", 768))
+        assert vectors[i] == pytest.approx(expected)
+
+
+def test_document_vectors_are_unit_length(embedder):
+    vectors = np.asarray(embedder.embed_documents(["one", "two", "three"]))
+    assert vectors.shape == (3, 768)
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_the_full_3072_output_is_used_as_the_service_gives_it(gemini_double):
+    e = GeminiEmbedder(api_key=GeminiDouble.API_KEY, base_url=gemini_double.url, dimension=3072)
+    [vector] = e.embed_documents(["x"])
+    assert vector == fake_vector("x", "RETRIEVAL_DOCUMENT", 3072)
+
+
+def test_documents_are_sent_as_retrieval_documents_with_their_title(embedder, gemini_double):
+    embedder.embed_documents(["a", "b"], title="Annual report")
+    items = gemini_double.last_body["requests"]
+    assert {(i["taskType"], i["title"], i["outputDimensionality"]) for i in items} == {
+        ("RETRIEVAL_DOCUMENT", "Annual report", 768)
+    }
+    assert [i["content"]["parts"][0]["text"] for i in items] == ["a", "b"]
+
+
+def test_a_query_is_sent_as_a_retrieval_query_without_title(embedder, gemini_double):
+    vector = embedder.embed_query("what was the revenue?")
+    [item] = gemini_double.last_body["requests"]
+    assert item["taskType"] == "RETRIEVAL_QUERY" and "title" not in item
+    assert vector == pytest.approx(
+        normalised(fake_vector("what was the revenue?", "RETRIEVAL_QUERY", 768))
+    )
+
+
+def test_no_texts_means_no_request(embedder, gemini_double):
+    assert embedder.embed_documents([]) == []
+    assert gemini_double.request_count == 0
+
+
+def test_a_429_becomes_rate_limited_with_the_delay_gemini_asked_for(embedder, gemini_double):
+    gemini_double.fail_next(429, retry_delay="12.5s")
+    with pytest.raises(TransientError) as caught:
+        embedder.embed_documents(["x"])
+    err = caught.value
+    assert err.kind == FailureKind.RATE_LIMITED and err.retry_after == 12.5
+    assert "{" not in err.message and "12.5" in err.message
+    assert gemini_double.request_count == 1  # the SDK did not retry on its own
+
+
+def test_a_429_without_retry_info_has_no_delay(embedder, gemini_double):
+    gemini_double.fail_next(429, retry_delay="")
+    with pytest.raises(TransientError) as caught:
+        embedder.embed_query("x")
+    assert caught.value.kind == FailureKind.RATE_LIMITED and caught.value.retry_after is None
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_5xx_becomes_unavailable(embedder, gemini_double, status):
+    gemini_double.fail_next(status)
+    with pytest.raises(TransientError) as caught:
+        embedder.embed_documents(["x"])
+    assert caught.value.kind == FailureKind.UNAVAILABLE and str(status) in caught.value.message
+    assert gemini_double.request_count == 1
+
+
+def test_a_wrong_key_is_permanent_with_a_readable_message(gemini_double):
+    e = GeminiEmbedder(api_key="not-the-key", base_url=gemini_double.url)
+    with pytest.raises(PermanentError) as caught:
+        e.embed_documents(["x"])
+    assert caught.value.kind == FailureKind.REJECTED
+    assert caught.value.message == (
+        "Gemini refused the request: API key not valid. Please pass a valid API key."
+    )
+
+
+def test_an_unknown_model_is_permanent(gemini_double):
+    e = GeminiEmbedder(api_key=GeminiDouble.API_KEY, base_url=gemini_double.url, model="nope-1")
+    with pytest.raises(PermanentError) as caught:
+        e.embed_query("x")
+    assert caught.value.kind == FailureKind.REJECTED and "models/nope-1" in caught.value.message
+
+
+def test_a_refused_text_is_permanent_without_the_field_path_bullets(embedder):
+    with pytest.raises(PermanentError) as caught:
+        embedder.embed_documents(["wordy " * 1400])
+    message = caught.value.message
+    assert message.startswith("Gemini refused the request: BatchEmbedContentsRequest")
+    assert "\n" not in message and "* " not in message
+
+
+def test_an_empty_text_is_refused_before_any_request(embedder, gemini_double):
+    with pytest.raises(PermanentError, match="Text 2 is empty"):
+        embedder.embed_documents(["fine", "  "])
+    assert gemini_double.request_count == 0
+
+
+def test_a_slow_answer_beyond_the_timeout_is_transient(gemini_double):
+    e = GeminiEmbedder(
+        api_key=GeminiDouble.API_KEY, base_url=gemini_double.url, timeout_seconds=0.3
+    )
+    gemini_double.slow_next(3.0)
+    with pytest.raises(TransientError) as caught:
+        e.embed_documents(["x"])
+    assert caught.value.kind == FailureKind.UNAVAILABLE
+    assert caught.value.message == "Gemini did not answer within 0.3 seconds."
+
+
+def test_a_dropped_connection_is_transient(embedder, gemini_double):
+    gemini_double.drop_next()
+    with pytest.raises(TransientError) as caught:
+        embedder.embed_documents(["x"])
+    assert caught.value.kind == FailureKind.UNAVAILABLE
+
+
+def test_vectors_of_another_length_are_a_dimension_mismatch(embedder, gemini_double):
+    gemini_double.force_dimension = 1536
+    with pytest.raises(PermanentError) as caught:
+        embedder.embed_documents(["x"])
+    assert caught.value.kind == FailureKind.DIMENSION_MISMATCH
+    assert "1536" in caught.value.message and "768" in caught.value.message
+
+
+def test_errors_survive_celerys_rebuild_from_args(embedder, gemini_double):
+    # Celery's JSON result backend rebuilds an exception as cls(*args)
+    gemini_double.fail_next(429, retry_delay="3s")
+    with pytest.raises(TransientError) as caught:
+        embedder.embed_query("x")
+    rebuilt = type(caught.value)(*caught.value.args)
+    assert (rebuilt.message, rebuilt.kind, rebuilt.retry_after) == (
+        caught.value.message,
+        FailureKind.RATE_LIMITED,
+        3.0,
+    )
+
+
+def test_token_count_is_utf8_bytes_over_3_rounded_up(embedder):
+    assert embedder.count_tokens("") == 0
+    assert embedder.count_tokens("hello") == 2  # 5 bytes
+    assert embedder.count_tokens("文字") == 2  # 6 bytes: one per CJK character
+    assert embedder.max_input_tokens == 2048
+    assert (embedder.chunk_tokens, embedder.chunk_overlap, embedder.batch_size) == (1024, 100, 100)
+
+
+def test_a_full_size_chunk_by_our_count_is_accepted_by_the_service(embedder, gemini_double):
+    english = " ".join(["the quarterly revenue grew by seven percent"] * 400)
+    cjk = "四半期の売上高は七パーセント増加した。" * 200
+    texts = []
+    for sample in (english, cjk):
+        # the longest prefix our estimate calls 2048 tokens
+        cut = len(sample)
+        while embedder.count_tokens(sample[:cut]) > embedder.max_input_tokens:
+            cut -= 10
+        texts.append(sample[:cut])
+    assert len(embedder.embed_documents(texts)) == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"dimension": 100}, {"batch_size": 101}, {"chunk_tokens": 4096}, {"chunk_overlap": 1024}],
+)
+def test_impossible_settings_are_refused_at_construction(kwargs):
+    with pytest.raises(ValueError):
+        GeminiEmbedder(api_key="k", **kwargs)

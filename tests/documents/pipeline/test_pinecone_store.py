@@ -1,0 +1,194 @@
+"""PineconeStore against the Pinecone double, through the real pinecone SDK (REST)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from documents.pipeline.errors import FailureKind, PermanentError, TransientError
+from documents.pipeline.stores.pinecone_store import PineconeStore, fit_metadata
+from documents.pipeline.types import Match, VectorRecord
+from tests.doubles.pinecone import MAX_METADATA_BYTES, PineconeDouble, metadata_size
+
+
+@pytest.fixture
+def store(pinecone_double):
+    s = PineconeStore(host=pinecone_double.url, api_key=PineconeDouble.API_KEY)
+    yield s
+    s.close()
+
+
+def records(n, *, prefix="doc1#", dim=768, seed=0, metadata=None):
+    # float32 values, as the embedding stage stores them: their JSON is ~20 chars per float
+    matrix = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return [
+        VectorRecord(f"{prefix}{i}", matrix[i].tolist(), dict(metadata or {"chunk_index": i}))
+        for i in range(n)
+    ]
+
+
+def test_2500_records_are_split_into_requests_within_pinecones_limits(store, pinecone_double):
+    recs = records(2500)
+    store.upsert("tenant-a", recs)
+
+    upserts = pinecone_double.upsert_requests()
+    assert all(r.status == 200 for r in upserts)  # the double refuses >1000 or >2 MB
+    assert all(len(r.body["vectors"]) <= 1000 and r.raw_size <= 2_000_000 for r in upserts)
+    assert sum(len(r.body["vectors"]) for r in upserts) == 2500
+    # ~15.7 KB of JSON per 768-d float32 record: bytes decide, not count (2500 / 22 ≈ 114)
+    assert len(upserts) >= 20
+    # our size estimate matches what the SDK encodes: no request passed our 1.8 MB budget
+    assert max(r.raw_size for r in upserts) <= 1_800_000
+    stored = pinecone_double.vectors("tenant-a")
+    assert len(stored) == 2500
+    assert stored["doc1#1234"] == (recs[1234].values, {"chunk_index": 1234})
+
+
+def test_small_records_are_split_by_count(pinecone_double):
+    pinecone_double.dimension = 2
+    store = PineconeStore(host=pinecone_double.url, api_key=PineconeDouble.API_KEY)
+    store.upsert("t", [VectorRecord(f"v{i}", [1.0, float(i)]) for i in range(2500)])
+    assert [len(r.body["vectors"]) for r in pinecone_double.upsert_requests()] == [1000, 1000, 500]
+
+
+def test_list_ids_follows_pages_and_keeps_to_the_prefix(store, pinecone_double):
+    pinecone_double.seed("t", [(f"doc1#{i}", [1.0] * 768, {}) for i in range(250)])
+    pinecone_double.seed("t", [(f"doc10#{i}", [1.0] * 768, {}) for i in range(5)])
+
+    ids = store.list_ids("t", "doc1#")
+    assert sorted(ids) == sorted(f"doc1#{i}" for i in range(250))
+    lists = [r for r in pinecone_double.requests if r.path == "/vectors/list"]
+    assert len(lists) == 3
+    assert store.list_ids("t", "nothing#") == []
+
+
+def test_delete_ids_sends_at_most_1000_per_request(store, pinecone_double):
+    pinecone_double.seed("t", [(f"d#{i}", [1.0] * 768, {}) for i in range(1500)])
+    store.delete_ids("t", [f"d#{i}" for i in range(1200)])
+
+    deletes = [r for r in pinecone_double.requests if r.path == "/vectors/delete"]
+    assert [len(r.body["ids"]) for r in deletes] == [1000, 200]
+    assert len(pinecone_double.ids("t")) == 300
+
+
+def test_namespaces_are_isolated(store, pinecone_double):
+    store.upsert("tenant-a", records(3, metadata={"tenant": "a"}))
+    store.upsert("tenant-b", records(3, seed=1, metadata={"tenant": "b"}))
+    store.delete_ids("tenant-a", store.list_ids("tenant-a", "doc1#"))
+
+    assert pinecone_double.ids("tenant-a") == []
+    assert len(pinecone_double.ids("tenant-b")) == 3
+    matches = store.query("tenant-b", records(1)[0].values, top_k=10)
+    assert {m.metadata["tenant"] for m in matches} == {"b"}
+    with pytest.raises(ValueError):
+        store.list_ids("", "doc1#")  # never the shared default namespace
+
+
+def test_query_returns_matches_best_first(store):
+    recs = records(20)
+    store.upsert("t", recs)
+    matches = store.query("t", recs[7].values, top_k=3)
+
+    assert len(matches) == 3 and all(isinstance(m, Match) for m in matches)
+    assert matches[0].id == "doc1#7" and matches[0].score == pytest.approx(1.0, abs=1e-6)
+    assert matches[0].metadata == {"chunk_index": 7}
+    assert matches[0].score >= matches[1].score >= matches[2].score
+
+
+def test_dimension_comes_from_the_index(store):
+    assert store.dimension() == 768
+
+
+def test_long_text_metadata_is_cut_to_fit_40_kb(store, pinecone_double):
+    # multi-byte characters, quotes and newlines: the JSON is bigger than the characters
+    text = ('Résumé "quoted"\n文字テキスト ' * 5000)[:60_000]
+    [rec] = records(1, metadata={"document_id": "d1", "text": text, "title": None})
+    store.upsert("t", [rec])
+
+    _, stored = pinecone_double.vectors("t")["doc1#0"]
+    assert metadata_size(stored) <= MAX_METADATA_BYTES
+    assert text.startswith(stored["text"]) and len(stored["text"]) > 10_000
+    assert stored["text_truncated"] is True and "title" not in stored
+
+
+def test_fit_metadata_keeps_short_text_and_drops_nones():
+    md = {"text": "short", "page": 3, "title": None}
+    assert fit_metadata(md) == {"text": "short", "page": 3}
+
+
+def test_fit_metadata_cuts_on_characters_measured_after_json_escaping():
+    md = fit_metadata({"text": "\n" * 30_000 + "€" * 30_000}, budget=40_000)
+    encoded = json.dumps(md, separators=(",", ":"), ensure_ascii=False).encode()
+    assert 39_990 <= len(encoded) <= 40_000
+    # {"text":"","text_truncated":true} is 33 bytes; each newline is 2 once escaped
+    assert md["text"] == "\n" * ((40_000 - 33) // 2)
+
+
+def test_a_429_after_the_sdks_retries_is_rate_limited(
+    store, pinecone_double, fast_pinecone_retries
+):
+    pinecone_double.fail_next(429, times=4, retry_after="7")
+    with pytest.raises(TransientError) as caught:
+        store.upsert("t", records(2))
+
+    err = caught.value
+    assert err.kind == FailureKind.RATE_LIMITED and err.retry_after == 7.0
+    assert "rate limiting" in err.message and "{" not in err.message
+    assert pinecone_double.request_count == 4  # 1 + the SDK's 3 retries
+    rebuilt = type(err)(*err.args)  # as Celery's JSON result backend does
+    assert (rebuilt.kind, rebuilt.retry_after) == (FailureKind.RATE_LIMITED, 7.0)
+
+
+def test_a_503_after_the_sdks_retries_is_unavailable(store, pinecone_double, fast_pinecone_retries):
+    pinecone_double.fail_next(503, times=4)
+    with pytest.raises(TransientError) as caught:
+        store.query("t", [1.0] * 768, top_k=5)
+    assert caught.value.kind == FailureKind.UNAVAILABLE
+
+
+def test_dropped_connections_after_the_sdks_retries_are_unavailable(
+    store, pinecone_double, fast_pinecone_retries
+):
+    pinecone_double.drop_next(times=4)
+    with pytest.raises(TransientError) as caught:
+        store.list_ids("t", "doc1#")
+    assert caught.value.kind == FailureKind.UNAVAILABLE
+    assert caught.value.message.startswith("Could not reach Pinecone while listing vector ids")
+    pinecone_double.drop_next(times=2)
+    assert store.list_ids("t", "doc1#") == []  # two drops are absorbed by the SDK's retries
+
+
+def test_a_slow_index_is_unavailable(pinecone_double, fast_pinecone_retries):
+    pinecone_double.set_delay(2.0)
+    slow = PineconeStore(
+        host=pinecone_double.url, api_key=PineconeDouble.API_KEY, timeout_seconds=0.2
+    )
+    with pytest.raises(TransientError) as caught:
+        slow.dimension()
+    assert caught.value.kind == FailureKind.UNAVAILABLE
+
+
+def test_a_wrong_dimension_is_permanent_and_names_both_numbers(store):
+    with pytest.raises(PermanentError) as caught:
+        store.upsert("t", records(2, dim=384))
+    assert caught.value.kind == FailureKind.DIMENSION_MISMATCH
+    assert caught.value.message == (
+        "The vectors have dimension 384 but the Pinecone index has dimension 768; "
+        "configure a matching embedding model or index."
+    )
+
+
+def test_a_wrong_api_key_is_permanent(pinecone_double):
+    store = PineconeStore(host=pinecone_double.url, api_key="wrong")
+    with pytest.raises(PermanentError) as caught:
+        store.dimension()
+    assert caught.value.kind == FailureKind.REJECTED and "API key" in caught.value.message
+
+
+def test_an_id_the_sdk_refuses_is_permanent(store, pinecone_double):
+    with pytest.raises(PermanentError) as caught:
+        store.upsert("t", [VectorRecord("doc#é", [1.0] * 768)])
+    assert caught.value.kind == FailureKind.REJECTED and "ASCII" in caught.value.message
+    assert pinecone_double.request_count == 0
