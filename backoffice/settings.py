@@ -37,7 +37,9 @@ def _bool(name: str, default: bool) -> bool:
     # django-environ reads any unknown word as False; a typo must not silently turn DEBUG off.
     raw = env.str(name, default=str(default)).strip().lower()
     if raw not in _TRUE | _FALSE:
-        raise ImproperlyConfigured(f"Environment variable {name} must be true or false; got {raw!r}.")
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must be true or false; got {raw!r}."
+        )
     return raw in _TRUE
 
 
@@ -192,6 +194,10 @@ GEMINI_BASE_URL = _read("GEMINI_BASE_URL", env.str, "")
 GEMINI_MODEL = _read("GEMINI_MODEL", env.str, "gemini-embedding-001")
 GEMINI_DIMENSION = _positive_int("GEMINI_DIMENSION", 768)
 GEMINI_TIMEOUT_SECONDS = _positive_int("GEMINI_TIMEOUT_SECONDS", 60)
+# Shared quotas (0 = no limit). Tier 1 of the Gemini API: 3,000 requests and 1,000,000
+# tokens per minute per project (reference A.3); a batch counts one request per text.
+GEMINI_REQUESTS_PER_MINUTE = _read("GEMINI_REQUESTS_PER_MINUTE", env.int, 3000)
+GEMINI_TOKENS_PER_MINUTE = _read("GEMINI_TOKENS_PER_MINUTE", env.int, 1_000_000)
 LOCAL_EMBEDDING_BATCH_SIZE = _positive_int("LOCAL_EMBEDDING_BATCH_SIZE", 32)
 # Chunk targets per embedder, in that embedder's tokens. MiniLM cuts input at 256 word
 # pieces, so 256 is its hard ceiling; Gemini accepts 2,048 tokens but our count is an estimate.
@@ -238,6 +244,13 @@ else:
     # must exceed both the hard time limit and the longest retry countdown (see task_time_limit).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7200}
 CELERY_VISIBILITY_TIMEOUT = 7200
+# The rate limiter's counters live beside the broker when it is Redis, so every worker
+# process shares one budget; otherwise in the process.
+RATE_LIMIT_STORAGE_URI = _read(
+    "RATE_LIMIT_STORAGE_URI",
+    env.str,
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis://") else "memory://",
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = _read("CELERY_TASK_DEFAULT_QUEUE", env.str, "celery")
 CELERY_RESULT_BACKEND = "django-db"
@@ -262,11 +275,25 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
-# How long a claim stays valid without a heartbeat before another delivery may take over.
+# A claim without a heartbeat for this long belongs to a dead worker: another delivery may
+# take it over, and the stalled sweep re-queues it.
 CLAIM_TIMEOUT_SECONDS = _positive_int("CLAIM_TIMEOUT_SECONDS", 300)
 # In-task retries for transient errors: 2 s, 4 s, 8 s; a longer server-given delay wins.
 PIPELINE_MAX_RETRIES = _read("PIPELINE_MAX_RETRIES", env.int, 3)
 PIPELINE_RETRY_BASE_SECONDS = _read("PIPELINE_RETRY_BASE_SECONDS", env.float, 2.0)
+
+# A rate-limited document waits with a delayed message up to this long; longer waits are
+# resumed by the stalled sweep (a countdown must stay well under the visibility timeout).
+PIPELINE_PARK_MAX_COUNTDOWN_SECONDS = _positive_int("PIPELINE_PARK_MAX_COUNTDOWN_SECONDS", 3600)
+
+# Schedules (beat, created by migration; editable in the admin afterwards).
+RETRY_FAILED_INTERVAL_SECONDS = _positive_int("RETRY_FAILED_INTERVAL_SECONDS", 300)
+RETRY_FAILED_BASE_SECONDS = _positive_int("RETRY_FAILED_BASE_SECONDS", 300)
+RETRY_FAILED_MAX_ATTEMPTS = _read("RETRY_FAILED_MAX_ATTEMPTS", env.int, 4)
+REQUEUE_STALLED_INTERVAL_SECONDS = _positive_int("REQUEUE_STALLED_INTERVAL_SECONDS", 60)
+# A document queued this long with no message in the broker or a worker lost its message.
+STALLED_QUEUED_SECONDS = _positive_int("STALLED_QUEUED_SECONDS", 600)
+CLEANUP_INTERVAL_SECONDS = _positive_int("CLEANUP_INTERVAL_SECONDS", 3600)
 
 HEALTH_CHECK_TIMEOUT_SECONDS = _read("HEALTH_CHECK_TIMEOUT_SECONDS", env.float, 2.0)
 

@@ -63,6 +63,7 @@ class Status(models.TextChoices):
 
 class Stage(models.TextChoices):
     QUEUED = "queued", "Queued"
+    WAITING = "waiting", "Waiting (rate limited)"
     DOWNLOADING = "downloading", "Downloading"
     EXTRACTING = "extracting", "Extracting"
     OCR = "ocr", "OCR"
@@ -106,6 +107,11 @@ class Document(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     # One entry per failed attempt, retried or final: {"at", "stage", "kind", "message"}.
     attempt_log = models.JSONField(default=list, blank=True)
+    # Retries started by the scheduled retry of failed documents (capped by a setting).
+    scheduled_retries = models.PositiveIntegerField(default=0)
+    # A rate-limited document waits until then; the stalled sweep resumes it if its
+    # delayed message is lost.
+    resume_at = models.DateTimeField(null=True, blank=True)
 
     # Per-stage timing: {"extracting": {"started": iso, "seconds": 1.2}, ...}
     stage_timings = models.JSONField(default=dict, blank=True)
@@ -117,6 +123,8 @@ class Document(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     last_task_id = models.CharField(max_length=255, blank=True)
 
+    # Vectors this document has in its namespace, as last written or verified by a purge.
+    vector_count = models.PositiveIntegerField(default=0)
     embedding_model = models.CharField(max_length=120, blank=True)
     embedding_dimension = models.PositiveIntegerField(null=True, blank=True)
 
@@ -193,3 +201,20 @@ class Chunk(models.Model):
         if self.page_start == self.page_end:
             return f"p. {self.page_start}"
         return f"pp. {self.page_start}–{self.page_end}"
+
+
+class DeletedDocument(models.Model):
+    """What a deleted document left outside the database: its stored file and its vectors.
+
+    Written in the same transaction as the delete, removed once both are gone, so a crash
+    between the two never leaves files or vectors that nobody knows about."""
+
+    document_id = models.UUIDField(unique=True)
+    vector_namespace = models.CharField(max_length=80)
+    storage_key = models.CharField(max_length=500, blank=True)
+    deleted_at = models.DateTimeField(auto_now_add=True)
+    cleanup_attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"deleted {self.document_id}"

@@ -24,6 +24,12 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.xdist_group("celery-worker"))
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's 1,000,000 iterations cost about a second per persona on these machines.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 class TenantFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Tenant
@@ -137,7 +143,9 @@ def provider_doubles():
 
 
 @pytest.fixture(scope="session")
-def celery_worker_remote(django_db_setup, django_db_blocker, sentry_session_double, provider_doubles):
+def celery_worker_remote(
+    django_db_setup, django_db_blocker, sentry_session_double, provider_doubles
+):
     """A second real worker process configured for production: Gemini and Pinecone (the
     doubles), on its own queue. In-task retry backoff is shortened to keep the suite fast;
     the 2-4-8 s schedule itself is checked in tests/documents/test_tasks.py."""

@@ -59,9 +59,7 @@ class IngestView(APIView):
                 "message": "Processing started",
                 "task_id": document.last_task_id,
                 "document_id": str(document.pk),
-                "status_url": request.build_absolute_uri(
-                    f"/api/documents/{document.pk}/"
-                ),
+                "status_url": request.build_absolute_uri(f"/api/documents/{document.pk}/"),
                 "async": True,
             },
             status=status.HTTP_202_ACCEPTED,

@@ -18,8 +18,9 @@ def get_embedder() -> Embedder:
 
     if settings.EMBEDDER == "gemini":
         from documents.pipeline.embedders.gemini import GeminiEmbedder
+        from documents.pipeline.ratelimit import QuotaLimiter, RateLimitedEmbedder
 
-        return GeminiEmbedder(
+        gemini = GeminiEmbedder(
             api_key=settings.GEMINI_API_KEY,
             base_url=settings.GEMINI_BASE_URL or None,
             model=settings.GEMINI_MODEL,
@@ -28,6 +29,13 @@ def get_embedder() -> Embedder:
             chunk_tokens=settings.CHUNK_TOKENS["gemini"],
             chunk_overlap=settings.CHUNK_OVERLAP["gemini"],
         )
+        limiter = QuotaLimiter(
+            storage_uri=settings.RATE_LIMIT_STORAGE_URI,
+            name=f"gemini:{settings.GEMINI_MODEL}",
+            requests_per_minute=settings.GEMINI_REQUESTS_PER_MINUTE,
+            tokens_per_minute=settings.GEMINI_TOKENS_PER_MINUTE,
+        )
+        return RateLimitedEmbedder(gemini, limiter)
     from documents.pipeline.embedders.local import LocalEmbedder
 
     return LocalEmbedder(

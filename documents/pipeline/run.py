@@ -63,11 +63,8 @@ def claim_owner(task_id: str, retries: int) -> str:
     return f"{task_id}:{retries}@{socket.gethostname()}:{os.getpid()}"
 
 
-def claim(document_id: str, *, task_id: str, retries: int) -> Document | None:
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.CLAIM_TIMEOUT_SECONDS)
-    owner = claim_owner(task_id, retries)
-    claimable = (
+def _claimable(task_id: str, retries: int, stale) -> Q:
+    return (
         Q(claimed_by="")
         | Q(heartbeat_at__lt=stale)
         | (
@@ -75,23 +72,54 @@ def claim(document_id: str, *, task_id: str, retries: int) -> Document | None:
             & ~Q(claimed_by__startswith=f"{task_id}:{retries}@")
         )
     )
-    updated = (
+
+
+def claim(document_id: str, *, task_id: str, retries: int) -> Document | None:
+    """Take the document with a compare-and-swap UPDATE: it succeeds only if the claim we
+    saw is still there and is free, stale, or an earlier attempt of this same task. Taking
+    over a claim means the previous attempt's worker died: that attempt is recorded."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.CLAIM_TIMEOUT_SECONDS)
+    current = (
         Document.objects.filter(pk=document_id, status=Status.PROCESSING)
-        .filter(claimable)
-        .update(
-            claimed_by=owner,
-            heartbeat_at=now,
-            last_task_id=task_id,
-            attempts=F("attempts") + 1,
-            started_at=now,
-            stage=Stage.DOWNLOADING,
-            pages_done=0,
-            chunks_done=0,
-            stage_timings={},
-        )
+        .filter(_claimable(task_id, retries, stale))
+        .values("claimed_by", "heartbeat_at", "stage", "attempt_log")
+        .first()
+    )
+    if current is None:
+        return None
+    attempt_log = current["attempt_log"]
+    if current["claimed_by"]:
+        attempt_log = [
+            *attempt_log,
+            {
+                "at": now.isoformat(),
+                "stage": current["stage"],
+                "kind": FailureKind.WORKER_LOST,
+                "message": "The worker processing this document stopped before finishing; "
+                "another worker took it over.",
+            },
+        ]
+    updated = Document.objects.filter(
+        pk=document_id,
+        status=Status.PROCESSING,
+        claimed_by=current["claimed_by"],
+        heartbeat_at=current["heartbeat_at"],
+    ).update(
+        claimed_by=claim_owner(task_id, retries),
+        heartbeat_at=now,
+        last_task_id=task_id,
+        attempts=F("attempts") + 1,
+        attempt_log=attempt_log,
+        started_at=now,
+        resume_at=None,
+        stage=Stage.DOWNLOADING,
+        pages_done=0,
+        chunks_done=0,
+        stage_timings={},
     )
     if not updated:
-        return None
+        return None  # another delivery won the race
     return Document.objects.select_related("tenant").get(pk=document_id)
 
 
@@ -143,11 +171,9 @@ def extract_options() -> ExtractOptions:
 
 
 def _tracked_pages(runner: StageRunner, pages: Iterator[Page], total: int) -> Iterator[Page]:
-    done = 0
-    for page in pages:
+    for done, page in enumerate(pages, start=1):
         if page.ocr:
             runner.switch_to_ocr()
-        done += 1
         runner.progress(pages_done=done, force=done == total)
         yield page
 
@@ -233,6 +259,7 @@ def process(document_id: str, *, task_id: str, retries: int, clients: Clients | 
         failure_message="",
         embedding_model=embedder.model_name,
         embedding_dimension=embedder.dimension,
+        vector_count=len(chunks),
         claimed_by="",
     )
     return {"document_id": str(document.pk), "status": Status.COMPLETED, "chunks": len(chunks)}
@@ -247,10 +274,13 @@ def _attempt_entry(stage: str, error: ApplicationError) -> dict:
     }
 
 
-def record_failure(document_id: str, error: ApplicationError, *, will_retry: bool) -> bool:
-    """Record a failed attempt. With ``will_retry`` the document goes back to ``queued``;
-    otherwise it is ``failed`` with the error's kind and sentence. Returns False when the
-    document had already left ``processing`` (cancelled), in which case nothing is written."""
+def record_failure(
+    document_id: str, error: ApplicationError, *, will_retry: bool, resume_at=None
+) -> bool:
+    """Record a failed attempt. With ``will_retry`` the document goes back to ``queued`` (or
+    ``waiting`` until ``resume_at`` when a rate limit parks it); otherwise it is ``failed``
+    with the error's kind and sentence. Returns False when the document had already left
+    ``processing`` (cancelled), in which case nothing is written."""
     with transaction.atomic():
         document = (
             Document.objects.select_for_update()
@@ -264,8 +294,9 @@ def record_failure(document_id: str, error: ApplicationError, *, will_retry: boo
         document.failure_message = error.message
         document.claimed_by = ""
         document.heartbeat_at = None
+        document.resume_at = resume_at
         if will_retry:
-            document.stage = Stage.QUEUED
+            document.stage = Stage.WAITING if resume_at else Stage.QUEUED
             document.queued_at = timezone.now()
         else:
             document.status = Status.FAILED
@@ -277,6 +308,7 @@ def record_failure(document_id: str, error: ApplicationError, *, will_retry: boo
                 "failure_message",
                 "claimed_by",
                 "heartbeat_at",
+                "resume_at",
                 "stage",
                 "queued_at",
                 "status",

@@ -10,8 +10,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-_SERVICE_VARS = ("DATABASE_URL", "CELERY_BROKER_URL", "S3_BUCKET", "GEMINI_API_KEY",
-                 "PINECONE_INDEX_HOST", "PINECONE_API_KEY", "EMBEDDER", "VECTOR_STORE")
+_SERVICE_VARS = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "S3_BUCKET",
+    "GEMINI_API_KEY",
+    "PINECONE_INDEX_HOST",
+    "PINECONE_API_KEY",
+    "EMBEDDER",
+    "VECTOR_STORE",
+)
 
 
 def read_settings(tmp_path, **env) -> subprocess.CompletedProcess:
@@ -25,8 +33,12 @@ def read_settings(tmp_path, **env) -> subprocess.CompletedProcess:
         " 'embedder': settings.EMBEDDER, 'store': settings.VECTOR_STORE}))"
     )
     return subprocess.run(
-        [sys.executable, "-c", code], env={**clean, "DJANGO_SETTINGS_MODULE": "backoffice.settings"},
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "backoffice.settings"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

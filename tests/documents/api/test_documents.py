@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from documents.models import Document, Status
+from documents.models import Status
+from tests.factories import make_document
 
 pytestmark = pytest.mark.django_db
 
 
-def make_document(tenant, **fields) -> Document:
-    defaults = dict(
-        title="Doc",
-        original_filename="doc.txt",
-        content_type="text/plain",
-        size_bytes=10,
-        sha256="0" * 64,
-        storage_key="tenants/x/doc.txt",
-    )
-    defaults.update(fields)
-    return Document.objects.create(tenant=tenant, **defaults)
 
 
 def test_the_list_shows_only_the_callers_tenants(personas, api_for):
@@ -55,8 +45,13 @@ def test_an_unknown_status_filter_is_a_400(personas, api_for):
 
 def test_the_detail_shows_status_stage_progress_and_chunks(personas, api_for):
     document = make_document(
-        personas.tenant_a, stage="embedding", pages_total=10, pages_done=10, chunks_total=4,
-        chunks_done=2, chunk_count=4,
+        personas.tenant_a,
+        stage="embedding",
+        pages_total=10,
+        pages_done=10,
+        chunks_total=4,
+        chunks_done=2,
+        chunk_count=4,
     )
     body = api_for(personas.staff_a).get(f"/api/documents/{document.pk}/").json()
     assert body["status"] == "processing"

@@ -45,16 +45,16 @@ def test_it_accepts_a_file_stores_it_and_answers_202_without_processing_it(
     assert document.status == Status.PROCESSING and document.stage == "queued"
     assert document.content_type == "text/plain"
     assert document.size_bytes == len(TEXT)
-    assert document.storage_key == (
-        f"tenants/acme/documents/{document.pk}/report.txt"
-    )
+    assert document.storage_key == (f"tenants/acme/documents/{document.pk}/report.txt")
     with default_storage.open(document.storage_key, "rb") as fh:
         assert fh.read() == TEXT
     # The message is sent only after the transaction commits.
     assert len(callbacks) == 1
 
 
-def test_the_task_is_queued_only_after_commit(personas, api_for, django_capture_on_commit_callbacks):
+def test_the_task_is_queued_only_after_commit(
+    personas, api_for, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         post(api_for(personas.staff_a))
         assert Document.objects.count() == 1

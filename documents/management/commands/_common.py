@@ -1,0 +1,60 @@
+"""What the management commands share: choosing documents, a progress bar, a summary table."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import CommandError
+from tqdm import tqdm
+
+from documents.models import Document, Status, Tenant
+
+
+def add_selection_arguments(parser) -> None:
+    parser.add_argument("--tenant", help="Only this tenant (slug).")
+    parser.add_argument("--status", choices=Status.values, help="Only documents in this status.")
+    parser.add_argument("ids", nargs="*", help="Document ids (default: all that match).")
+
+
+def selected_documents(options):
+    queryset = Document.objects.all()
+    if options.get("tenant"):
+        if not Tenant.objects.filter(slug=options["tenant"]).exists():
+            raise CommandError(f"No tenant with the slug {options['tenant']!r}.")
+        queryset = queryset.filter(tenant__slug=options["tenant"])
+    if options.get("status"):
+        queryset = queryset.filter(status=options["status"])
+    if options.get("ids"):
+        queryset = queryset.filter(pk__in=options["ids"])
+    return queryset
+
+
+def progress(iterable=None, **kwargs):
+    return tqdm(iterable, dynamic_ncols=True, **kwargs)
+
+
+def print_table(stdout, headers: list[str], rows: list[list]) -> None:
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    line = "+".join("-" * (w + 2) for w in widths)
+    stdout.write("+" + line + "+")
+    for n, row in enumerate(cells):
+        stdout.write("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+        if n == 0:
+            stdout.write("+" + line + "+")
+    stdout.write("+" + line + "+")
+
+
+def wait_until_done(ids, *, timeout: float | None = None, poll: float = 1.0) -> list[Document]:
+    """Follow documents with a progress bar until none is processing."""
+    ids = list(ids)
+    deadline = time.monotonic() + timeout if timeout else None
+    with progress(total=len(ids), desc="processed", unit="doc") as bar:
+        while True:
+            finished = Document.objects.filter(pk__in=ids).exclude(status=Status.PROCESSING).count()
+            bar.n = finished
+            bar.refresh()
+            if finished >= len(ids) or (deadline and time.monotonic() > deadline):
+                break
+            time.sleep(poll)
+    return list(Document.objects.filter(pk__in=ids).order_by("original_filename"))

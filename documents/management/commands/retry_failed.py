@@ -1,0 +1,24 @@
+from django.core.management.base import BaseCommand
+
+from documents import recovery, services
+from documents.management.commands._common import add_selection_arguments, selected_documents
+from documents.models import Status
+
+
+class Command(BaseCommand):
+    help = (
+        "Queue failed documents again. By default the same rule as the schedule: transient "
+        "failures whose spacing has passed. --all retries every selected failed document."
+    )
+
+    def add_arguments(self, parser):
+        add_selection_arguments(parser)
+        parser.add_argument("--all", action="store_true", help="Permanent failures too.")
+
+    def handle(self, *args, **options):
+        if options["all"] or options["ids"] or options["tenant"]:
+            options["status"] = Status.FAILED
+            result = services.documents_retry_failed(queryset=selected_documents(options))
+        else:
+            result = recovery.failed_documents_retry()
+        self.stdout.write(f"{result.done} documents queued for a retry, {result.skipped} skipped")

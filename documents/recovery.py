@@ -1,0 +1,158 @@
+"""The scheduled services that turn the database's truth back into work (DESIGN invariant 1):
+retry transient failures, re-queue stalled documents, clean up what deletes left behind.
+
+Beat runs them through the periodic tasks created in migration 0002; the management commands
+``retry_failed`` and ``requeue_stalled`` call the same functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from documents import broker, services
+from documents.models import Document, Stage, Status
+from documents.pipeline.errors import FailureKind
+
+logger = logging.getLogger(__name__)
+
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeued: int
+    examined: int
+
+
+def retry_spacing(scheduled_retries: int) -> timedelta:
+    """Spacing before scheduled retry n+1: base, 2x, 4x, ... (5, 10, 20, 40 min by default)."""
+    return timedelta(seconds=settings.RETRY_FAILED_BASE_SECONDS * (2**scheduled_retries))
+
+
+def failed_documents_retry(*, now=None) -> services.BulkResult:
+    """Queue again the failed documents whose failure was transient, each once its spacing
+    has passed, up to RETRY_FAILED_MAX_ATTEMPTS times. Permanent failures are never retried."""
+    now = now or timezone.now()
+    candidates = Document.objects.filter(
+        status=Status.FAILED,
+        failure_kind__in=FailureKind.TRANSIENT,
+        scheduled_retries__lt=settings.RETRY_FAILED_MAX_ATTEMPTS,
+    ).values_list("pk", "finished_at", "scheduled_retries")[:_BATCH]
+    due = [
+        pk
+        for pk, finished_at, retries in candidates
+        if finished_at is None or finished_at + retry_spacing(retries) <= now
+    ]
+    with transaction.atomic():
+        result = services.documents_retry_failed(
+            queryset=Document.objects.filter(pk__in=due, status=Status.FAILED)
+        )
+        Document.objects.filter(pk__in=due, status=Status.PROCESSING).update(
+            scheduled_retries=F("scheduled_retries") + 1
+        )
+    return result
+
+
+def stalled_documents(*, now=None) -> list[Document]:
+    """Documents that look stalled from the database alone: a claim whose heartbeat is old,
+    a document queued for long, or a parked one whose resume time has passed."""
+    now = now or timezone.now()
+    dead_claim = ~Q(claimed_by="") & Q(
+        heartbeat_at__lt=now - timedelta(seconds=settings.CLAIM_TIMEOUT_SECONDS)
+    )
+    long_queued = Q(claimed_by="", resume_at__isnull=True) & Q(
+        queued_at__lt=now - timedelta(seconds=settings.STALLED_QUEUED_SECONDS)
+    )
+    resume_passed = Q(claimed_by="", resume_at__lt=now - timedelta(seconds=30))
+    return list(
+        Document.objects.filter(status=Status.PROCESSING)
+        .filter(dead_claim | long_queued | resume_passed)
+        .only("pk", "claimed_by", "heartbeat_at", "last_task_id", "stage", "attempt_log")[:_BATCH]
+    )
+
+
+def stalled_documents_requeue(*, now=None) -> SweepResult:
+    """Send a new message for each stalled document that has no live task. A document whose
+    message still waits in the broker, or is held by a worker, is only waiting for a free
+    worker and is left alone; a dead claim is re-queued whatever the broker says."""
+    now = now or timezone.now()
+    candidates = stalled_documents(now=now)
+    if not candidates:
+        return SweepResult(requeued=0, examined=0)
+    live = broker.live_task_ids()
+    requeued = 0
+    for document in candidates:
+        dead_claim = bool(document.claimed_by)
+        if not dead_claim and document.last_task_id in live:
+            continue
+        if _release(document, now=now, dead_claim=dead_claim):
+            services.document_queue(document_id=document.pk)
+            requeued += 1
+    return SweepResult(requeued=requeued, examined=len(candidates))
+
+
+def _release(document: Document, *, now, dead_claim: bool) -> bool:
+    """Clear a stalled document's claim if nobody touched it since we looked."""
+    log = list(document.attempt_log)
+    if dead_claim:
+        log.append(
+            {
+                "at": now.isoformat(),
+                "stage": document.stage,
+                "kind": FailureKind.WORKER_LOST,
+                "message": "The worker processing this document stopped sending heartbeats; "
+                "it was queued again.",
+            }
+        )
+    return bool(
+        Document.objects.filter(
+            pk=document.pk,
+            status=Status.PROCESSING,
+            claimed_by=document.claimed_by,
+            heartbeat_at=document.heartbeat_at,
+        ).update(
+            claimed_by="",
+            heartbeat_at=None,
+            stage=Stage.QUEUED,
+            queued_at=now,
+            resume_at=None,
+            attempt_log=log,
+        )
+    )
+
+
+def temporary_files_cleanup(*, older_than: timedelta = timedelta(hours=6)) -> int:
+    """Remove pipeline temporary copies a killed worker left behind."""
+    folder = Path(settings.PIPELINE_TMP_DIR)
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - older_than.total_seconds()
+    removed = 0
+    for path in folder.iterdir():
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def cleanup() -> dict:
+    """Expired task results (Celery's backend cleanup, honouring result_expires), temporary
+    files, and the stored files and vectors of deleted documents and tenants."""
+    from backoffice.celery import app
+
+    app.backend.cleanup()
+    cleaned, failed = services.deleted_documents_cleanup()
+    return {
+        "temporary_files": temporary_files_cleanup(),
+        "deleted_documents_cleaned": cleaned,
+        "deleted_documents_failed": failed,
+    }
