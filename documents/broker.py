@@ -62,9 +62,13 @@ def _worker_ids(timeout: float) -> set[str] | None:
     return ids
 
 
+def default_queue() -> str:
+    return app.conf.task_default_queue
+
+
 def live_task_ids(timeout: float = 2.0) -> set[str]:
     """Every task id the broker or a worker still holds for the default queue."""
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    queue = default_queue()
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         ids = _filesystem_ids()
     else:
@@ -79,7 +83,7 @@ def queue_length() -> int | None:
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
             return len(_filesystem_ids())
         with app.connection_for_read() as conn:
-            return conn.default_channel.client.llen(settings.CELERY_TASK_DEFAULT_QUEUE)
+            return conn.default_channel.client.llen(default_queue())
     except Exception as exc:  # noqa: BLE001 - a figure for a dashboard, never an error page
         logger.warning("queue length unavailable: %s", exc)
         return None

@@ -180,3 +180,23 @@ def remote_queue(celery_worker_remote, settings):
     app.conf.task_default_queue = celery_worker_remote.queue
     yield celery_worker_remote
     app.conf.task_default_queue = previous
+
+
+@pytest.fixture
+def isolated_queue():
+    """Send this test's messages to a queue no worker reads, and drop them afterwards, so a
+    test can look at what was queued without a session worker consuming it."""
+    import uuid
+
+    from backoffice.celery import app
+
+    previous = app.conf.task_default_queue
+    queue = f"isolated-{uuid.uuid4().hex[:8]}"
+    app.conf.task_default_queue = queue
+    yield queue
+    app.conf.task_default_queue = previous
+    with app.connection_for_write() as conn:
+        try:
+            conn.default_channel.queue_purge(queue)
+        except Exception:  # noqa: BLE001 - the queue may never have been declared
+            pass

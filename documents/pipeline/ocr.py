@@ -1,0 +1,195 @@
+"""OCR of page images with Tesseract, a few pages at a time, results in page order.
+
+Tesseract runs as one subprocess per page with ``OMP_THREAD_LIMIT=1``: measured on these
+2-core machines, a page takes 2.9 s single-threaded against 6.1 s with Tesseract's default
+OpenMP threads (reference/measured-here.md), so the parallelism comes from running
+``parallel`` single-threaded processes side by side instead.
+
+Why not pytesseract: it hands ``os.environ`` itself to every subprocess, so the only way to
+set ``OMP_THREAD_LIMIT`` through it is to set it for the whole worker process, which would also
+cap the OpenMP threads of torch (the local embedder runs in the same Celery worker). Running
+the ``tesseract`` binary directly lets us give the limit to Tesseract alone, and needs no
+helper threads: the processes run on their own and we wait for them in page order.
+
+Each image is written to a temporary file as soon as its job is taken, so at most
+``parallel`` rendered pages exist at once (on disk, not in memory), whatever the page count.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from .errors import TransientError
+from .types import Page
+
+TESSERACT = os.environ.get("TESSERACT_CMD", "tesseract")
+
+# A dense 200 DPI page takes 3-5 s here; a page still running after this long is a runaway
+# (Tesseract can loop on noise), and holding the worker forever is worse than a retry.
+PAGE_TIMEOUT_SECONDS = 300
+
+# --psm 1 is automatic page segmentation *with orientation detection*: measured on the corpus
+# scan cardinal.pdf, the default --psm 3 returned garbage for the page turned 180 degrees and
+# --psm 1 read all four orientations, for about the same time per page.
+PAGE_SEGMENTATION_MODE = "1"
+
+# How many pages with a text layer may wait behind a running OCR job: they are small, and
+# letting a few queue keeps Tesseract busy on a document that mixes text and scanned pages.
+_READY_SLACK = 16
+
+
+@dataclass
+class OcrJob:
+    """A page to read: its image, the image's resolution when known (Tesseract guesses it
+    from the text height otherwise), and the text layer to keep if OCR finds less."""
+
+    number: int
+    image: Image.Image
+    dpi: int | None = None
+    fallback_text: str = ""
+
+
+class OcrError(RuntimeError):
+    """Tesseract failed (missing binary, missing language data): a problem of the worker's
+    installation, not of the document, so it is left to surface as an internal error."""
+
+
+def ocr_pages(
+    items: Iterable[Page | OcrJob], *, languages: str, parallel: int = 2
+) -> Iterator[Page]:
+    """Yield one Page per item, in the order given. Pages pass through; each OcrJob is read
+    with Tesseract, with up to ``parallel`` of them running at once.
+
+    ``items`` is consumed lazily: an item is taken (and a job's page rendered by the caller)
+    only while the next page in order is still being read and fewer than ``parallel`` jobs
+    run. Pages with a text layer may queue up behind a running job (up to ``_READY_SLACK``)."""
+    parallel = max(1, parallel)
+    source = iter(items)
+    exhausted = False
+    queue: deque[Page | _Running] = deque()
+    workdir = Path(tempfile.mkdtemp(prefix="ocr-"))
+    try:
+        while True:
+            while not exhausted and _wants_more(queue, parallel):
+                item = next(source, None)
+                if item is None:
+                    exhausted = True
+                elif isinstance(item, OcrJob):
+                    queue.append(_start(item, workdir, languages))
+                    del item  # the image now lives in the temporary file only
+                else:
+                    queue.append(item)
+            if not queue:
+                return
+            head = queue.popleft()
+            yield head if isinstance(head, Page) else head.finish()
+    finally:
+        # The consumer may stop early (an error downstream, a cancelled task): stop the
+        # processes still running rather than leaving them to finish unobserved.
+        for entry in queue:
+            if isinstance(entry, _Running):
+                entry.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+        # Close the source now (it holds the open PDF) rather than whenever it is collected.
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+def _wants_more(queue: deque, parallel: int) -> bool:
+    if queue and isinstance(queue[0], Page):
+        return False  # the next page in order is ready: hand it out first
+    running = sum(1 for entry in queue if isinstance(entry, _Running))
+    return running < parallel and len(queue) < parallel + _READY_SLACK
+
+
+@dataclass
+class _Running:
+    job_number: int
+    fallback_text: str
+    process: subprocess.Popen
+    output: Path
+    errors: Path
+    files: tuple[Path, ...]
+
+    def finish(self) -> Page:
+        try:
+            self.process.wait(timeout=PAGE_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise TransientError(
+                f"Reading page {self.job_number} with OCR took longer than "
+                f"{PAGE_TIMEOUT_SECONDS} seconds and was stopped."
+            ) from None
+        try:
+            if self.process.returncode != 0:
+                detail = self.errors.read_text(errors="replace").strip()
+                raise OcrError(
+                    f"Tesseract failed on page {self.job_number} "
+                    f"(exit {self.process.returncode}): {detail}"
+                )
+            text = self.output.read_text(encoding="utf-8", errors="replace").strip()
+        finally:
+            self._cleanup()
+        # Keep the text layer when OCR found no more (a page with a short caption and a
+        # picture without words): what the PDF says exactly beats a guess.
+        if self.fallback_text and _visible(text) <= _visible(self.fallback_text):
+            return Page(number=self.job_number, text=self.fallback_text)
+        return Page(number=self.job_number, text=text, ocr=True)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        for path in self.files:
+            path.unlink(missing_ok=True)
+
+
+def _start(job: OcrJob, workdir: Path, languages: str) -> _Running:
+    base = workdir / f"page-{job.number}"
+    image_path = base.with_suffix(".pnm")
+    errors = base.with_suffix(".err")
+    # PNM because it costs no compression time and Leptonica reads it; "1", "L" and "RGB"
+    # are the modes it can hold.
+    image = job.image if job.image.mode in ("1", "L", "RGB") else job.image.convert("L")
+    image.save(image_path, format="PPM")
+    command = [TESSERACT, str(image_path), str(base), "-l", languages]
+    command += ["--psm", PAGE_SEGMENTATION_MODE]
+    if job.dpi:
+        command += ["--dpi", str(job.dpi)]
+    try:
+        with errors.open("wb") as stderr:
+            # stdout/stderr go to files, not pipes: a pipe nobody reads while we wait for
+            # another page could fill up and stall Tesseract.
+            process = subprocess.Popen(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+            )
+    except FileNotFoundError:
+        raise OcrError(f"Tesseract is not installed on this worker ({TESSERACT!r}).") from None
+    return _Running(
+        job_number=job.number,
+        fallback_text=job.fallback_text,
+        process=process,
+        output=base.with_suffix(".txt"),
+        errors=errors,
+        files=(image_path, errors, base.with_suffix(".txt")),
+    )
+
+
+def _visible(text: str) -> int:
+    return sum(1 for ch in text if not ch.isspace())

@@ -1,0 +1,114 @@
+"""Decide a file's type from its bytes, not from its name or the type the browser sent.
+
+An upload named ``report.pdf`` can be a Word document, and a ``.txt`` can be a binary; the
+extractor needs the real type. The name only breaks ties that bytes cannot: Markdown versus
+plain text, and a damaged ZIP that says it is a ``.docx``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import zipfile
+from typing import BinaryIO
+
+import charset_normalizer
+
+PDF = "application/pdf"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+TEXT = "text/plain"
+MARKDOWN = "text/markdown"
+PNG = "image/png"
+JPEG = "image/jpeg"
+TIFF = "image/tiff"
+
+HEAD_BYTES = 8192
+
+# PDF readers (PDFium among them) accept junk before the header within the first 1024 bytes,
+# so a PDF written by a tool that prepends a byte-order mark or a mail header is still a PDF.
+_PDF_HEADER_WINDOW = 1024
+
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", PNG),
+    (b"\xff\xd8\xff", JPEG),
+    (b"II*\x00", TIFF),
+    (b"MM\x00*", TIFF),
+)
+
+_MARKDOWN_SUFFIXES = (".md", ".markdown")
+
+# Text with a byte-order mark is text even though UTF-16/32 is full of NUL bytes.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def sniff_content_type(fileobj: BinaryIO, filename: str) -> str | None:
+    """Return the content type of ``fileobj`` (one the extractor reads), or None when it is
+    none of them. Reads the first 8 KB (the whole file's ZIP directory for a ZIP) and seeks
+    back to where it started. The file object must be seekable.
+
+    An empty file is None: it has no type, and the caller should say it is empty."""
+    start = fileobj.tell()
+    try:
+        head = fileobj.read(HEAD_BYTES)
+        fileobj.seek(start)
+        if not head:
+            return None
+        if b"%PDF-" in head[:_PDF_HEADER_WINDOW]:
+            return PDF
+        for magic, content_type in _IMAGE_MAGIC:
+            if head.startswith(magic):
+                return content_type
+        if head.startswith(b"PK\x03\x04"):
+            return _sniff_zip(fileobj, filename)
+        if _looks_like_text(head):
+            return MARKDOWN if filename.lower().endswith(_MARKDOWN_SUFFIXES) else TEXT
+        return None
+    finally:
+        fileobj.seek(start)
+
+
+def _sniff_zip(fileobj: BinaryIO, filename: str) -> str | None:
+    try:
+        with zipfile.ZipFile(fileobj) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        # A truncated upload has lost its ZIP directory, so its content is unknowable; if it
+        # claims to be a Word document, let the extractor report it as damaged (which tells
+        # staff what to do) rather than as an unsupported type.
+        return DOCX if filename.lower().endswith(".docx") else None
+    # Every Word producer (Word, LibreOffice, Google Docs, python-docx; strict OOXML too)
+    # stores the main part under this name; other ZIPs (xlsx, odt, jar) do not have it.
+    return DOCX if "word/document.xml" in names else None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return _decodes(head, encoding)
+    if b"\x00" in head:
+        return False
+    if _decodes(head, "utf-8"):
+        return True
+    # Legacy 8-bit encodings decode almost any byte string, so ask charset-normalizer, which
+    # rejects byte soup (it returns nothing for random binary data).
+    return charset_normalizer.from_bytes(head).best() is not None
+
+
+def _decodes(head: bytes, encoding: str) -> bool:
+    # Incremental, not final: the 8 KB cut can fall inside a multi-byte character.
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        text = decoder.decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return not any(_is_binary_control(ch) for ch in text)
+
+
+def _is_binary_control(ch: str) -> bool:
+    # Tabs, line and page breaks, and ESC (ANSI colours in logs) occur in real text files.
+    return ord(ch) < 32 and ch not in "\t\n\r\f\x1b"

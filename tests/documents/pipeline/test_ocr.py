@@ -1,0 +1,156 @@
+"""OCR through the real Tesseract. Text is drawn large and clear, so the words asserted are
+ones Tesseract reads reliably; the fake-Tesseract scripts below stand in only where a test
+must observe the process itself (its environment, how many run at once, a hang)."""
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from documents.pipeline import ocr
+from documents.pipeline.errors import FailureKind, PermanentError, TransientError
+from documents.pipeline.extract import PDF, extract_text
+from documents.pipeline.ocr import OcrError, OcrJob, ocr_pages
+from documents.pipeline.types import ExtractOptions, Page
+from tests.documents.pipeline import makedocs
+
+
+def read(path: Path, content_type: str, **options):
+    extraction = extract_text(path, content_type=content_type, options=ExtractOptions(**options))
+    return extraction.page_count, list(extraction.pages)
+
+
+def words(text: str) -> set[str]:
+    return set(text.upper().split())
+
+
+def test_an_image_only_pdf_is_read_page_by_page_with_ocr(tmp_path):
+    path = makedocs.image_pdf(tmp_path / "scan.pdf", ["ALPHA INVOICE 4711", "BRAVO DELIVERY"])
+    count, pages = read(path, PDF)
+    assert count == 2
+    assert [page.number for page in pages] == [1, 2]
+    assert all(page.ocr for page in pages)
+    assert {"ALPHA", "INVOICE", "4711"} <= words(pages[0].text)
+    assert {"BRAVO", "DELIVERY"} <= words(pages[1].text)
+
+
+def test_text_pages_and_scanned_pages_keep_their_order():
+    text = "A page with a proper text layer, long enough to skip OCR."
+    jobs = [
+        Page(number=1, text=text),
+        OcrJob(number=2, image=makedocs.text_image("CHARLIE SCANNED PAGE"), dpi=200),
+        Page(number=3, text=text),
+    ]
+    pages = list(ocr_pages(jobs, languages="eng", parallel=2))
+    assert [page.number for page in pages] == [1, 2, 3]
+    assert [page.ocr for page in pages] == [False, True, False]
+    assert {"CHARLIE", "SCANNED", "PAGE"} <= words(pages[1].text)
+
+
+def test_a_multi_page_tiff_is_one_page_per_frame(tmp_path):
+    path = makedocs.tiff(tmp_path / "scan.tif", ["ALPHA ONE", "BRAVO TWO", "CHARLIE THREE"])
+    count, pages = read(path, "image/tiff")
+    assert count == 3
+    assert [page.number for page in pages] == [1, 2, 3]
+    assert {"ALPHA", "ONE"} <= words(pages[0].text)
+    assert {"BRAVO", "TWO"} <= words(pages[1].text)
+    assert {"CHARLIE", "THREE"} <= words(pages[2].text)
+
+
+def test_a_png_with_a_transparent_background_is_read(tmp_path):
+    path = tmp_path / "label.png"
+    makedocs.text_image("DELTA TRANSPARENT", mode="RGBA").save(path)
+    _, pages = read(path, "image/png")
+    assert {"DELTA", "TRANSPARENT"} <= words(pages[0].text)
+    assert pages[0].ocr
+
+
+def test_a_jpeg_is_read(tmp_path):
+    path = tmp_path / "photo.jpg"
+    makedocs.text_image("ECHO PHOTOGRAPH").save(path, quality=85)
+    _, pages = read(path, "image/jpeg")
+    assert {"ECHO", "PHOTOGRAPH"} <= words(pages[0].text)
+
+
+def test_a_blank_image_fails_as_empty(tmp_path):
+    path = tmp_path / "blank.png"
+    makedocs.text_image("").save(path)
+    with pytest.raises(PermanentError) as caught:
+        read(path, "image/png")
+    assert caught.value.kind == FailureKind.EMPTY
+
+
+def test_a_truncated_image_is_corrupt(tmp_path):
+    path = tmp_path / "whole.png"
+    makedocs.text_image("FOXTROT").save(path)
+    with pytest.raises(PermanentError) as caught:
+        read(makedocs.truncated(path, tmp_path / "half.png"), "image/png")
+    assert caught.value.kind == FailureKind.CORRUPT
+
+
+def test_a_tiff_over_the_page_limit_is_refused(tmp_path):
+    path = makedocs.tiff(tmp_path / "scan.tif", ["ONE", "TWO", "THREE"])
+    with pytest.raises(PermanentError) as caught:
+        extract_text(path, content_type="image/tiff", options=ExtractOptions(max_pages=2))
+    assert caught.value.kind == FailureKind.TOO_MANY_PAGES
+
+
+def test_a_language_that_is_not_installed_is_an_installation_error():
+    jobs = [OcrJob(number=1, image=makedocs.text_image("GOLF"), dpi=200)]
+    with pytest.raises(OcrError, match="Tesseract failed on page 1"):
+        list(ocr_pages(jobs, languages="xxx", parallel=1))
+
+
+# --- the process itself, observed through a stand-in for the tesseract binary -------------------
+
+
+def fake_tesseract(tmp_path: Path, body: str) -> str:
+    """A script called like tesseract (image, output base, options) that writes
+    ``<output base>.txt`` after running ``body``."""
+    script = tmp_path / "tesseract"
+    script.write_text(f'#!/bin/sh\nLOG="{tmp_path}"\n{body}\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+def blank_jobs(count: int) -> list[OcrJob]:
+    return [
+        OcrJob(number=n, image=makedocs.text_image("", size=(50, 50))) for n in range(1, count + 1)
+    ]
+
+
+def test_tesseract_runs_with_openmp_limited_to_one_thread(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        ocr, "TESSERACT", fake_tesseract(tmp_path, 'echo "OMP=$OMP_THREAD_LIMIT" > "$2.txt"')
+    )
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    pages = list(ocr_pages(blank_jobs(1), languages="eng", parallel=1))
+    assert pages[0].text == "OMP=1"
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_at_most_the_configured_number_of_pages_are_read_at_once(tmp_path, monkeypatch, parallel):
+    # Each process records how many were running when it started, then lingers a little.
+    body = (
+        'touch "$LOG/running.$$"; ls "$LOG" | grep -c running >> "$LOG/counts"; '
+        'sleep 0.3; rm "$LOG/running.$$"; echo "$2" > "$2.txt"'
+    )
+    monkeypatch.setattr(ocr, "TESSERACT", fake_tesseract(tmp_path, body))
+    pages = list(ocr_pages(blank_jobs(7), languages="eng", parallel=parallel))
+    assert [page.number for page in pages] == list(range(1, 8))
+    assert all(page.text.endswith(f"page-{page.number}") for page in pages)
+    counts = [int(line) for line in (tmp_path / "counts").read_text().split()]
+    assert max(counts) == parallel
+
+
+def test_a_page_that_hangs_is_stopped_and_retried_later(tmp_path, monkeypatch):
+    monkeypatch.setattr(ocr, "TESSERACT", fake_tesseract(tmp_path, "sleep 30"))
+    monkeypatch.setattr(ocr, "PAGE_TIMEOUT_SECONDS", 0.5)
+    with pytest.raises(TransientError, match="page 1 with OCR took longer"):
+        list(ocr_pages(blank_jobs(1), languages="eng", parallel=1))
+
+
+def test_a_missing_tesseract_binary_is_an_installation_error(monkeypatch):
+    monkeypatch.setattr(ocr, "TESSERACT", "/nonexistent/tesseract")
+    with pytest.raises(OcrError, match="not installed"):
+        list(ocr_pages(blank_jobs(1), languages="eng", parallel=1))

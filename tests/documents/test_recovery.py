@@ -1,0 +1,135 @@
+"""The scheduled services: re-queue stalled documents, retry transient failures, clean up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from backoffice.celery import app
+from documents import broker, recovery
+from documents.models import Document, Stage, Status
+from tests.factories import make_document
+
+pytestmark = pytest.mark.django_db
+
+
+def ago(seconds: float):
+    return timezone.now() - timedelta(seconds=seconds)
+
+
+def test_the_migration_creates_the_three_schedules_with_their_intervals(settings):
+    tasks = {t.task: t for t in PeriodicTask.objects.select_related("interval")}
+    assert tasks["documents.retry_failed_documents"].interval.every == (
+        settings.RETRY_FAILED_INTERVAL_SECONDS
+    )
+    assert tasks["documents.requeue_stalled_documents"].interval.every == (
+        settings.REQUEUE_STALLED_INTERVAL_SECONDS
+    )
+    assert tasks["documents.cleanup"].enabled
+
+
+def test_a_claim_without_heartbeat_is_requeued_and_the_lost_attempt_recorded(
+    personas, settings, isolated_queue
+):
+    document = make_document(
+        personas.tenant_a,
+        stage=Stage.EMBEDDING,
+        claimed_by="t1:0@gone:1",
+        heartbeat_at=ago(settings.CLAIM_TIMEOUT_SECONDS + 5),
+        last_task_id="t1",
+    )
+    result = recovery.stalled_documents_requeue()
+    assert result.requeued == 1
+    document.refresh_from_db()
+    assert document.claimed_by == "" and document.stage == Stage.QUEUED
+    assert document.attempt_log[-1]["kind"] == "worker_lost"
+    assert document.last_task_id != "t1"
+    assert document.last_task_id in broker.live_task_ids(timeout=0.5)
+
+
+def test_a_live_claim_is_left_alone(personas, isolated_queue):
+    make_document(personas.tenant_a, claimed_by="t1:0@host:1", heartbeat_at=timezone.now())
+    assert recovery.stalled_documents_requeue().requeued == 0
+
+
+def test_a_document_whose_message_still_waits_for_a_worker_is_not_taken_for_dead(
+    personas, settings, isolated_queue
+):
+    from documents.tasks import test_celery
+
+    waiting = test_celery.apply_async(args=["still queued"])
+    document = make_document(
+        personas.tenant_a,
+        queued_at=ago(settings.STALLED_QUEUED_SECONDS + 60),
+        last_task_id=waiting.id,
+    )
+    assert recovery.stalled_documents_requeue().requeued == 0
+    document.refresh_from_db()
+    assert document.last_task_id == waiting.id
+
+
+def test_a_document_queued_long_ago_whose_message_was_lost_is_requeued(
+    personas, settings, isolated_queue
+):
+    document = make_document(
+        personas.tenant_a,
+        queued_at=ago(settings.STALLED_QUEUED_SECONDS + 60),
+        last_task_id="lost-in-a-flushall",
+    )
+    assert recovery.stalled_documents_requeue().requeued == 1
+    document.refresh_from_db()
+    assert document.last_task_id in broker.live_task_ids(timeout=0.5)
+
+
+def test_a_parked_document_resumes_once_its_time_has_passed(personas, isolated_queue):
+    later = make_document(personas.tenant_a, stage=Stage.WAITING, resume_at=timezone.now() + timedelta(minutes=5))
+    due = make_document(personas.tenant_a, stage=Stage.WAITING, resume_at=ago(120), last_task_id="gone")
+    assert recovery.stalled_documents_requeue().requeued == 1
+    due.refresh_from_db()
+    later.refresh_from_db()
+    assert due.stage == Stage.QUEUED and due.resume_at is None
+    assert later.stage == Stage.WAITING
+
+
+def test_scheduled_retry_takes_transient_failures_with_growing_spacing_and_a_cap(
+    personas, settings, isolated_queue
+):
+    settings.RETRY_FAILED_BASE_SECONDS = 300
+    settings.RETRY_FAILED_MAX_ATTEMPTS = 2
+    failed = dict(status=Status.FAILED, failure_kind="unavailable")
+    due = make_document(personas.tenant_a, finished_at=ago(301), **failed)
+    too_soon = make_document(personas.tenant_a, finished_at=ago(100), **failed)
+    # after one scheduled retry the spacing doubles: 600 s
+    second_too_soon = make_document(
+        personas.tenant_a, finished_at=ago(400), scheduled_retries=1, **failed
+    )
+    capped = make_document(personas.tenant_a, finished_at=ago(10_000), scheduled_retries=2, **failed)
+    permanent = make_document(
+        personas.tenant_a, finished_at=ago(10_000), status=Status.FAILED, failure_kind="corrupt"
+    )
+    result = recovery.failed_documents_retry()
+    assert result.done == 1
+    states = {
+        d.pk: (d.status, d.scheduled_retries)
+        for d in Document.objects.filter(
+            pk__in=[due.pk, too_soon.pk, second_too_soon.pk, capped.pk, permanent.pk]
+        )
+    }
+    assert states[due.pk] == (Status.PROCESSING, 1)
+    assert states[too_soon.pk][0] == Status.FAILED
+    assert states[second_too_soon.pk][0] == Status.FAILED
+    assert states[capped.pk] == (Status.FAILED, 2)
+    assert states[permanent.pk][0] == Status.FAILED
+
+
+def test_the_queue_length_is_read_from_the_broker(personas, isolated_queue):
+    from documents.tasks import test_celery
+
+    assert broker.queue_length() == 0
+    test_celery.apply_async(args=["a"])
+    test_celery.apply_async(args=["b"])
+    assert broker.queue_length() == 2
+    assert app.conf.task_default_queue == isolated_queue
