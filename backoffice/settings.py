@@ -331,6 +331,9 @@ if SENTRY_DSN:
         dsn=SENTRY_DSN,
         environment=_read("SENTRY_ENVIRONMENT", env.str, "production"),
         integrations=[DjangoIntegration(), CeleryIntegration(monitor_beat_tasks=False)],
+        # The auto-enabled google-genai and httpx integrations would report every failed
+        # call, including the ones a retry recovers from; a task reports once, at the end.
+        auto_enabling_integrations=False,
         send_default_pii=False,
         traces_sample_rate=0.0,
         send_client_reports=False,

@@ -1,0 +1,277 @@
+"""The Document admin: the scoped list with live progress, the read-only document page, the
+bulk actions and the custom pages' URLs. State changes all go through ``services``."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.template.defaultfilters import filesizeformat
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.translation import ngettext
+
+from documents import services, storage
+from documents.admin import views
+from documents.admin.paginator import EstimatedCountPaginator
+from documents.admin.tenants import TenantListFilter, TenantScopedAdmin
+from documents.models import Document, Stage
+from documents.selectors import documents_for_user
+
+# The stages in pipeline order, for the timeline on the document page.
+_STAGE_ORDER = [s.value for s in Stage]
+
+
+def status_badge_html(status: str, label: str):
+    return format_html('<span class="doc-badge doc-badge--{}">{}</span>', status, label)
+
+
+@admin.register(Document)
+class DocumentAdmin(TenantScopedAdmin):
+    list_display = [
+        "title",
+        "tenant",
+        "status_cell",
+        "stage_cell",
+        "progress_cell",
+        "failure_kind",
+        "chunk_count",
+        "created_at",
+    ]
+    list_filter = [TenantListFilter, "status", "failure_kind", "created_at"]
+    search_fields = ["title", "original_filename", "=sha256"]
+    list_select_related = ["tenant"]
+    list_per_page = 50
+    paginator = EstimatedCountPaginator
+    # The "N total" beside the filtered count would be a second full COUNT(*) per page view.
+    show_full_result_count = False
+    # "Show counts" on the filters would run one COUNT per filter option over the whole table.
+    show_facets = admin.ShowFacets.NEVER
+    actions = ["reprocess", "purge_vectors", "retry_failed", "cancel"]
+    change_list_template = "admin/documents/document/change_list.html"
+    fieldsets = [
+        (None, {"fields": ["title", "tenant", "file_facts", "download_link"]}),
+        ("Status", {"fields": ["status_cell", "stage_cell", "progress_cell", "stage_timeline"]}),
+        ("Failure", {"fields": ["failure_kind", "failure_message", "attempts", "attempt_history"]}),
+        ("Index", {"fields": ["vector_count", "chunk_count", "embedding", "chunks_link"]}),
+        ("Tasks", {"fields": ["last_task_id", "claimed_by", "heartbeat_at"]}),
+    ]
+    readonly_fields = [
+        "tenant",
+        "file_facts",
+        "download_link",
+        "status_cell",
+        "stage_cell",
+        "progress_cell",
+        "stage_timeline",
+        "failure_kind",
+        "failure_message",
+        "attempts",
+        "attempt_history",
+        "vector_count",
+        "chunk_count",
+        "embedding",
+        "chunks_link",
+        "last_task_id",
+        "claimed_by",
+        "heartbeat_at",
+    ]
+
+    class Media:
+        css = {"all": ["documents/admin.css"]}
+
+    def scoped_queryset(self, request):
+        return documents_for_user(request.user)
+
+    def has_add_permission(self, request):
+        # Documents are added through the upload page, which validates like the API.
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    # --- custom pages --------------------------------------------------------------------
+
+    def get_urls(self):
+        def wrap(view):
+            def wrapper(request, *args, **kwargs):
+                return view(self, request, *args, **kwargs)
+
+            return self.admin_site.admin_view(wrapper)
+
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        custom = [
+            path("upload/", wrap(views.upload), name=f"{prefix}_upload"),
+            path("progress/", wrap(views.progress), name=f"{prefix}_progress"),
+            path("search/", wrap(views.search), name=f"{prefix}_search"),
+            path("dashboard/", wrap(views.dashboard), name=f"{prefix}_dashboard"),
+            path("<path:object_id>/chunks/", wrap(views.chunks), name=f"{prefix}_chunks"),
+        ]
+        return custom + super().get_urls()
+
+    # --- list cells (no query per row: everything comes from the row itself) ----------------
+
+    @admin.display(description="Status", ordering="status")
+    def status_cell(self, obj: Document):
+        return format_html(
+            '<span data-doc-id="{}" data-doc-status="{}" class="doc-status">{}</span>',
+            obj.pk,
+            obj.status,
+            status_badge_html(obj.status, obj.get_status_display()),
+        )
+
+    @admin.display(description="Stage", ordering="stage")
+    def stage_cell(self, obj: Document):
+        return format_html(
+            '<span class="doc-stage" data-doc-id="{}">{}</span>', obj.pk, obj.get_stage_display()
+        )
+
+    @admin.display(description="Progress")
+    def progress_cell(self, obj: Document):
+        return format_html(
+            '<span class="doc-progress" data-doc-id="{}"><progress max="100" value="{}"></progress>'
+            ' <span class="doc-progress-text">{}%</span></span>',
+            obj.pk,
+            obj.progress_percent,
+            obj.progress_percent,
+        )
+
+    # --- document page ---------------------------------------------------------------------
+
+    @admin.display(description="File")
+    def file_facts(self, obj: Document):
+        rows = [
+            ("Original name", obj.original_filename),
+            ("Type", obj.content_type),
+            ("Size", filesizeformat(obj.size_bytes)),
+            ("SHA-256", obj.sha256),
+            ("Pages", obj.pages_total if obj.pages_total is not None else "not yet known"),
+            ("Uploaded by", obj.uploaded_by or "unknown"),
+            ("Uploaded", obj.created_at),
+            ("Id", obj.pk),
+        ]
+        return format_html(
+            '<table class="doc-facts">{}</table>',
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="Download")
+    def download_link(self, obj: Document):
+        if not obj.storage_key:
+            return "-"
+        try:
+            url = storage.download_url(obj.storage_key)
+        except Exception as exc:  # noqa: BLE001 - the page must open even if storage is down
+            return f"unavailable ({type(exc).__name__})"
+        return format_html(
+            '<a href="{}" class="doc-download">Download {}</a>', url, obj.original_filename
+        )
+
+    @admin.display(description="Stage timeline")
+    def stage_timeline(self, obj: Document):
+        timings = obj.stage_timings or {}
+        if not timings:
+            return "No stage has started yet."
+        order = {name: i for i, name in enumerate(_STAGE_ORDER)}
+        rows = []
+        for stage in sorted(timings, key=lambda s: (order.get(s, 99), s)):
+            timing = timings[stage] if isinstance(timings[stage], dict) else {}
+            seconds = timing.get("seconds")
+            rows.append(
+                (
+                    stage,
+                    timing.get("started", ""),
+                    f"{float(seconds):.2f} s" if seconds is not None else "running",
+                )
+            )
+        return format_html(
+            '<table class="doc-timeline"><tr><th>Stage</th><th>Started</th><th>Took</th></tr>'
+            "{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="Attempt log")
+    def attempt_history(self, obj: Document):
+        log = [e for e in (obj.attempt_log or []) if isinstance(e, dict)]
+        if not log:
+            return "No failed attempt."
+        rows = [
+            (e.get("at", ""), e.get("stage", ""), e.get("kind", ""), e.get("message", ""))
+            for e in log
+        ]
+        return format_html(
+            '<table class="doc-attempts"><tr><th>At</th><th>Stage</th><th>Kind</th>'
+            "<th>Message</th></tr>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="Embedding")
+    def embedding(self, obj: Document):
+        if not obj.embedding_model:
+            return "-"
+        return f"{obj.embedding_model} ({obj.embedding_dimension} dimensions)"
+
+    @admin.display(description="Chunks")
+    def chunks_link(self, obj: Document):
+        url = reverse("admin:documents_document_chunks", args=[obj.pk])
+        return format_html('<a href="{}">View the {} chunks</a>', url, obj.chunk_count)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        obj = self.get_object(request, object_id)
+        # TaskResult rows are not tenant-scoped, so only users allowed to see every task
+        # result (superusers, or staff given that permission) get the links.
+        if obj is not None and request.user.has_perm("django_celery_results.view_taskresult"):
+            base = reverse("admin:django_celery_results_taskresult_changelist")
+            extra_context["task_links"] = {
+                "latest": f"{base}?{urlencode({'task_id': obj.last_task_id})}"
+                if obj.last_task_id
+                else "",
+                "all": f"{base}?{urlencode({'q': str(obj.pk)})}",
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- actions -------------------------------------------------------------------------
+
+    @admin.action(description="Reprocess selected documents")
+    def reprocess(self, request, queryset):
+        result = services.documents_reprocess(queryset=queryset)
+        self._report(request, result, "queued for reprocessing", "they are already processing")
+
+    @admin.action(description="Purge the vectors of selected documents")
+    def purge_vectors(self, request, queryset):
+        result = services.documents_purge_vectors(queryset=queryset)
+        self._report(request, result, "queued for a vector purge", "they are still processing")
+
+    @admin.action(description="Retry selected failed documents")
+    def retry_failed(self, request, queryset):
+        result = services.documents_retry_failed(queryset=queryset)
+        self._report(request, result, "queued for a retry", "they have not failed")
+
+    @admin.action(description="Cancel selected processing documents")
+    def cancel(self, request, queryset):
+        result = services.documents_cancel(queryset=queryset, by=request.user.get_username())
+        self._report(request, result, "cancelled", "they were not processing")
+
+    def _report(self, request, result, done_text, skipped_reason):
+        message = ngettext(
+            "%(count)d document %(done)s", "%(count)d documents %(done)s", result.done
+        ) % {"count": result.done, "done": done_text}
+        if result.skipped:
+            message += ngettext(
+                ", %(count)d skipped because %(reason)s",
+                ", %(count)d skipped because %(reason)s",
+                result.skipped,
+            ) % {"count": result.skipped, "reason": skipped_reason}
+        level = messages.SUCCESS if result.done else messages.WARNING
+        self.message_user(request, message + ".", level)
+
+    # --- delete: the stored file and the vectors go too, after commit ----------------------
+
+    def delete_model(self, request, obj):
+        services.documents_delete(queryset=self.get_queryset(request).filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        services.documents_delete(queryset=queryset)

@@ -1,0 +1,176 @@
+"""The custom admin pages, reached through ``DocumentAdmin.get_urls`` and wrapped in
+``admin_site.admin_view`` (staff login required). Each parses its input, makes one selector or
+service call and renders the result with ``admin_site.each_context``; the scoping is in the
+selectors and in the forms' tenant choices."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import ngettext
+
+from documents import selectors, services
+from documents.admin.charts import bar_chart
+from documents.admin.forms import SearchForm, UploadForm
+from documents.pipeline.errors import ApplicationError
+
+# Ids the progress endpoint accepts in one call: a change list page shows at most a few
+# hundred rows ("show all" is capped by list_max_show_all).
+MAX_PROGRESS_IDS = 500
+CHUNKS_PER_PAGE = 50
+
+
+def _render(model_admin, request, template: str, title: str, **context):
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.opts,
+            "title": title,
+            **context,
+        },
+    )
+
+
+def _check_view(model_admin, request):
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+
+
+def upload(model_admin, request):
+    _check_view(model_admin, request)
+    if request.method == "POST":
+        form = UploadForm(request.POST, request.FILES, user=request.user)
+        if form.is_valid():
+            tenant = form.cleaned_data["tenant"]
+            files = form.cleaned_data["files"]
+            title = form.cleaned_data["title"]
+            accepted = 0
+            for uploaded in files:
+                name = (uploaded.name or "upload").rsplit("/", 1)[-1]
+                this_title = title if len(files) == 1 else (f"{title} — {name}" if title else "")
+                try:
+                    services.document_create(
+                        tenant=tenant,
+                        uploaded_file=uploaded,
+                        uploaded_by=request.user,
+                        title=this_title,
+                    )
+                except ApplicationError as exc:
+                    model_admin.message_user(request, exc.message, messages.ERROR)
+                else:
+                    accepted += 1
+            if accepted:
+                model_admin.message_user(
+                    request,
+                    ngettext(
+                        "%(count)d document uploaded to %(tenant)s and queued for processing.",
+                        "%(count)d documents uploaded to %(tenant)s and queued for processing.",
+                        accepted,
+                    )
+                    % {"count": accepted, "tenant": tenant.name},
+                    messages.SUCCESS,
+                )
+                return redirect("admin:documents_document_changelist")
+            return redirect("admin:documents_document_upload")
+    else:
+        form = UploadForm(user=request.user)
+    return _render(
+        model_admin, request, "admin/documents/document/upload.html", "Upload documents", form=form
+    )
+
+
+def progress(model_admin, request):
+    """JSON for the change list's auto-refresh: ``?ids=a,b,c`` -> each visible document's
+    status, stage and percent. Ids of documents the user may not see are left out."""
+    # admin_view already marks every admin page never_cache.
+    _check_view(model_admin, request)
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET"])
+    ids = [i for i in request.GET.get("ids", "").split(",") if i][:MAX_PROGRESS_IDS]
+    rows = selectors.documents_progress(user=request.user, ids=ids)
+    return JsonResponse(
+        {
+            "documents": {row["id"]: row for row in rows},
+            "processing": any(row["status"] == "processing" for row in rows),
+        }
+    )
+
+
+def chunks(model_admin, request, object_id):
+    _check_view(model_admin, request)
+    # get_object goes through the scoped get_queryset: another tenant's document is a 404.
+    document = model_admin.get_object(request, unquote(object_id))
+    if document is None:
+        raise Http404("No such document.")
+    paginator = Paginator(document.chunks.order_by("index"), CHUNKS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    return _render(
+        model_admin,
+        request,
+        "admin/documents/document/chunks.html",
+        f"Chunks of {document.title}",
+        document=document,
+        page=page,
+        original=document,
+    )
+
+
+def search(model_admin, request):
+    _check_view(model_admin, request)
+    hits = None
+    form = SearchForm(request.GET or None, user=request.user)
+    if form.is_valid():
+        try:
+            hits = selectors.chunks_search(
+                user=request.user,
+                tenant_id=form.cleaned_data["tenant"].pk,
+                query=form.cleaned_data["q"],
+            )
+        except ApplicationError as exc:
+            model_admin.message_user(request, exc.message, messages.ERROR)
+        except Exception as exc:  # noqa: BLE001 - the embedder or the store is down
+            model_admin.message_user(
+                request,
+                f"The search could not run ({type(exc).__name__}: {exc}).",
+                messages.ERROR,
+            )
+    return _render(
+        model_admin,
+        request,
+        "admin/documents/document/search.html",
+        "Search a tenant's chunks",
+        form=form,
+        hits=hits,
+    )
+
+
+def dashboard(model_admin, request):
+    _check_view(model_admin, request)
+    figures = selectors.dashboard_figures(user=request.user)
+    health = selectors.broker_health()
+    user = request.user
+    links = {}
+    if user.has_perm("django_celery_beat.view_periodictask"):
+        links["Periodic tasks"] = reverse("admin:django_celery_beat_periodictask_changelist")
+    if user.has_perm("django_celery_results.view_taskresult"):
+        links["Task results"] = reverse("admin:django_celery_results_taskresult_changelist")
+    return _render(
+        model_admin,
+        request,
+        "admin/documents/document/dashboard.html",
+        "Ingestion dashboard",
+        figures=figures,
+        health=health,
+        day_chart=bar_chart(figures.hourly_day, label_every=3),
+        week_chart=bar_chart(figures.hourly_week, label_every=24),
+        links=links,
+        changelist_url=reverse("admin:documents_document_changelist"),
+    )
