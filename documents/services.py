@@ -21,6 +21,7 @@ from django.utils import timezone
 from documents import storage
 from documents.models import Document, Membership, Status, Tenant
 from documents.pipeline.errors import (
+    FailureKind,
     InvalidUpload,
     NotAMember,
     UnsupportedUpload,
@@ -42,8 +43,10 @@ def tenant_for_upload(*, user, tenant_slug: str | None) -> Tenant:
         if tenant is None:
             raise NotAMember(f"You are not a member of a tenant called {tenant_slug!r}.")
         return tenant
-    mine = list(tenants[:2]) if not user.is_superuser else list(
-        Tenant.objects.filter(memberships__user=user)[:2]
+    mine = (
+        list(tenants[:2])
+        if not user.is_superuser
+        else list(Tenant.objects.filter(memberships__user=user)[:2])
     )
     if len(mine) == 1:
         return mine[0]
@@ -82,7 +85,9 @@ def validate_upload(uploaded_file) -> str:
     return content_type
 
 
-def document_create(*, tenant: Tenant, uploaded_file, uploaded_by=None, title: str = "") -> Document:
+def document_create(
+    *, tenant: Tenant, uploaded_file, uploaded_by=None, title: str = ""
+) -> Document:
     """Store the file, create the document and queue its processing after commit."""
     content_type = validate_upload(uploaded_file)
     original_name = (uploaded_file.name or "upload").rsplit("/", 1)[-1][:255]
@@ -128,6 +133,17 @@ def _queue_after_commit(pairs: list[tuple]) -> None:
     transaction.on_commit(send, robust=True)
 
 
+def document_queue(*, document_id, countdown: float | None = None) -> str:
+    """Send one message for a document that is already ``processing``; returns its task id.
+    Used to resume a parked document and by the stalled sweep."""
+    from documents.tasks import process_document
+
+    task_id = str(uuid.uuid4())
+    Document.objects.filter(pk=document_id).update(last_task_id=task_id)
+    process_document.apply_async(args=[str(document_id)], task_id=task_id, countdown=countdown)
+    return task_id
+
+
 @dataclass(frozen=True)
 class BulkResult:
     done: int
@@ -146,9 +162,7 @@ def documents_retry_failed(*, queryset: QuerySet[Document]) -> BulkResult:
 
 def _requeue(eligible: QuerySet[Document], *, total: int) -> BulkResult:
     with transaction.atomic():
-        ids = list(
-            eligible.select_for_update(skip_locked=True).values_list("pk", flat=True)
-        )
+        ids = list(eligible.select_for_update(skip_locked=True).values_list("pk", flat=True))
         now = timezone.now()
         pairs = [(pk, str(uuid.uuid4())) for pk in ids]
         # One UPDATE for all rows; each message gets its own task id, which the worker
@@ -170,5 +184,128 @@ def _requeue(eligible: QuerySet[Document], *, total: int) -> BulkResult:
 
 
 def membership_create(*, user, tenant: Tenant, role: str = Membership.Role.STAFF) -> Membership:
-    membership, _ = Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": role})
+    membership, _ = Membership.objects.get_or_create(
+        user=user, tenant=tenant, defaults={"role": role}
+    )
     return membership
+
+
+def documents_cancel(*, queryset: QuerySet[Document], by: str = "") -> BulkResult:
+    """Stop documents that are processing. A running worker notices at its next write (its
+    claim is gone) and removes the vectors it wrote; queued messages find nothing to claim.
+    Vectors an earlier run left are purged too, so a cancelled document is not searchable."""
+    total = queryset.count()
+    with transaction.atomic():
+        ids = list(
+            queryset.filter(status=Status.PROCESSING)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)
+        )
+        Document.objects.filter(pk__in=ids).update(
+            status=Status.FAILED,
+            failure_kind=FailureKind.CANCELLED,
+            failure_message=f"Cancelled by {by}." if by else "Cancelled.",
+            claimed_by="",
+            heartbeat_at=None,
+            finished_at=timezone.now(),
+        )
+        _purge_after_commit(ids)
+    return BulkResult(done=len(ids), skipped=total - len(ids))
+
+
+def documents_purge_vectors(*, queryset: QuerySet[Document]) -> BulkResult:
+    """Remove the vectors of documents that are not processing (a running document would
+    write them again); the chunks and the file stay, so a reprocess restores them."""
+    total = queryset.count()
+    ids = list(queryset.exclude(status=Status.PROCESSING).values_list("pk", flat=True))
+    _purge_after_commit(ids)
+    return BulkResult(done=len(ids), skipped=total - len(ids))
+
+
+def _purge_after_commit(ids: list) -> None:
+    from documents.tasks import purge_document_vectors
+
+    def send():
+        for pk in ids:
+            purge_document_vectors.delay(str(pk))
+
+    if ids:
+        transaction.on_commit(send, robust=True)
+
+
+def document_purge_vectors_now(*, document_id) -> int:
+    """Delete a document's vectors, then check by listing its id prefix that none is left.
+    Returns how many were removed. Called by the purge task (a network call, never in a
+    transaction)."""
+    from documents.pipeline.errors import TransientError
+    from documents.pipeline.vectors import delete_document_vectors, get_vector_store
+
+    document = Document.objects.select_related("tenant").filter(pk=document_id).first()
+    if document is None:
+        return 0
+    store = get_vector_store()
+    removed = delete_document_vectors(store, namespace=document.namespace, document_id=document.pk)
+    left = store.list_ids(document.namespace, document.vector_id_prefix)
+    if left:
+        # Pinecone is eventually consistent: the task retries until the listing is empty.
+        raise TransientError(
+            f"{len(left)} vectors were still listed after the purge; it will be checked again.",
+            FailureKind.UNAVAILABLE,
+        )
+    Document.objects.filter(pk=document.pk).update(vector_count=0)
+    return removed
+
+
+def documents_delete(*, queryset: QuerySet[Document]) -> int:
+    """Delete documents (their chunks cascade). What lives outside the database -- the stored
+    file and the vectors -- is recorded in the same transaction and removed after commit."""
+    from documents.models import DeletedDocument
+
+    with transaction.atomic():
+        rows = list(
+            queryset.select_related("tenant").values_list(
+                "pk", "tenant__vector_namespace", "storage_key"
+            )
+        )
+        DeletedDocument.objects.bulk_create(
+            [
+                DeletedDocument(document_id=pk, vector_namespace=ns, storage_key=key)
+                for pk, ns, key in rows
+            ],
+            ignore_conflicts=True,
+        )
+        Document.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
+        ids = [str(pk) for pk, _, _ in rows]
+        if ids:
+            from documents.tasks import cleanup_deleted_documents
+
+            transaction.on_commit(lambda: cleanup_deleted_documents.delay(ids), robust=True)
+    return len(rows)
+
+
+def deleted_documents_cleanup(*, document_ids=None, limit: int = 500) -> tuple[int, int]:
+    """Remove the files and vectors of deleted documents; returns (cleaned, still failing).
+    A failure is recorded on the row and left for the next run of the scheduled cleanup."""
+    from documents.models import DeletedDocument
+    from documents.pipeline.vectors import delete_document_vectors, get_vector_store
+
+    rows = DeletedDocument.objects.order_by("deleted_at")
+    if document_ids is not None:
+        rows = rows.filter(document_id__in=document_ids)
+    cleaned = failed = 0
+    for row in rows[:limit]:
+        try:
+            storage.delete_file(row.storage_key)
+            delete_document_vectors(
+                get_vector_store(), namespace=row.vector_namespace, document_id=row.document_id
+            )
+        except Exception as exc:  # noqa: BLE001 - recorded and retried by the schedule
+            failed += 1
+            DeletedDocument.objects.filter(pk=row.pk).update(
+                cleanup_attempts=row.cleanup_attempts + 1, last_error=str(exc)[:1000]
+            )
+            logger.warning("cleanup of deleted document %s failed: %s", row.document_id, exc)
+            continue
+        row.delete()
+        cleaned += 1
+    return cleaned, failed

@@ -52,7 +52,9 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"celery worker exited early; see {self.log_path}:\n{self.log()}")
+                raise RuntimeError(
+                    f"celery worker exited early; see {self.log_path}:\n{self.log()}"
+                )
             if _READY_MARK in self.log():
                 return
             time.sleep(0.2)

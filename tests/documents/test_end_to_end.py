@@ -43,8 +43,8 @@ def test_a_text_upload_is_processed_to_completed_with_chunks_and_vectors(
     detail = api_for(personas.staff_a).get(body["status_url"]).json()
     assert detail["status"] == "completed" and detail["progress"]["percent"] == 100
 
-    from documents.pipeline.stores.lancedb_store import LanceDBStore
     from django.conf import settings
+    from documents.pipeline.stores.lancedb_store import LanceDBStore
 
     store = LanceDBStore(uri=settings.LANCEDB_URI, dimension=384)
     ids = store.list_ids(personas.tenant_a.vector_namespace, f"{document.pk}#")
@@ -53,7 +53,9 @@ def test_a_text_upload_is_processed_to_completed_with_chunks_and_vectors(
 
 
 def test_a_pdf_upload_is_read_page_by_page(personas, api_for, celery_worker, tmp_path):
-    pdf = makedocs.text_pdf(tmp_path / "two.pdf", ["First page about apples.", "Second page about pears."])
+    pdf = makedocs.text_pdf(
+        tmp_path / "two.pdf", ["First page about apples.", "Second page about pears."]
+    )
     body = upload(api_for(personas.staff_a), "two.pdf", pdf.read_bytes())
     document = wait_for_document(body["document_id"], worker=celery_worker)
     assert document.status == Status.COMPLETED, document.failure_message
@@ -63,7 +65,9 @@ def test_a_pdf_upload_is_read_page_by_page(personas, api_for, celery_worker, tmp
     assert chunks[-1].page_end == 2
 
 
-def test_a_truncated_pdf_fails_at_once_with_a_readable_reason(personas, api_for, celery_worker, tmp_path):
+def test_a_truncated_pdf_fails_at_once_with_a_readable_reason(
+    personas, api_for, celery_worker, tmp_path
+):
     pdf = makedocs.text_pdf(tmp_path / "t.pdf", ["Some text " * 50] * 3)
     truncated = pdf.read_bytes()[: pdf.stat().st_size // 2]
     body = upload(api_for(personas.staff_a), "t.pdf", truncated)
@@ -113,7 +117,5 @@ def test_a_rate_limit_is_retried_after_the_servers_delay_and_then_succeeds(
     assert document.attempts == 2
     assert document.attempt_log[0]["kind"] == "rate_limited"
     ids = pinecone.ids(personas.tenant_b.vector_namespace)
-    assert sorted(ids) == sorted(
-        c.vector_id for c in Chunk.objects.filter(document=document)
-    )
+    assert sorted(ids) == sorted(c.vector_id for c in Chunk.objects.filter(document=document))
     assert document.embedding_dimension == 768

@@ -29,8 +29,11 @@ def s3_storage(moto_endpoint, settings, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     client = boto3.client(
-        "s3", endpoint_url=moto_endpoint, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
     client.create_bucket(Bucket=BUCKET)
     # The same options settings.py builds when S3_BUCKET is set.
@@ -59,12 +62,12 @@ def s3_storage(moto_endpoint, settings, monkeypatch):
 
 def test_a_document_is_stored_privately_under_its_tenant_key_and_read_back(s3_storage, tmp_path):
     key = storage.document_key(
-        tenant_slug="acme", document_id="0b7c7a0e-1111-2222-3333-444455556666",
+        tenant_slug="acme",
+        document_id="0b7c7a0e-1111-2222-3333-444455556666",
         filename="../../Quarterly report (final).pdf",
     )
     assert key == (
-        "tenants/acme/documents/0b7c7a0e-1111-2222-3333-444455556666/"
-        "Quarterly_report_final.pdf"
+        "tenants/acme/documents/0b7c7a0e-1111-2222-3333-444455556666/Quarterly_report_final.pdf"
     )
     saved = storage.store_file(key, io.BytesIO(b"%PDF-1.4 body"))
     assert saved == key
