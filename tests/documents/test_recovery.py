@@ -85,8 +85,12 @@ def test_a_document_queued_long_ago_whose_message_was_lost_is_requeued(
 
 
 def test_a_parked_document_resumes_once_its_time_has_passed(personas, isolated_queue):
-    later = make_document(personas.tenant_a, stage=Stage.WAITING, resume_at=timezone.now() + timedelta(minutes=5))
-    due = make_document(personas.tenant_a, stage=Stage.WAITING, resume_at=ago(120), last_task_id="gone")
+    later = make_document(
+        personas.tenant_a, stage=Stage.WAITING, resume_at=timezone.now() + timedelta(minutes=5)
+    )
+    due = make_document(
+        personas.tenant_a, stage=Stage.WAITING, resume_at=ago(120), last_task_id="gone"
+    )
     assert recovery.stalled_documents_requeue().requeued == 1
     due.refresh_from_db()
     later.refresh_from_db()
@@ -106,7 +110,9 @@ def test_scheduled_retry_takes_transient_failures_with_growing_spacing_and_a_cap
     second_too_soon = make_document(
         personas.tenant_a, finished_at=ago(400), scheduled_retries=1, **failed
     )
-    capped = make_document(personas.tenant_a, finished_at=ago(10_000), scheduled_retries=2, **failed)
+    capped = make_document(
+        personas.tenant_a, finished_at=ago(10_000), scheduled_retries=2, **failed
+    )
     permanent = make_document(
         personas.tenant_a, finished_at=ago(10_000), status=Status.FAILED, failure_kind="corrupt"
     )

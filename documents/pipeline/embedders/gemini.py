@@ -36,6 +36,10 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?)s\s*$")
 _RETRY_IN = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
 
 
+# A word, or a single punctuation mark or symbol: each is at least one token.
+_WORD_OR_MARK = re.compile(r"\w+|[^\w\s]")
+
+
 class GeminiEmbedder:
     def __init__(
         self,
@@ -83,16 +87,21 @@ class GeminiEmbedder:
 
     # Embedder protocol -------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
-        """A conservative estimate: ceil(UTF-8 bytes / 3).
+        """A conservative estimate: the larger of ceil(UTF-8 bytes / 3) and the number of
+        words plus punctuation marks.
 
         There is no local tokenizer for gemini-embedding-001 (the SDK's LocalTokenizer maps only
         the generative models and downloads its model at first use) and a countTokens call per
-        chunk would cost a request each. Dividing bytes by 3 over-counts in practice: English
-        averages about 4 characters (= 4 bytes) per token, and CJK characters are 3 bytes each
-        and come out at about 1 token per character. Text made of many one-letter words or
-        isolated symbols can beat it, which is why chunks target ``chunk_tokens`` (half the
-        limit by default) rather than the limit itself."""
-        return math.ceil(len(text.encode("utf-8")) / 3)
+        chunk would cost a request each. Bytes / 3 over-counts ordinary text: English averages
+        about 4 characters (= 4 bytes) per token, and CJK characters are 3 bytes each and come
+        out at about 1 token per character. It under-counts text made of isolated symbols --
+        the dot leaders of a table of contents, the cells of a numeric table -- where nearly
+        every mark is a token of its own, hence the second count. Chunks also target
+        ``chunk_tokens`` (half the 2,048 limit by default), not the limit itself."""
+        return max(
+            math.ceil(len(text.encode("utf-8")) / 3),
+            len(_WORD_OR_MARK.findall(text)),
+        )
 
     def embed_documents(self, texts: Sequence[str], *, title: str = "") -> list[list[float]]:
         vectors: list[list[float]] = []

@@ -10,8 +10,6 @@ from tests.factories import make_document
 pytestmark = pytest.mark.django_db
 
 
-
-
 def test_the_list_shows_only_the_callers_tenants(personas, api_for):
     mine = make_document(personas.tenant_a, title="Mine")
     make_document(personas.tenant_b, title="Theirs")

@@ -10,29 +10,22 @@ ccitt.pdf (CCITT G4 bilevel), francais.pdf (French), phototest.tif (TIFF) and ty
 eurotext, linn.png, synthetic-scan-8p) take 3-5 s a page and add no new path through the code.
 """
 
-import csv
-import os
 from pathlib import Path
 
 import pytest
 
-from documents.pipeline.errors import FailureKind, PermanentError
+from documents.pipeline.errors import PermanentError
 from documents.pipeline.extract import DOCX, PDF, extract_text
 from documents.pipeline.sniff import sniff_content_type
 from documents.pipeline.types import ExtractOptions
+from tests.corpus import AVAILABLE, CORPUS, expected_outcome, manifest
 
-CORPUS = Path(
-    os.environ.get("CORPUS_DIR") or Path(__file__).resolve().parents[3] / "../shared/corpus"
-).resolve()
-
-if not (CORPUS / "MANIFEST.tsv").exists():
+if not AVAILABLE:
     pytest.skip(f"no corpus at {CORPUS}", allow_module_level=True)
 
 pytestmark = pytest.mark.corpus
 
-with (CORPUS / "MANIFEST.tsv").open(encoding="utf-8") as manifest:
-    ROWS = {row["file"]: row for row in csv.DictReader(manifest, delimiter="\t")}
-
+ROWS = manifest()
 SKIPPED = {"freeculture.pdf", "synthetic-concat-607p.pdf"}
 OCR_SUBSET = {
     "linn.pdf": ["LinnSequencer", "Recorder"],
@@ -42,33 +35,6 @@ OCR_SUBSET = {
     "typewriter.png": ["linzen", "water"],
 }
 CONTENT_TYPES = {".pdf": PDF, ".docx": DOCX, ".png": "image/png", ".tif": "image/tiff"}
-
-# Files whose manifest kind alone does not say how they end, with the reason.
-EXCEPTIONS = {
-    # "corrupt" files PDFium repairs on opening: judged by what is left in them.
-    "zen_of_python_corrupted.pdf": "text",  # broken xref, text intact
-    "malformed-from-issue-932.pdf": "text",  # 9 characters of text layer, the rest OCR
-    "PDFBOX-3148-2-fuzzed.pdf": FailureKind.EMPTY,  # opens, but its one page is empty
-    # The "no text" vector.pdf draws its letters as vector paths: OCR reads them.
-    "vector.pdf": "text",
-    # Word documents with no text at all: every table cell is empty / only pictures.
-    "tbl-having-tables.docx": FailureKind.EMPTY,
-    "having-images.docx": FailureKind.EMPTY,
-    "empty.docx": FailureKind.EMPTY,
-}
-
-
-def expected_outcome(row: dict) -> str:
-    if row["file"] in EXCEPTIONS:
-        return EXCEPTIONS[row["file"]]
-    kind = row["kind"]
-    if kind == "encrypted":
-        return FailureKind.ENCRYPTED
-    if kind.startswith("corrupt"):
-        return FailureKind.CORRUPT
-    if kind == "no-text-pdf" or kind == "docx-empty":
-        return FailureKind.EMPTY
-    return "text"
 
 
 def cases() -> list[str]:
