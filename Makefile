@@ -46,7 +46,7 @@ setup: system-packages $(VENV)/.installed
 run: setup
 	$(VENV)/bin/honcho start -f Procfile
 
-test: system-packages $(VENV)/.installed test-services test-embedded
+test: system-packages browser $(VENV)/.installed test-services test-embedded
 
 # The whole suite on PostgreSQL + Redis with real worker processes.
 test-services:

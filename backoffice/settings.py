@@ -230,12 +230,14 @@ BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = _read("CELERY_BROKER_URL", env.str, "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport needs its folders to exist before the worker starts.
-    for sub in ("out", "processed"):
+    for sub in ("out", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "out"),
         "data_folder_out": str(BROKER_DIR / "out"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        # Broadcast (ping, inspect) state; kombu puts it in the working directory otherwise.
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
     CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -8,14 +8,11 @@ sends another, so a document that only waits for a free worker is never taken fo
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 from django.conf import settings
 
 from backoffice.celery import app
-
-logger = logging.getLogger(__name__)
 
 
 def _ids_from_payloads(payloads) -> set[str]:
@@ -40,9 +37,14 @@ def _redis_ids(queue: str) -> set[str]:
     return _ids_from_payloads(waiting) | _ids_from_payloads(unacked)
 
 
-def _filesystem_ids() -> set[str]:
+def _filesystem_messages(queue: str) -> list[Path]:
     folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
-    return _ids_from_payloads(p.read_bytes() for p in folder.glob("*.msg"))
+    # kombu names each message file <time>_<uuid>.<queue>.msg
+    return list(folder.glob(f"*.{queue}.msg"))
+
+
+def _filesystem_ids(queue: str) -> set[str]:
+    return _ids_from_payloads(p.read_bytes() for p in _filesystem_messages(queue))
 
 
 def _worker_ids(timeout: float) -> set[str] | None:
@@ -70,20 +72,26 @@ def live_task_ids(timeout: float = 2.0) -> set[str]:
     """Every task id the broker or a worker still holds for the default queue."""
     queue = default_queue()
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        ids = _filesystem_ids()
+        ids = _filesystem_ids(queue)
     else:
         ids = _redis_ids(queue)
     held = _worker_ids(timeout)
     return ids | (held or set())
 
 
-def queue_length() -> int | None:
-    """Messages waiting in the default queue, or None when the broker cannot say."""
-    try:
-        if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-            return len(_filesystem_ids())
-        with app.connection_for_read() as conn:
-            return conn.default_channel.client.llen(default_queue())
-    except Exception as exc:  # noqa: BLE001 - a figure for a dashboard, never an error page
-        logger.warning("queue length unavailable: %s", exc)
-        return None
+def queue_length(queue: str | None = None) -> int:
+    """Messages waiting in a queue (the default one unless named): LLEN on Redis, message
+    files on the filesystem broker. Raises when the broker does not answer within 2 s."""
+    queue = queue or default_queue()
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        return len(_filesystem_messages(queue))
+    with app.connection_for_read(
+        transport_options={"socket_timeout": 2, "socket_connect_timeout": 2}
+    ) as conn:
+        return int(conn.default_channel.client.llen(queue))
+
+
+def workers_online(timeout: float = 1.0) -> list[str]:
+    """Names of the workers that answered a ping within ``timeout`` seconds."""
+    replies = app.control.ping(timeout=timeout) or []
+    return sorted(name for reply in replies for name in reply)

@@ -31,6 +31,7 @@ _BATCH = 500
 class SweepResult:
     requeued: int
     examined: int
+    ids: tuple = ()
 
 
 def retry_spacing(scheduled_retries: int) -> timedelta:
@@ -89,15 +90,15 @@ def stalled_documents_requeue(*, now=None) -> SweepResult:
     if not candidates:
         return SweepResult(requeued=0, examined=0)
     live = broker.live_task_ids()
-    requeued = 0
+    requeued = []
     for document in candidates:
         dead_claim = bool(document.claimed_by)
         if not dead_claim and document.last_task_id in live:
             continue
         if _release(document, now=now, dead_claim=dead_claim):
             services.document_queue(document_id=document.pk)
-            requeued += 1
-    return SweepResult(requeued=requeued, examined=len(candidates))
+            requeued.append(document.pk)
+    return SweepResult(requeued=len(requeued), examined=len(candidates), ids=tuple(requeued))
 
 
 def _release(document: Document, *, now, dead_claim: bool) -> bool:

@@ -4,9 +4,23 @@ they are members of."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import timedelta
 
-from documents.models import Chunk, Document, Membership, Tenant
+from django.conf import settings
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from documents import broker
+from documents.models import FAILURE_KIND_CHOICES, Chunk, Document, Membership, Status, Tenant
+from documents.pipeline.embed import get_embedder
+from documents.pipeline.errors import InvalidUpload, NotAMember
+from documents.pipeline.vectors import get_vector_store, search
 
 
 def tenants_for_user(user) -> QuerySet[Tenant]:
@@ -37,18 +51,15 @@ def memberships_for_user(user) -> QuerySet[Membership]:
 
 # --- admin back-office reads (issue 4) -------------------------------------------------------
 
-from dataclasses import dataclass  # noqa: E402 - appended section, kept self-contained
-
 
 def documents_progress(*, user, ids) -> list[dict]:
     """Status, stage and progress of the given documents the user may see (others are ignored,
     so a crafted id list reveals nothing). For the change list's auto-refresh."""
-    import uuid as _uuid
 
     valid = []
     for raw in ids:
         try:
-            valid.append(_uuid.UUID(str(raw)))
+            valid.append(uuid.UUID(str(raw)))
         except ValueError:
             continue
     rows = (
@@ -87,9 +98,6 @@ def chunks_search(*, user, tenant_id, query: str, top_k: int = 10) -> list[Searc
 
     The namespace is read from the tenant row, never from the request; the tenant must be one
     of the user's (checked here, not only in the form)."""
-    from documents.pipeline.embed import get_embedder
-    from documents.pipeline.errors import InvalidUpload, NotAMember
-    from documents.pipeline.vectors import get_vector_store, search
 
     tenant = tenants_for_user(user).filter(pk=tenant_id).first()
     if tenant is None:
@@ -128,10 +136,9 @@ def chunks_search(*, user, tenant_id, query: str, top_k: int = 10) -> list[Searc
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid as _uuid
 
     try:
-        _uuid.UUID(value)
+        uuid.UUID(value)
     except ValueError:
         return False
     return True
@@ -158,13 +165,6 @@ class DashboardFigures:
 
 def dashboard_figures(*, user, now=None) -> DashboardFigures:
     """The dashboard's figures, every one computed on the user's documents only."""
-    from datetime import timedelta
-
-    from django.db.models import Count, Sum
-    from django.db.models.functions import TruncHour
-    from django.utils import timezone
-
-    from documents.models import FAILURE_KIND_CHOICES, Status
 
     now = now or timezone.now()
     documents = documents_for_user(user)
@@ -232,47 +232,16 @@ _HEALTH_POOL = None
 def _health_pool():
     global _HEALTH_POOL
     if _HEALTH_POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
-
         _HEALTH_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="broker-health")
     return _HEALTH_POOL
 
 
-def broker_queue_length(queue: str) -> int:
-    """Messages waiting in the default queue: LLEN on Redis, files on the filesystem broker."""
-    from django.conf import settings
-
-    from backoffice.celery import app
-
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        from pathlib import Path
-
-        folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
-        # kombu names each message file <time>_<uuid>.<queue>.msg
-        return sum(1 for _ in folder.glob(f"*.{queue}.msg"))
-    with app.connection_for_read(
-        transport_options={"socket_timeout": 2, "socket_connect_timeout": 2}
-    ) as conn:
-        return int(conn.default_channel.client.llen(queue))
-
-
-def workers_online() -> list:
-    from backoffice.celery import app
-
-    replies = app.control.ping(timeout=1.0) or []
-    return sorted(name for reply in replies for name in reply)
-
-
 def broker_health(*, timeout: float = 3.0) -> BrokerHealth:
-    import time
-    from concurrent.futures import TimeoutError as FutureTimeout
-
-    from django.conf import settings
 
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     pool = _health_pool()
-    length_future = pool.submit(broker_queue_length, queue)
-    workers_future = pool.submit(workers_online)
+    length_future = pool.submit(broker.queue_length, queue)
+    workers_future = pool.submit(broker.workers_online)
     deadline = time.monotonic() + timeout
     results = []
     for future in (length_future, workers_future):

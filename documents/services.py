@@ -148,6 +148,7 @@ def document_queue(*, document_id, countdown: float | None = None) -> str:
 class BulkResult:
     done: int
     skipped: int
+    ids: tuple = ()
 
 
 def documents_reprocess(*, queryset: QuerySet[Document]) -> BulkResult:
@@ -180,7 +181,7 @@ def _requeue(eligible: QuerySet[Document], *, total: int) -> BulkResult:
             finished_at=None,
         )
         _queue_after_commit(pairs)
-    return BulkResult(done=len(ids), skipped=total - len(ids))
+    return BulkResult(done=len(ids), skipped=total - len(ids), ids=tuple(ids))
 
 
 def membership_create(*, user, tenant: Tenant, role: str = Membership.Role.STAFF) -> Membership:
@@ -309,3 +310,14 @@ def deleted_documents_cleanup(*, document_ids=None, limit: int = 500) -> tuple[i
         row.delete()
         cleaned += 1
     return cleaned, failed
+
+
+def tenants_delete(*, queryset: QuerySet[Tenant]) -> int:
+    """Delete tenants with their documents. Each document's file and vectors are recorded and
+    removed after commit like any document delete, then the tenant row goes."""
+    with transaction.atomic():
+        tenants = list(queryset)
+        documents_delete(queryset=Document.objects.filter(tenant__in=tenants))
+        Membership.objects.filter(tenant__in=tenants).delete()
+        Tenant.objects.filter(pk__in=[t.pk for t in tenants]).delete()
+    return len(tenants)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import factory
@@ -195,8 +196,6 @@ def isolated_queue():
     app.conf.task_default_queue = queue
     yield queue
     app.conf.task_default_queue = previous
-    with app.connection_for_write() as conn:
-        try:
-            conn.default_channel.queue_purge(queue)
-        except Exception:  # noqa: BLE001 - the queue may never have been declared
-            pass
+    # The queue may never have been declared: nothing to purge then.
+    with app.connection_for_write() as conn, contextlib.suppress(Exception):
+        conn.default_channel.queue_purge(queue)

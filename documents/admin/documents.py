@@ -21,6 +21,28 @@ from documents.selectors import documents_for_user
 _STAGE_ORDER = [s.value for s in Stage]
 
 
+def html_table(css_class: str, headers, rows, *, header_column: bool = False):
+    """A small read-only table for the document page; every cell is escaped."""
+    first = "<th>{}</th>" if header_column else "<td>{}</td>"
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        (
+            (
+                format_html(first, row[0])
+                + format_html_join("", "<td>{}</td>", ((c,) for c in row[1:])),
+            )
+            for row in rows
+        ),
+    )
+    head = (
+        format_html("<tr>{}</tr>", format_html_join("", "<th>{}</th>", ((h,) for h in headers)))
+        if headers
+        else ""
+    )
+    return format_html('<table class="{}">{}{}</table>', css_class, head, body)
+
+
 def status_badge_html(status: str, label: str):
     return format_html('<span class="doc-badge doc-badge--{}">{}</span>', status, label)
 
@@ -152,10 +174,7 @@ class DocumentAdmin(TenantScopedAdmin):
             ("Uploaded", obj.created_at),
             ("Id", obj.pk),
         ]
-        return format_html(
-            '<table class="doc-facts">{}</table>',
-            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
-        )
+        return html_table("doc-facts", None, rows, header_column=True)
 
     @admin.display(description="Download")
     def download_link(self, obj: Document):
@@ -186,11 +205,7 @@ class DocumentAdmin(TenantScopedAdmin):
                     f"{float(seconds):.2f} s" if seconds is not None else "running",
                 )
             )
-        return format_html(
-            '<table class="doc-timeline"><tr><th>Stage</th><th>Started</th><th>Took</th></tr>'
-            "{}</table>",
-            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
-        )
+        return html_table("doc-timeline", ["Stage", "Started", "Took"], rows)
 
     @admin.display(description="Attempt log")
     def attempt_history(self, obj: Document):
@@ -201,11 +216,7 @@ class DocumentAdmin(TenantScopedAdmin):
             (e.get("at", ""), e.get("stage", ""), e.get("kind", ""), e.get("message", ""))
             for e in log
         ]
-        return format_html(
-            '<table class="doc-attempts"><tr><th>At</th><th>Stage</th><th>Kind</th>'
-            "<th>Message</th></tr>{}</table>",
-            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
-        )
+        return html_table("doc-attempts", ["At", "Stage", "Kind", "Message"], rows)
 
     @admin.display(description="Embedding")
     def embedding(self, obj: Document):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from documents import services
 from documents.models import Membership, Tenant
 from documents.selectors import memberships_for_user, tenants_for_user
 
@@ -24,6 +25,19 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_staff
+
+
+class SuperuserEditsOnly:
+    """Tenants and memberships decide who sees what: only superusers change them."""
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
 
 
 class TenantListFilter(admin.SimpleListFilter):
@@ -48,7 +62,7 @@ class TenantListFilter(admin.SimpleListFilter):
 
 
 @admin.register(Tenant)
-class TenantAdmin(TenantScopedAdmin):
+class TenantAdmin(SuperuserEditsOnly, TenantScopedAdmin):
     list_display = ["name", "slug", "vector_namespace", "created_at"]
     readonly_fields = ["vector_namespace", "created_at"]
     search_fields = ["name", "slug"]
@@ -57,30 +71,24 @@ class TenantAdmin(TenantScopedAdmin):
     def scoped_queryset(self, request):
         return tenants_for_user(request.user)
 
-    def has_add_permission(self, request):
-        return request.user.is_superuser
+    def delete_model(self, request, obj):
+        services.tenants_delete(queryset=Tenant.objects.filter(pk=obj.pk))
 
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser
+    def delete_queryset(self, request, queryset):
+        services.tenants_delete(queryset=queryset)
 
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
+    def get_deleted_objects(self, objs, request):
+        # Documents are PROTECTed from a bare tenant delete; tenants_delete removes them first,
+        # so the confirmation page must not call them a reason to refuse.
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, model_count, perms_needed, []
 
 
 @admin.register(Membership)
-class MembershipAdmin(TenantScopedAdmin):
+class MembershipAdmin(SuperuserEditsOnly, TenantScopedAdmin):
     list_display = ["user", "tenant", "role"]
     list_filter = ["role", TenantListFilter]
     autocomplete_fields = ["tenant"]
 
     def scoped_queryset(self, request):
         return memberships_for_user(request.user).select_related("user", "tenant")
-
-    def has_add_permission(self, request):
-        return request.user.is_superuser
-
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser

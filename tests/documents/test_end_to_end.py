@@ -44,6 +44,7 @@ def test_a_text_upload_is_processed_to_completed_with_chunks_and_vectors(
     assert detail["status"] == "completed" and detail["progress"]["percent"] == 100
 
     from django.conf import settings
+
     from documents.pipeline.stores.lancedb_store import LanceDBStore
 
     store = LanceDBStore(uri=settings.LANCEDB_URI, dimension=384)
@@ -119,3 +120,46 @@ def test_a_rate_limit_is_retried_after_the_servers_delay_and_then_succeeds(
     ids = pinecone.ids(personas.tenant_b.vector_namespace)
     assert sorted(ids) == sorted(c.vector_id for c in Chunk.objects.filter(document=document))
     assert document.embedding_dimension == 768
+
+
+def test_a_cancelled_document_stops_at_the_next_stage_boundary_and_its_vectors_go(
+    personas, api_for, remote_queue, provider_doubles
+):
+    import time
+
+    from documents import services
+    from documents.models import Document
+
+    gemini, pinecone = provider_doubles
+    gemini.clear_faults()
+    namespace = personas.tenant_a.vector_namespace
+    upserts_before = len(pinecone.upsert_requests())
+    # Slow upserts: the document is cancelled while its vectors are being written.
+    pinecone.set_delay(1.5)
+    try:
+        body = upload(api_for(personas.staff_a), "long.txt", (STORY * 4).encode())
+        deadline = time.monotonic() + 60
+        while Document.objects.get(pk=body["document_id"]).stage != "indexing":
+            assert time.monotonic() < deadline, "never reached the indexing stage"
+            time.sleep(0.05)
+        result = services.documents_cancel(
+            queryset=Document.objects.filter(pk=body["document_id"]), by="a test"
+        )
+        assert result.done == 1
+        prefix = f"{body['document_id']}#"
+        # The upsert in flight finishes; the worker's next write finds its claim gone and
+        # removes what it wrote.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            written = len(pinecone.upsert_requests()) > upserts_before
+            stray = [i for i in pinecone.ids(namespace) if i.startswith(prefix)]
+            if written and not stray:
+                break
+            time.sleep(0.2)
+    finally:
+        pinecone.set_delay(0)
+    assert len(pinecone.upsert_requests()) > upserts_before, "no vectors were ever written"
+    assert not [i for i in pinecone.ids(namespace) if i.startswith(prefix)]
+    document = Document.objects.get(pk=body["document_id"])
+    assert document.status == Status.FAILED and document.failure_kind == "cancelled"
+    assert document.failure_message == "Cancelled by a test."

@@ -58,3 +58,24 @@ def wait_until_done(ids, *, timeout: float | None = None, poll: float = 1.0) -> 
                 break
             time.sleep(poll)
     return list(Document.objects.filter(pk__in=ids).order_by("original_filename"))
+
+
+def add_wait_argument(parser) -> None:
+    parser.add_argument("--wait", action="store_true", help="Follow the documents until done.")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="With --wait: give up after N s."
+    )
+
+
+def report(stdout, rows: list[list], *, ids=(), options=None) -> None:
+    """The summary table of a bulk command; with --wait, follow the documents it queued and
+    end with their outcome."""
+    print_table(stdout, ["what", "documents"], rows)
+    if not (options and options.get("wait") and ids):
+        return
+    documents = wait_until_done(ids, timeout=options.get("timeout"))
+    print_table(
+        stdout,
+        ["document", "status", "chunks", "reason"],
+        [[d.original_filename, d.status, d.chunk_count, d.failure_message] for d in documents],
+    )

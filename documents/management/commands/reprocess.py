@@ -1,7 +1,12 @@
 from django.core.management.base import BaseCommand
 
 from documents import services
-from documents.management.commands._common import add_selection_arguments, selected_documents
+from documents.management.commands._common import (
+    add_selection_arguments,
+    add_wait_argument,
+    report,
+    selected_documents,
+)
 
 
 class Command(BaseCommand):
@@ -9,10 +14,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         add_selection_arguments(parser)
+        add_wait_argument(parser)
 
     def handle(self, *args, **options):
         result = services.documents_reprocess(queryset=selected_documents(options))
-        self.stdout.write(
-            f"{result.done} documents queued for reprocessing, "
-            f"{result.skipped} skipped because they are already processing"
+        report(
+            self.stdout,
+            [
+                ["queued for reprocessing", result.done],
+                ["skipped: already processing", result.skipped],
+            ],
+            ids=result.ids,
+            options=options,
         )

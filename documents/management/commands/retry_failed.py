@@ -1,18 +1,25 @@
 from django.core.management.base import BaseCommand
 
 from documents import recovery, services
-from documents.management.commands._common import add_selection_arguments, selected_documents
+from documents.management.commands._common import (
+    add_selection_arguments,
+    add_wait_argument,
+    report,
+    selected_documents,
+)
 from documents.models import Status
 
 
 class Command(BaseCommand):
     help = (
         "Queue failed documents again. By default the same rule as the schedule: transient "
-        "failures whose spacing has passed. --all retries every selected failed document."
+        "failures whose spacing has passed. --all, a tenant or ids retry every selected "
+        "failed document, permanent failures included."
     )
 
     def add_arguments(self, parser):
         add_selection_arguments(parser)
+        add_wait_argument(parser)
         parser.add_argument("--all", action="store_true", help="Permanent failures too.")
 
     def handle(self, *args, **options):
@@ -21,4 +28,9 @@ class Command(BaseCommand):
             result = services.documents_retry_failed(queryset=selected_documents(options))
         else:
             result = recovery.failed_documents_retry()
-        self.stdout.write(f"{result.done} documents queued for a retry, {result.skipped} skipped")
+        report(
+            self.stdout,
+            [["queued for a retry", result.done], ["skipped", result.skipped]],
+            ids=result.ids,
+            options=options,
+        )

@@ -1,0 +1,515 @@
+"""End-to-end benchmark: our pipeline against its embedding bound, and against LlamaIndex.
+
+    .venv/bin/python bench/bench_end_to_end.py [--corpus ../shared/corpus] [--runs 3]
+                                               [--no-llamaindex] [--with-freeculture]
+
+On a fixed set of the corpus' text PDFs and Word files (every ``text-pdf*`` and ``docx*`` kind
+whose file ends with text in our extractor; the 607-page synthetic concatenation is left out
+because it repeats three of the books; freeculture.pdf is left out unless asked for, to keep
+``make bench`` under 25 minutes), in one process:
+
+* ``ours``: what documents/pipeline/run.py does for each document, without the database:
+  extract_text (OCR on, as configured) -> split_text (LocalEmbedder counter, 256/32) ->
+  embed_chunks (batch 32) -> upsert_chunks into a LanceDBStore in a temporary directory.
+  Timed per stage.
+* ``ours_stream`` (prototype of the recommended change to run.py): within each document, a
+  thread extracts the pages and packs chunks (chunk.py's own generators, so the chunks are
+  identical, which is checked) while the calling thread embeds every full batch of 32 as soon
+  as it is packed; then the index write. PDFium, Tesseract, the tokenizer and torch release
+  the GIL, so extraction and chunking hide behind embedding instead of adding to it.
+* ``bound``: embedding alone of exactly the chunk texts ``ours`` produced, same model and
+  batch size (one SentenceTransformer.encode call over all of them).
+* ``llamaindex`` (when its virtualenv can be set up, see bench/llamaindex_env.py): the same
+  files through SimpleDirectoryReader + IngestionPipeline(SentenceSplitter(256, 32),
+  HuggingFaceEmbedding(the same MiniLM, batch 32)) in a separate process, and its own bound.
+
+Every measurement is repeated ``--runs`` times, alternating (round 1: ours, bound, overlap,
+llamaindex; round 2: ...), because the machine is shared and noisy; medians are reported and
+the ratios are taken within each round. Writes bench/results/end_to_end.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import queue
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from documents.pipeline.chunk import (  # noqa: E402
+    _counted_units,
+    _pack,
+    _sentences,
+    _sentencizer,
+    split_text,
+)
+from documents.pipeline.embed import embed_chunks  # noqa: E402
+from documents.pipeline.embedders.local import LocalEmbedder  # noqa: E402
+from documents.pipeline.errors import PermanentError  # noqa: E402
+from documents.pipeline.extract import DOCX, PDF, extract_text  # noqa: E402
+from documents.pipeline.stores.lancedb_store import LanceDBStore  # noqa: E402
+from documents.pipeline.types import ExtractOptions, VectorRecord  # noqa: E402
+from documents.pipeline.vectors import upsert_chunks  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import llamaindex_env  # noqa: E402
+import numpy as np  # noqa: E402
+
+# run.py's defaults (backoffice/settings.py): OCR at 200 DPI, 2 pages in parallel, English.
+OPTIONS = ExtractOptions(max_pages=2000, ocr_languages="eng", ocr_dpi=200, ocr_parallel_pages=2)
+LEFT_OUT = {
+    "synthetic-concat-607p.pdf": "concatenation of freeculture, GeoTopo and ISO-IEC-29500-2",
+}
+FREECULTURE = "freeculture.pdf"
+
+
+def select_files(corpus: Path, *, with_freeculture: bool) -> tuple[list[Path], dict]:
+    """The benchmark set, in manifest order, and why each other candidate was left out."""
+    with (corpus / "MANIFEST.tsv").open(encoding="utf-8") as manifest:
+        rows = list(csv.DictReader(manifest, delimiter="\t"))
+    files, skipped, seen = [], {}, set()
+    for row in rows:
+        name, kind = row["file"], row["kind"]
+        if name in seen or not (kind.startswith("text-pdf") or kind.startswith("docx")):
+            continue
+        seen.add(name)
+        if name in LEFT_OUT:
+            skipped[name] = LEFT_OUT[name]
+            continue
+        if name == FREECULTURE and not with_freeculture:
+            skipped[name] = "left out to keep make bench short (--with-freeculture adds it)"
+            continue
+        path = corpus / name
+        try:  # "ends with text": our extractor finds text in it
+            for _ in extract_text(path, content_type=_type(path), options=OPTIONS).pages:
+                pass
+        except PermanentError as exc:
+            skipped[name] = f"{exc.kind}: {exc}"
+            continue
+        files.append(path)
+    return files, skipped
+
+
+def _type(path: Path) -> str:
+    return PDF if path.suffix.lower() == ".pdf" else DOCX
+
+
+# --- our pipeline ----------------------------------------------------------------------------
+
+
+def _prepare(path: Path, embedder: LocalEmbedder, timings: dict) -> tuple:
+    """Extract and chunk one document as run.py does (pages listed first, then split)."""
+    start = time.perf_counter()
+    extraction = extract_text(path, content_type=_type(path), options=OPTIONS)
+    pages = list(extraction.pages)
+    middle = time.perf_counter()
+    chunks = split_text(
+        pages, counter=embedder, max_tokens=embedder.chunk_tokens, overlap=embedder.chunk_overlap
+    )
+    end = time.perf_counter()
+    timings["extract"] += middle - start
+    timings["chunk"] += end - middle
+    return path, len(pages), sum(p.ocr for p in pages), chunks
+
+
+def _embed_and_index(item, embedder, store, timings: dict) -> None:
+    path, _, _, chunks = item
+    start = time.perf_counter()
+    vectors = embed_chunks(embedder, [c.text for c in chunks], title=path.stem)
+    middle = time.perf_counter()
+    upsert_chunks(
+        store,
+        namespace="bench",
+        document_id=path.stem,
+        metadata={"tenant": "bench", "document_id": path.stem, "title": path.stem},
+        chunks=chunks,
+        vectors=vectors,
+    )
+    timings["embed"] += middle - start
+    timings["index"] += time.perf_counter() - middle
+
+
+def run_ours(files: list[Path], embedder: LocalEmbedder, *, stream: bool) -> dict:
+    timings = dict.fromkeys(("extract", "chunk", "embed", "index"), 0.0)
+    texts: list[str] = []
+    pages = ocr_pages = 0
+    with tempfile.TemporaryDirectory(prefix="bench-lancedb-") as tmp:
+        store = LanceDBStore(uri=tmp, dimension=embedder.dimension)
+        start = time.perf_counter()
+        for path in files:
+            if stream:
+                item = _streamed(path, embedder, store, timings)
+            else:
+                item = _prepare(path, embedder, timings)
+                _embed_and_index(item, embedder, store, timings)
+            pages += item[1]
+            ocr_pages += item[2]
+            texts += [c.text for c in item[3]]
+        wall = time.perf_counter() - start
+        store.close()
+    return {
+        "seconds": wall,
+        "stages": timings,
+        "documents": len(files),
+        "pages": pages,
+        "ocr_pages": ocr_pages,
+        "chunks": len(texts),
+        "texts": texts,
+    }
+
+
+def _streamed(path: Path, embedder: LocalEmbedder, store, timings: dict) -> tuple:
+    """One document with extraction + chunking in a thread, feeding embedding batch by batch.
+
+    In run.py this is: split_text made a generator (chunk.py: ``iter_chunks`` returning
+    ``_pack(...)`` unlisted), extraction + ``iter_chunks`` run in a thread that puts chunks on
+    a queue, and the EMBEDDING stage takes ``embedder.batch_size`` chunks at a time from it."""
+    chunks_q: queue.Queue = queue.Queue(maxsize=4 * embedder.batch_size)
+    done = object()
+    seen = {"pages": 0, "ocr": 0, "extract": 0.0, "total": 0.0}
+
+    def timed_pages(pages):
+        while True:
+            t = time.perf_counter()
+            page = next(pages, None)
+            seen["extract"] += time.perf_counter() - t
+            if page is None:
+                return
+            seen["pages"] += 1
+            seen["ocr"] += page.ocr
+            yield page
+
+    def produce():
+        t = time.perf_counter()
+        try:
+            extraction = extract_text(path, content_type=_type(path), options=OPTIONS)
+            count = embedder.count_tokens
+            overhead = count("")
+            units = _counted_units(
+                _sentences(timed_pages(extraction.pages)),
+                embedder,
+                embedder.chunk_tokens,
+                overhead,
+            )
+            for chunk in _pack(
+                units, count, embedder.chunk_tokens, embedder.chunk_overlap, overhead
+            ):
+                chunks_q.put(chunk)
+        except BaseException as exc:  # handed to the consumer
+            chunks_q.put(exc)
+        finally:
+            seen["total"] = time.perf_counter() - t
+            chunks_q.put(done)
+
+    thread = threading.Thread(target=produce, name="extract-chunk", daemon=True)
+    thread.start()
+    chunks, vectors, batch = [], [], []
+    embed_seconds = 0.0
+    while True:
+        item = chunks_q.get()
+        if isinstance(item, BaseException):
+            raise item
+        if item is not done:
+            batch.append(item)
+        if batch and (item is done or len(batch) == embedder.batch_size):
+            t = time.perf_counter()
+            vectors.append(embed_chunks(embedder, [c.text for c in batch], title=path.stem))
+            embed_seconds += time.perf_counter() - t
+            chunks += batch
+            batch = []
+        if item is done:
+            break
+    thread.join()
+    t = time.perf_counter()
+    upsert_chunks(
+        store,
+        namespace="bench",
+        document_id=path.stem,
+        metadata={"tenant": "bench", "document_id": path.stem, "title": path.stem},
+        chunks=chunks,
+        vectors=np.concatenate(vectors),
+    )
+    timings["index"] += time.perf_counter() - t
+    timings["embed"] += embed_seconds
+    timings["extract"] += seen["extract"]
+    timings["chunk"] += seen["total"] - seen["extract"]
+    return path, seen["pages"], seen["ocr"], chunks
+
+
+def run_bound(texts: list[str], embedder: LocalEmbedder) -> float:
+    import torch
+
+    model = embedder._get_model()
+    start = time.perf_counter()
+    with torch.inference_mode():
+        model.encode(
+            texts,
+            batch_size=embedder.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+    return time.perf_counter() - start
+
+
+# --- LlamaIndex --------------------------------------------------------------------------------
+
+
+def run_llamaindex(python: Path, files: list[Path], batch_size: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as listing:
+        json.dump([str(f) for f in files], listing)
+    try:
+        proc = subprocess.run(
+            [
+                str(python),
+                str(ROOT / "bench" / "llamaindex_pipeline.py"),
+                "--files",
+                listing.name,
+                "--batch-size",
+                str(batch_size),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+    finally:
+        os.unlink(listing.name)
+    if proc.returncode != 0:
+        raise RuntimeError(f"llamaindex_pipeline.py failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-llamaindex", action="store_true")
+    parser.add_argument("--no-stream", action="store_true", help="skip the prototype")
+    parser.add_argument("--with-freeculture", action="store_true")
+    parser.add_argument("--limit", type=int, help="only the first N files (for trying it out)")
+    args = parser.parse_args()
+    corpus = args.corpus.resolve()
+
+    files, skipped = select_files(corpus, with_freeculture=args.with_freeculture)
+    if args.limit:
+        files = files[: args.limit]
+    embedder = LocalEmbedder(batch_size=32, chunk_tokens=256, chunk_overlap=32)
+    _sentencizer()  # spaCy's start-up and the model load are per process, not per document
+    embedder.embed_documents(["warm up the model and torch's thread pool"] * 32)
+    with tempfile.TemporaryDirectory(prefix="bench-lancedb-") as tmp:  # import + first connect
+        warm = LanceDBStore(uri=tmp, dimension=embedder.dimension)
+        warm.upsert("warm", [VectorRecord(id="x", values=[0.0] * embedder.dimension)])
+        warm.close()
+
+    li_python, li_status = (None, "skipped (--no-llamaindex)")
+    if not args.no_llamaindex:
+        li_python, li_status = llamaindex_env.ensure()
+        print(f"LlamaIndex: {li_status}", flush=True)
+
+    variants = ["ours", "bound"] + ([] if args.no_stream else ["ours_stream"])
+    if li_python:
+        variants.append("llamaindex")
+    rounds: list[dict] = []
+    reference_texts: list[str] | None = None
+    summary_ours = None
+    for r in range(args.runs):
+        row: dict = {"load_before": load()}
+        # alternate the order from round to round so no variant always runs first
+        order = variants if r % 2 == 0 else list(reversed(variants))
+        if order.index("bound") < order.index("ours") and reference_texts is None:
+            order = variants
+        for variant in order:
+            if variant == "ours" or variant == "ours_stream":
+                result = run_ours(files, embedder, stream=variant == "ours_stream")
+                texts = result.pop("texts")
+                if reference_texts is None:
+                    reference_texts = texts
+                elif texts != reference_texts:
+                    raise AssertionError(f"{variant} produced different chunks")
+                row[variant] = {
+                    "seconds": round(result["seconds"], 2),
+                    "stages": {k: round(v, 2) for k, v in result["stages"].items()},
+                }
+                summary_ours = result
+            elif variant == "bound":
+                row["bound"] = {"seconds": round(run_bound(reference_texts, embedder), 2)}
+            else:
+                try:
+                    row["llamaindex"] = run_llamaindex(li_python, files, embedder.batch_size)
+                except Exception as exc:  # report, keep our figures
+                    li_status = f"run failed: {exc}"
+                    print(li_status, file=sys.stderr)
+                    variants.remove("llamaindex")
+                    li_python = None
+            print(f"round {r + 1} {variant}: {_brief(row.get(variant))}", flush=True)
+        row["load_after"] = load()
+        row["ratio_bound_over_ours"] = round(row["bound"]["seconds"] / row["ours"]["seconds"], 3)
+        if "ours_stream" in row:
+            row["ratio_bound_over_ours_stream"] = round(
+                row["bound"]["seconds"] / row["ours_stream"]["seconds"], 3
+            )
+        if "llamaindex" in row:
+            li = row["llamaindex"]
+            row["llamaindex_ratio_own_bound"] = round(li["bound_seconds"] / li["seconds"], 3)
+            row["ours_over_llamaindex_seconds"] = round(row["ours"]["seconds"] / li["seconds"], 3)
+            if "ours_stream" in row:
+                row["ours_stream_over_llamaindex_seconds"] = round(
+                    row["ours_stream"]["seconds"] / li["seconds"], 3
+                )
+        rounds.append(row)
+
+    result = summarise(files, skipped, rounds, summary_ours, embedder, li_status)
+    print_table(result)
+    out = ROOT / "bench" / "results" / "end_to_end.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+def _brief(value) -> str:
+    if not value:
+        return "-"
+    if "stages" in value:
+        stages = " ".join(f"{k}={v}" for k, v in value["stages"].items())
+        return f"{value['seconds']} s ({stages})"
+    if "bound_seconds" in value:
+        return f"{value['seconds']} s, its bound {value['bound_seconds']} s, {value['nodes']} nodes"
+    return f"{value['seconds']} s"
+
+
+def summarise(files, skipped, rounds, ours, embedder, li_status) -> dict:
+    def med(path: str) -> float | None:
+        values = []
+        for row in rounds:
+            value = row
+            for key in path.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None:
+                values.append(value)
+        return round(median(values), 3) if values else None
+
+    docs, pages = ours["documents"], ours["pages"]
+    summary: dict = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "files": [f.name for f in files],
+        "left_out": skipped,
+        "documents": docs,
+        "pages": pages,
+        "ocr_pages": ours["ocr_pages"],
+        "chunks": ours["chunks"],
+        "model": embedder.model_name,
+        "chunk_tokens": embedder.chunk_tokens,
+        "chunk_overlap": embedder.chunk_overlap,
+        "batch_size": embedder.batch_size,
+        "runs": len(rounds),
+        "rounds": rounds,
+        "median": {},
+        "llamaindex_status": li_status,
+    }
+    m = summary["median"]
+    for variant in ("ours", "ours_stream", "bound"):
+        seconds = med(f"{variant}.seconds")
+        if seconds is None:
+            continue
+        m[variant] = {"seconds": seconds}
+        if variant != "bound":
+            m[variant]["docs_per_min"] = round(docs / seconds * 60, 1)
+            m[variant]["pages_per_min"] = round(pages / seconds * 60, 1)
+            m[variant]["stages"] = {
+                k: med(f"{variant}.stages.{k}") for k in ("extract", "chunk", "embed", "index")
+            }
+    m["bound"]["chunks_per_s"] = round(ours["chunks"] / m["bound"]["seconds"], 1)
+    m["ratio_bound_over_ours"] = med("ratio_bound_over_ours")
+    if "ours_stream" in m:
+        m["ratio_bound_over_ours_stream"] = med("ratio_bound_over_ours_stream")
+    if med("llamaindex.seconds") is not None:
+        li_docs = rounds[0]["llamaindex"]["documents"]
+        seconds = med("llamaindex.seconds")
+        m["llamaindex"] = {
+            "seconds": seconds,
+            "bound_seconds": med("llamaindex.bound_seconds"),
+            "stages": {k: med(f"llamaindex.stages.{k}") for k in rounds[0]["llamaindex"]["stages"]},
+            "docs_per_min": round(docs / seconds * 60, 1),
+            "pages_per_min": round(pages / seconds * 60, 1),
+            "reader_documents": li_docs,
+            "nodes": rounds[0]["llamaindex"]["nodes"],
+            "node_minilm_tokens_mean": rounds[0]["llamaindex"].get("node_minilm_tokens_mean"),
+            "nodes_over_256_minilm_tokens": rounds[0]["llamaindex"].get("nodes_over_256"),
+        }
+        m["llamaindex_ratio_own_bound"] = med("llamaindex_ratio_own_bound")
+        m["ours_over_llamaindex_seconds"] = med("ours_over_llamaindex_seconds")
+        if "ours_stream" in m:
+            m["ours_stream_over_llamaindex_seconds"] = med("ours_stream_over_llamaindex_seconds")
+    return summary
+
+
+def print_table(result: dict) -> None:
+    m = result["median"]
+    print(
+        f"\nEnd to end, {result['documents']} documents, {result['pages']} pages "
+        f"({result['ocr_pages']} OCR), {result['chunks']} chunks of <= {result['chunk_tokens']} "
+        f"tokens; medians of {result['runs']} alternating runs"
+    )
+    print(f"  {'':24} {'s':>8} {'docs/min':>9} {'pages/min':>10}  stages (s)")
+    for key, label in (
+        ("ours", "ours (as run.py)"),
+        ("ours_stream", "ours, streamed (proto)"),
+        ("llamaindex", "LlamaIndex"),
+    ):
+        if key in m:
+            v = m[key]
+            stages = " ".join(f"{k} {s}" for k, s in v["stages"].items())
+            print(
+                f"  {label:24} {v['seconds']:>8} {v['docs_per_min']:>9} "
+                f"{v['pages_per_min']:>10}  {stages}"
+            )
+    print(
+        f"  {'bound (embedding only)':24} {m['bound']['seconds']:>8}   "
+        f"{m['bound']['chunks_per_s']} chunks/s"
+    )
+    print(
+        f"  ratio bound / ours: {m['ratio_bound_over_ours']}"
+        + (
+            f"; streamed prototype: {m['ratio_bound_over_ours_stream']}"
+            if "ratio_bound_over_ours_stream" in m
+            else ""
+        )
+    )
+    if "llamaindex" in m:
+        li = m["llamaindex"]
+        print(
+            f"  LlamaIndex: {li['nodes']} nodes (mean {li['node_minilm_tokens_mean']} MiniLM "
+            f"tokens, {li['nodes_over_256_minilm_tokens']} over 256), own bound "
+            f"{li['bound_seconds']} s, ratio {m['llamaindex_ratio_own_bound']}; "
+            f"ours / LlamaIndex seconds: {m['ours_over_llamaindex_seconds']}"
+        )
+    else:
+        print(f"  LlamaIndex: {result['llamaindex_status']}")
+    loads = [(r["load_before"], r["load_after"]) for r in result["rounds"]]
+    print(f"  load average (1/5/15 min) before/after each round: {loads}")
+
+
+if __name__ == "__main__":
+    main()
