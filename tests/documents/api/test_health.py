@@ -23,16 +23,40 @@ def test_health_reports_each_part_and_answers_quickly_without_workers(
     assert elapsed < 10
 
 
-def test_health_is_503_when_the_broker_is_unreachable(client, settings):
-    from backoffice.celery import app
+def test_health_is_503_when_the_broker_is_unreachable(tmp_path):
+    """Run in a process of its own whose broker URL points at a port nobody listens on."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    previous = app.conf.broker_url
-    # connection_for_write() builds its connection from the current configuration.
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    settings.HEALTH_CHECK_TIMEOUT_SECONDS = 1.0
-    try:
-        response = client.get("/health/")
-    finally:
-        app.conf.broker_url = previous
-    assert response.status_code == 503
-    assert response.json()["broker"]["ok"] is False
+    from tests.conftest import _worker_env
+
+    env = _worker_env(
+        {
+            "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+            "HEALTH_CHECK_TIMEOUT_SECONDS": "1",
+            "DJANGO_SETTINGS_MODULE": "backoffice.settings",
+        }
+    )
+    code = (
+        "import django, json; django.setup();"
+        "from django.test import Client;"
+        "r = Client().get('/health/');"
+        "print(json.dumps({'status': r.status_code, 'body': r.json()}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "VAR_DIR": str(tmp_path)},
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 503
+    assert answer["body"]["broker"]["ok"] is False
+    assert answer["body"]["database"]["ok"] is True
+    assert os.environ.get("CELERY_BROKER_URL") != "redis://127.0.0.1:1/0"
