@@ -65,7 +65,17 @@ def documents_progress(*, user, ids) -> list[dict]:
     rows = (
         documents_for_user(user)
         .filter(pk__in=valid)
-        .only("id", "status", "stage", "pages_total", "pages_done", "chunks_total", "chunks_done")
+        .only(
+            "id",
+            "status",
+            "stage",
+            "pages_total",
+            "pages_done",
+            "chunks_total",
+            "chunks_done",
+            "chunk_count",
+            "failure_kind",
+        )
     )
     return [
         {
@@ -75,6 +85,8 @@ def documents_progress(*, user, ids) -> list[dict]:
             "stage": doc.stage,
             "stage_label": doc.get_stage_display(),
             "percent": doc.progress_percent,
+            "chunk_count": doc.chunk_count,
+            "failure_label": doc.get_failure_kind_display() or "-",
         }
         for doc in rows
     ]

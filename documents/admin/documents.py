@@ -55,8 +55,8 @@ class DocumentAdmin(TenantScopedAdmin):
         "status_cell",
         "stage_cell",
         "progress_cell",
-        "failure_kind",
-        "chunk_count",
+        "failure_cell",
+        "chunks_cell",
         "created_at",
     ]
     list_filter = [TenantListFilter, "status", "failure_kind", "created_at"]
@@ -148,6 +148,20 @@ class DocumentAdmin(TenantScopedAdmin):
     def stage_cell(self, obj: Document):
         return format_html(
             '<span class="doc-stage" data-doc-id="{}">{}</span>', obj.pk, obj.get_stage_display()
+        )
+
+    @admin.display(description="Failure kind", ordering="failure_kind")
+    def failure_cell(self, obj: Document):
+        return format_html(
+            '<span class="doc-failure" data-doc-id="{}">{}</span>',
+            obj.pk,
+            obj.get_failure_kind_display() or "-",
+        )
+
+    @admin.display(description="Chunks", ordering="chunk_count")
+    def chunks_cell(self, obj: Document):
+        return format_html(
+            '<span class="doc-chunks" data-doc-id="{}">{}</span>', obj.pk, obj.chunk_count
         )
 
     @admin.display(description="Progress")

@@ -1,4 +1,4 @@
-/* Document change list: refresh the status badge, stage and progress cells of the rows on
+/* Document change list: refresh the status badge, stage, progress, chunk and failure cells of the rows on
    this page every 2 s while any of them is processing, from the admin's scoped JSON endpoint
    (no page reload). Stops as soon as none is processing. */
 (function () {
@@ -32,6 +32,8 @@
       badge.textContent = doc.status_label;
     });
     cells(".doc-stage", doc.id).forEach(function (el) { el.textContent = doc.stage_label; });
+    cells(".doc-chunks", doc.id).forEach(function (el) { el.textContent = doc.chunk_count; });
+    cells(".doc-failure", doc.id).forEach(function (el) { el.textContent = doc.failure_label; });
     cells(".doc-progress", doc.id).forEach(function (el) {
       var bar = el.querySelector("progress");
       var text = el.querySelector(".doc-progress-text");

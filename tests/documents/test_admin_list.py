@@ -127,6 +127,8 @@ def test_the_progress_endpoint_answers_for_visible_documents_only(client, person
         "stage": "embedding",
         "stage_label": "Embedding",
         "percent": 75,
+        "chunk_count": 0,
+        "failure_label": "-",
     }
     assert data["processing"] is True
 
