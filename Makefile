@@ -44,7 +44,8 @@ setup: system-packages $(VENV)/.installed
 	@echo
 
 run: setup
-	$(VENV)/bin/honcho start -f Procfile
+	# The Procfile names gunicorn and celery: put the virtualenv first on the PATH.
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
 
 test: system-packages browser $(VENV)/.installed test-services test-embedded
 
