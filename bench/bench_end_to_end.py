@@ -12,20 +12,22 @@ because it repeats three of the books; freeculture.pdf is left out unless asked 
   extract_text (OCR on, as configured) -> split_text (LocalEmbedder counter, 256/32) ->
   embed_chunks (batch 32) -> upsert_chunks into a LanceDBStore in a temporary directory.
   Timed per stage.
-* ``ours_stream`` (prototype of the recommended change to run.py): within each document, a
+* ``ours_stream`` (``--stream`` only; a prototype that was measured *slower*, kept so it can
+  be re-measured): within each document, a
   thread extracts the pages and packs chunks (chunk.py's own generators, so the chunks are
   identical, which is checked) while the calling thread embeds every full batch of 32 as soon
-  as it is packed; then the index write. PDFium, Tesseract, the tokenizer and torch release
-  the GIL, so extraction and chunking hide behind embedding instead of adding to it.
+  as it is packed; then the index write. The hope was that extraction and chunking would hide
+  behind embedding (PDFium, Tesseract, the tokenizer and torch release the GIL); measured, the
+  chunking thread ran ~7x slower next to torch (spaCy holds the GIL) and the total got longer.
 * ``bound``: embedding alone of exactly the chunk texts ``ours`` produced, same model and
   batch size (one SentenceTransformer.encode call over all of them).
 * ``llamaindex`` (when its virtualenv can be set up, see bench/llamaindex_env.py): the same
   files through SimpleDirectoryReader + IngestionPipeline(SentenceSplitter(256, 32),
   HuggingFaceEmbedding(the same MiniLM, batch 32)) in a separate process, and its own bound.
 
-Every measurement is repeated ``--runs`` times, alternating (round 1: ours, bound, overlap,
-llamaindex; round 2: ...), because the machine is shared and noisy; medians are reported and
-the ratios are taken within each round. Writes bench/results/end_to_end.json.
+Every measurement is repeated ``--runs`` times, alternating (round 1: ours, bound, [stream],
+llamaindex; round 2: the reverse, ...), because the machine is shared and noisy; medians are
+reported and the ratios are taken within each round. Writes bench/results/end_to_end.json.
 """
 
 from __future__ import annotations
@@ -306,7 +308,11 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-llamaindex", action="store_true")
-    parser.add_argument("--no-stream", action="store_true", help="skip the prototype")
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="also time the streamed prototype (measured slower here; off in make bench)",
+    )
     parser.add_argument("--with-freeculture", action="store_true")
     parser.add_argument("--limit", type=int, help="only the first N files (for trying it out)")
     args = parser.parse_args()
@@ -328,7 +334,7 @@ def main() -> None:
         li_python, li_status = llamaindex_env.ensure()
         print(f"LlamaIndex: {li_status}", flush=True)
 
-    variants = ["ours", "bound"] + ([] if args.no_stream else ["ours_stream"])
+    variants = ["ours", "bound"] + (["ours_stream"] if args.stream else [])
     if li_python:
         variants.append("llamaindex")
     rounds: list[dict] = []
