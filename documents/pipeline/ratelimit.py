@@ -9,6 +9,7 @@ share one budget; on the embedded defaults they live in the process.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
@@ -17,6 +18,8 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from documents.pipeline.errors import FailureKind, TransientError
+
+logger = logging.getLogger(__name__)
 
 
 class QuotaLimiter:
@@ -32,7 +35,20 @@ class QuotaLimiter:
 
     def acquire(self, *, requests: int, tokens: int, max_wait: float = 60.0) -> float:
         """Block until both budgets have room, then take from them; returns seconds waited.
-        Waiting longer than ``max_wait`` raises a rate-limit TransientError instead."""
+        Waiting longer than ``max_wait`` raises a rate-limit TransientError instead.
+
+        The limiter only spares us 429s: when its storage (Redis) cannot be reached it lets
+        the request through rather than failing the document, and the provider's own 429s
+        are still handled by the retry and parking logic."""
+        try:
+            return self._acquire(requests=requests, tokens=tokens, max_wait=max_wait)
+        except TransientError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a limiter outage must not stop ingestion
+            logger.warning("rate limiter unavailable, request let through: %s", exc)
+            return 0.0
+
+    def _acquire(self, *, requests: int, tokens: int, max_wait: float) -> float:
         waited = 0.0
         for kind, item, limit in self._budgets:
             if not limit:

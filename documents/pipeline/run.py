@@ -132,6 +132,16 @@ class StageRunner:
         self.timings: dict = {}
         self._last_progress = 0.0
 
+    def assert_claim(self) -> None:
+        """Inside a transaction: lock the row and make sure it is still ours."""
+        held = (
+            Document.objects.select_for_update()
+            .filter(pk=self.document.pk, claimed_by=self.owner)
+            .exists()
+        )
+        if not held:
+            raise ClaimLost(str(self.document.pk))
+
     def write(self, **fields) -> None:
         fields["heartbeat_at"] = timezone.now()
         updated = Document.objects.filter(pk=self.document.pk, claimed_by=self.owner).update(
@@ -209,6 +219,8 @@ def process(document_id: str, *, task_id: str, retries: int, clients: Clients | 
             overlap=embedder.chunk_overlap,
         )
         with transaction.atomic():
+            # A run taken for dead (and replaced) must not rewrite the new run's chunks.
+            runner.assert_claim()
             Chunk.objects.filter(document=document).delete()
             Chunk.objects.bulk_create(
                 Chunk(
@@ -322,10 +334,18 @@ def record_failure(
 def unexpected_error(exc: BaseException) -> ApplicationError:
     """Turn an exception we did not foresee into a staff-readable internal failure."""
     from django.db import InterfaceError, OperationalError
+    from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
 
     if isinstance(exc, OperationalError | InterfaceError):
         return ApplicationError(
             "The database connection failed during processing; it will be retried.",
+            FailureKind.UNAVAILABLE,
+        )
+    if isinstance(exc, BrokerError | RedisConnectionError | RedisTimeoutError):
+        return ApplicationError(
+            "Redis could not be reached during processing; it will be retried.",
             FailureKind.UNAVAILABLE,
         )
     return ApplicationError(
@@ -336,9 +356,11 @@ def unexpected_error(exc: BaseException) -> ApplicationError:
 
 
 def remove_partial_vectors(document_id: str) -> None:
-    """After a cancel or a lost claim, drop whatever this document had written."""
+    """After a lost claim, drop what this run wrote -- but only when the document was stopped
+    (cancelled). A claim can also be lost because a slow run was taken for dead and another
+    worker took the document over; that worker's vectors share the same ids and must stay."""
     document = Document.objects.select_related("tenant").filter(pk=document_id).first()
-    if document is not None:
+    if document is not None and document.status == Status.FAILED:
         delete_document_vectors(
             get_vector_store(), namespace=document.namespace, document_id=document.pk
         )

@@ -85,3 +85,27 @@ def test_record_failure_keeps_every_attempt_and_fails_on_the_last(personas):
     assert document.status == Status.FAILED
     assert document.failure_message == "Still down."
     assert [e["message"] for e in document.attempt_log] == ["Gemini is down.", "Still down."]
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"),
+    [(Status.COMPLETED, True), (Status.PROCESSING, True), (Status.FAILED, False)],
+)
+def test_a_run_that_lost_its_claim_removes_vectors_only_if_the_document_was_stopped(
+    personas, settings, tmp_path, status, kept
+):
+    from documents.pipeline.types import VectorRecord
+    from documents.pipeline.vectors import get_vector_store
+
+    settings.LANCEDB_URI = str(tmp_path / "lancedb")
+    get_vector_store.cache_clear()
+    try:
+        document = make_document(personas.tenant_a, status=status)
+        store = get_vector_store()
+        namespace = personas.tenant_a.vector_namespace
+        store.upsert(namespace, [VectorRecord(f"{document.pk}#0", [1.0] + [0.0] * 383, {})])
+        run.remove_partial_vectors(str(document.pk))
+        left = store.list_ids(namespace, f"{document.pk}#")
+        assert (left == [f"{document.pk}#0"]) is kept
+    finally:
+        get_vector_store.cache_clear()
