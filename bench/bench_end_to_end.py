@@ -125,11 +125,8 @@ def _prepare(path: Path, embedder: LocalEmbedder, timings: dict) -> tuple:
     return path, len(pages), sum(p.ocr for p in pages), chunks
 
 
-def _embed_and_index(item, embedder, store, timings: dict) -> None:
-    path, _, _, chunks = item
-    start = time.perf_counter()
-    vectors = embed_chunks(embedder, [c.text for c in chunks], title=path.stem)
-    middle = time.perf_counter()
+def _index(store, path: Path, chunks, vectors) -> None:
+    """Write one document's vectors as run.py does (upsert, then remove strays)."""
     upsert_chunks(
         store,
         namespace="bench",
@@ -138,6 +135,14 @@ def _embed_and_index(item, embedder, store, timings: dict) -> None:
         chunks=chunks,
         vectors=vectors,
     )
+
+
+def _embed_and_index(item, embedder, store, timings: dict) -> None:
+    path, _, _, chunks = item
+    start = time.perf_counter()
+    vectors = embed_chunks(embedder, [c.text for c in chunks], title=path.stem)
+    middle = time.perf_counter()
+    _index(store, path, chunks, vectors)
     timings["embed"] += middle - start
     timings["index"] += time.perf_counter() - middle
 
@@ -234,14 +239,7 @@ def _streamed(path: Path, embedder: LocalEmbedder, store, timings: dict) -> tupl
             break
     thread.join()
     t = time.perf_counter()
-    upsert_chunks(
-        store,
-        namespace="bench",
-        document_id=path.stem,
-        metadata={"tenant": "bench", "document_id": path.stem, "title": path.stem},
-        chunks=chunks,
-        vectors=np.concatenate(vectors),
-    )
+    _index(store, path, chunks, np.concatenate(vectors))
     timings["index"] += time.perf_counter() - t
     timings["embed"] += embed_seconds
     timings["extract"] += seen["extract"]
