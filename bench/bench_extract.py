@@ -21,10 +21,11 @@ import csv
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from child_rss import run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -105,10 +106,7 @@ def bench_ocr(path: Path, parallel: int) -> tuple[int, float]:
 
 def peak_rss_mb(path: Path | None, *, ocr: bool = True, limit: int | None = None):
     code = _CHILD.format(root=str(ROOT), path=str(path) if path else "", ocr=ocr, limit=limit)
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    ).stdout.split()
-    return int(out[0]) / 1024, int(out[1]), int(out[2])  # VmHWM is in KiB
+    return run_child(code)
 
 
 def main() -> None:

@@ -27,12 +27,11 @@ import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pypdfium2 as pdfium
+from child_rss import run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG_PDF = "synthetic-concat-607p.pdf"
@@ -86,10 +85,7 @@ def cut_first_pages(source: Path, pages: int, target: Path) -> Path:
 
 def peak_rss_mb(path: Path | None, mode: str) -> tuple[float, int, int]:
     code = _CHILD.format(root=str(ROOT), path=str(path) if path else "", mode=mode)
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    ).stdout.split()
-    return int(out[0]) / 1024, int(out[1]), int(out[2])  # VmHWM is in KiB
+    return run_child(code)
 
 
 def main() -> None:
