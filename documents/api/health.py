@@ -13,6 +13,7 @@ from django.db import connection
 from django.http import JsonResponse
 
 from backoffice.celery import app
+from documents import broker
 
 
 def _database() -> str:
@@ -37,8 +38,8 @@ def _storage() -> str:
 
 
 def _workers() -> str:
-    replies = app.control.ping(timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS) or []
-    return f"{len(replies)} online" if replies else "none answered"
+    names = broker.workers_online(timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS)
+    return f"{len(names)} online" if names else "none answered"
 
 
 _CHECKS = {"database": _database, "broker": _broker, "storage": _storage, "workers": _workers}
