@@ -55,20 +55,27 @@ def embed_chunks(
     """Embed ``texts`` in the embedder's batch size; returns a float32 matrix, one row per text.
 
     ``on_batch(done)`` is called after each batch so the runner can report progress and
-    keep its claim alive."""
+    keep its claim alive.
+
+    Texts are sent longest first, as sentence-transformers orders its own batches: a batch
+    is padded to its longest text, so texts of similar length should share one. Measured on
+    the end-to-end bench set (1,426 MiniLM chunks in 49 documents), batches of 32 in document
+    order padded 359,525 tokens against 326,325 sorted within each document (304,897 real),
+    and embedding took ~5% longer. The rows of the result are in the order of ``texts``."""
     matrix = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
     step = max(1, embedder.batch_size)
-    for start in range(0, len(texts), step):
-        batch = list(texts[start : start + step])
-        vectors = embedder.embed_documents(batch, title=title)
-        for row, vector in enumerate(vectors):
+    for start in range(0, len(order), step):
+        rows = order[start : start + step]
+        vectors = embedder.embed_documents([texts[i] for i in rows], title=title)
+        for row, vector in zip(rows, vectors, strict=True):
             if len(vector) != embedder.dimension:
                 raise PermanentError(
                     f"The embedder returned vectors of dimension {len(vector)}, "
                     f"but {embedder.dimension} was configured.",
                     FailureKind.DIMENSION_MISMATCH,
                 )
-            matrix[start + row] = vector
+            matrix[row] = vector
         if on_batch:
-            on_batch(start + len(batch))
+            on_batch(start + len(rows))
     return matrix
