@@ -82,7 +82,7 @@ class Embedder(TokenCounter, Protocol):
 @dataclass(frozen=True)
 class VectorRecord:
     id: str
-    values: list[float]
+    values: Sequence[float]  # a list, or a row of a numpy matrix
     metadata: dict = field(default_factory=dict)
 
 

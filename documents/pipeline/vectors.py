@@ -63,7 +63,7 @@ def upsert_chunks(
     records = [
         VectorRecord(
             id=vector_id(document_id, chunk.index),
-            values=vectors[i].tolist(),
+            values=vectors[i],  # a row of the float32 matrix; each store converts it once
             metadata={
                 **metadata,
                 "chunk_index": chunk.index,

@@ -27,6 +27,8 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 
+import numpy as np
+
 from documents.pipeline.errors import FailureKind, PermanentError, TransientError
 from documents.pipeline.types import Match, VectorRecord
 
@@ -79,7 +81,8 @@ class LanceDBStore:
                 "upsert",
                 namespace,
                 [r.id for r in batch],
-                [list(map(float, r.values)) for r in batch],
+                # one float32 matrix: Arrow takes it without a Python float per value
+                np.asarray([r.values for r in batch], dtype=np.float32),
                 [json.dumps(r.metadata, ensure_ascii=False, sort_keys=True) for r in batch],
             )
 
@@ -189,10 +192,11 @@ class _Native:
         self._tables[name] = table
         return table
 
-    def upsert(self, namespace: str, ids: list[str], vectors: list, metadata: list[str]):
+    def upsert(self, namespace: str, ids: list[str], vectors: np.ndarray, metadata: list[str]):
         import pyarrow as pa
 
         table = self._table(namespace, create=True)
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), self._dimension)
         data = pa.table({"id": ids, "vector": vectors, "metadata": metadata}, schema=self._schema())
         _retry_conflicts(
             lambda: (

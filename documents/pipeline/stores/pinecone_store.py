@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+import numpy as np
 import pinecone
 from pinecone import Index
 
@@ -120,7 +121,7 @@ class PineconeStore:
         payload = []
         for r in records:
             metadata = fit_metadata(r.metadata) if r.metadata else {}
-            item: dict = {"id": r.id, "values": [float(v) for v in r.values]}
+            item: dict = {"id": r.id, "values": np.asarray(r.values, dtype=np.float64).tolist()}
             if metadata:
                 item["metadata"] = metadata
             payload.append(item)
