@@ -30,7 +30,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .docx_text import docx_text
 from .errors import FailureKind, PermanentError
-from .ocr import OcrJob, ocr_pages
+from .ocr import OcrJob, ocr_pages, visible_chars
 from .types import Extraction, ExtractOptions, Page
 
 PDF = "application/pdf"
@@ -144,9 +144,9 @@ def _pdf_pages(
     path: Path, pdf: pdfium.PdfDocument, options: ExtractOptions
 ) -> Iterator[Page | OcrJob]:
     """Yield each page's text layer, or an OcrJob with the rendered page when the layer has
-    fewer than ``ocr_min_chars`` visible characters. Each page and text page is closed
-    before the next is opened, and the document is reopened every ``REOPEN_EVERY_PAGES``
-    pages, so memory stays flat whatever the page count."""
+    fewer than ``ocr_min_chars`` visible characters and the page is not blank. Each page and
+    text page is closed before the next is opened, and the document is reopened every
+    ``REOPEN_EVERY_PAGES`` pages, so memory stays flat whatever the page count."""
     try:
         for index in range(len(pdf)):
             number = index + 1
@@ -167,7 +167,7 @@ def _pdf_pages(
                     text = _clean(textpage.get_text_range())
                 finally:
                     textpage.close()
-                if _visible(text) >= options.ocr_min_chars:
+                if visible_chars(text) >= options.ocr_min_chars or _blank(page):
                     yield Page(number=number, text=text)
                     continue
                 image = _render(page, options.ocr_dpi)
@@ -177,6 +177,15 @@ def _pdf_pages(
             del image  # handed over: do not keep it alive while the next page is read
     finally:
         pdf.close()
+
+
+def _blank(page: pdfium.PdfPage) -> bool:
+    """A page with no content objects and no annotations renders as blank paper: there is
+    nothing for OCR to read, and rendering it and starting Tesseract costs ~0.25 s (two such
+    pages in the end-to-end bench set, a separator page in each of two documents)."""
+    return pdfium_c.FPDFPage_CountObjects(page.raw) == 0 and (
+        pdfium_c.FPDFPage_GetAnnotCount(page.raw) == 0
+    )
 
 
 def _render(page: pdfium.PdfPage, dpi: int) -> Image.Image:
@@ -289,7 +298,7 @@ def _read_text_file(path: Path) -> str:
 
 def _single_page(text: str) -> Extraction:
     # Known before any page is handed out, so EMPTY is raised here rather than at the end.
-    if not _visible(text):
+    if not visible_chars(text):
         raise PermanentError(EMPTY_FILE_MESSAGE, kind=FailureKind.EMPTY)
     return Extraction(page_count=1, pages=iter([Page(number=1, text=text.strip())]))
 
@@ -297,7 +306,7 @@ def _single_page(text: str) -> Extraction:
 def _fail_if_empty(pages: Iterable[Page]) -> Iterator[Page]:
     found_text = False
     for page in pages:
-        found_text = found_text or _visible(page.text) > 0
+        found_text = found_text or visible_chars(page.text) > 0
         yield page
     if not found_text:
         raise PermanentError(EMPTY_MESSAGE, kind=FailureKind.EMPTY)
@@ -313,7 +322,3 @@ def _too_many_pages(what: str, count: int, limit: int) -> PermanentError:
 
 def _clean(text: str) -> str:
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
-
-
-def _visible(text: str) -> int:
-    return sum(1 for ch in text if not ch.isspace())

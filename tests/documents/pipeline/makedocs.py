@@ -31,9 +31,10 @@ _FILE_ID = hashlib.md5(b"makedocs").digest()
 
 
 def text_pdf(
-    path: Path, pages: list[str], *, user_password: str | None = None, owner: str = "owner"
+    path: Path, pages: list[str | None], *, user_password: str | None = None, owner: str = "owner"
 ) -> Path:
-    """Write a PDF with one page per string (lines split on newlines), in Helvetica.
+    """Write a PDF with one page per string (lines split on newlines), in Helvetica; a page
+    given as None has no content at all (blank paper, not even an empty text object).
     ``user_password`` encrypts it (RC4-40); "" makes a PDF that opens without a password
     but is still encrypted, like the ones that only restrict printing."""
     key = None
@@ -53,11 +54,12 @@ def text_pdf(
     ]
     for i, text in enumerate(pages):
         page_num, content_num = 4 + 2 * i, 5 + 2 * i
+        contents = f" /Contents {content_num} 0 R" if text is not None else ""
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {content_num} 0 R >>".encode()
+            f"/Resources << /Font << /F1 3 0 R >> >>{contents} >>".encode()
         )
-        stream = _content_stream(text)
+        stream = _content_stream(text or "")
         if key is not None:
             stream = _rc4(_object_key(key, content_num), stream)
         objects.append(f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream")

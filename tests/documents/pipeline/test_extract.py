@@ -6,6 +6,7 @@ import pytest
 
 from documents.pipeline.errors import FailureKind, PermanentError
 from documents.pipeline.extract import DOCX, PDF, extract_text
+from documents.pipeline.ocr import OcrError
 from documents.pipeline.types import ExtractOptions
 from tests.documents.pipeline import makedocs
 
@@ -124,9 +125,21 @@ def test_a_pdf_of_blank_pages_fails_as_empty_after_the_last_page(tmp_path):
     with pytest.raises(PermanentError) as caught:
         for page in extraction.pages:
             seen.append(page.number)
-    assert seen == [1, 2]  # both pages were handed out (and OCR tried) before the verdict
+    assert seen == [1, 2]  # both pages were handed out before the verdict
     assert caught.value.kind == FailureKind.EMPTY
     assert str(caught.value) == "No readable text was found in this document, even after OCR."
+
+
+def test_a_blank_page_is_not_sent_to_ocr(tmp_path, monkeypatch):
+    # With Tesseract unreachable, a PDF can be read only if no page goes to OCR: the blank
+    # page does not, a scanned page still does.
+    monkeypatch.setattr("documents.pipeline.ocr.TESSERACT", str(tmp_path / "no-tesseract"))
+    path = makedocs.text_pdf(tmp_path / "a.pdf", [PAGES[0], None, PAGES[1]])
+    _, pages = read(path, PDF)
+    assert [(page.number, page.ocr) for page in pages] == [(1, False), (2, False), (3, False)]
+    assert pages[1].text == ""
+    with pytest.raises(OcrError):
+        read(makedocs.image_pdf(tmp_path / "scan.pdf", [PAGES[0]]), PDF)
 
 
 def test_a_short_text_layer_is_kept_when_ocr_finds_nothing_more(tmp_path):
