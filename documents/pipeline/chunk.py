@@ -12,12 +12,12 @@ normalisation: ``chunk.text.split() == doc_text[char_start:char_end].split()``. 
 sentence the original whitespace is kept; between two sentences it is shortened to ``" "``,
 ``"\\n"`` or ``"\\n\\n"`` so a page of blank lines does not travel into the embedder.
 
-Memory and time: pages are read one at a time and only the sentences of the chunk being built
-(plus the next batch of up to ``_COUNT_BATCH`` sentences being counted) are held, so memory does
-not grow with the document. Each sentence is counted once on its own, a batch at a time when
-the counter has ``count_tokens_batch``; the joined chunk is re-counted only when the running
-estimate reaches the limit, and once more before a chunk is emitted, so the work is linear in
-the text for any chunk size.
+Memory and time: the document's sentences are held once (the caller holds its pages and gets
+its chunks anyway). Each sentence is counted once on its own, a batch at a time when the
+counter has ``count_tokens_batch``. Chunks are first packed on the sums of their sentences'
+counts and checked in one batch; only when a check fails is the document packed again,
+re-counting the joined chunk when the running estimate reaches the limit and once before a
+chunk is emitted. Either way the work is linear in the text for any chunk size.
 """
 
 from __future__ import annotations
@@ -66,8 +66,16 @@ def split_text(
     overhead = count("")
     if max_tokens <= overhead:
         raise ValueError(f"max_tokens={max_tokens} leaves no room after {overhead} special tokens")
-    units = _counted_units(_sentences(pages), counter, max_tokens, overhead)
-    return list(_pack(units, count, max_tokens, overlap, overhead))
+    units = list(_counted_units(_sentences(pages), counter, max_tokens, overhead))
+    # Pack trusting that a chunk has the tokens of its sentences added up (true of BERT-style
+    # tokenizers, which split at whitespace before anything else), then check every chunk in
+    # one batch call: 1,426 chunks of the end-to-end bench set in ~0.1 s, against ~0.3 s
+    # counted one by one. Any difference (a counter that merges across sentences, or the
+    # Gemini estimate) and the document is packed again, measuring each joined chunk.
+    chunks = list(_pack(units, count, max_tokens, overlap, overhead, trust_sums=True))
+    if [c.token_count for c in chunks] == _batch_counter(counter)([c.text for c in chunks]):
+        return chunks
+    return list(_pack(units, count, max_tokens, overlap, overhead, trust_sums=False))
 
 
 @functools.cache
@@ -154,9 +162,7 @@ def _last_space(text: str, lo: int, hi: int) -> int:
 def _counted_units(
     units: Iterable[_Unit], counter: TokenCounter, max_tokens: int, overhead: int
 ) -> Iterator[_Unit]:
-    count_batch = getattr(counter, "count_tokens_batch", None) or (
-        lambda texts: [counter.count_tokens(text) for text in texts]
-    )
+    count_batch = _batch_counter(counter)
     source = iter(units)
     while batch := list(islice(source, _COUNT_BATCH)):
         for unit, n in zip(batch, count_batch([unit.text for unit in batch]), strict=True):
@@ -164,6 +170,12 @@ def _counted_units(
                 yield _with_count(unit, n)
             else:
                 yield from _hard_split(unit, counter, max_tokens, overhead)
+
+
+def _batch_counter(counter: TokenCounter) -> Callable[[list[str]], list[int]]:
+    return getattr(counter, "count_tokens_batch", None) or (
+        lambda texts: [counter.count_tokens(text) for text in texts]
+    )
 
 
 def _with_count(unit: _Unit, n: int) -> _Unit:
@@ -266,12 +278,28 @@ def _cut_with_offsets(
     budget = max_tokens - overhead
     while budget > 0:
         last = min(first + budget, len(offsets)) - 1
-        end = len(text) if last == len(offsets) - 1 else max(offsets[last][1], pos + 1)
+        if last == len(offsets) - 1:
+            end = len(text)
+        else:
+            # End at the last whole word in reach when there is one, so the piece needs
+            # one count rather than one here and more in _prefer_word_boundary.
+            end = _last_word_end(text, offsets, first, last)
+            if end <= pos:
+                end = max(offsets[last][1], pos + 1)
         n = count(text[pos:end])
         if n <= max_tokens:
             return _prefer_word_boundary(text, pos, end, n, count, max_tokens)
         budget -= max(1, n - max_tokens)
     return _cut_by_search(text, pos, count, max_tokens)
+
+
+def _last_word_end(text: str, offsets: list[tuple[int, int]], first: int, last: int) -> int:
+    """The end of the last token in ``offsets[first:last + 1]`` that whitespace follows, or -1."""
+    for j in range(last, first - 1, -1):
+        end = offsets[j][1]
+        if end < len(text) and text[end].isspace():
+            return end
+    return -1
 
 
 def _first_token_at(offsets: list[tuple[int, int]], pos: int) -> int:
@@ -295,15 +323,22 @@ def _pack(
     max_tokens: int,
     overlap: int,
     overhead: int,
+    *,
+    trust_sums: bool = False,
 ) -> Iterator[TextChunk]:
+    """Yield chunks of at most ``max_tokens``. With ``trust_sums`` a chunk's count is the sum
+    of its units' counts, never measured: the caller must check the chunks afterwards."""
     source = iter(units)
     pending: deque[_Unit] = deque()  # units pushed back after a chunk was cut short
     cur: list[_Unit] = []
     carried = 0  # leading units of ``cur`` repeated from the previous chunk (overlap)
     est = 0  # token estimate for _join(cur); exact when ``exact`` is True
     exact = False
-    additive = True  # has every measured join matched its estimate so far?
     index = 0
+
+    def fit() -> tuple[list[_Unit], list[_Unit], int]:
+        known = est if exact or trust_sums else None
+        return _fit(cur, carried, known, count, max_tokens)
 
     def take() -> _Unit | None:
         return pending.popleft() if pending else next(source, None)
@@ -313,8 +348,7 @@ def _pack(
         if unit is None:
             if len(cur) == carried:  # nothing new since the last chunk
                 break
-            chunk_units, carry, n = _fit(cur, carried, est if exact else None, count, max_tokens)
-            additive = additive and not carry and n == est
+            chunk_units, carry, n = fit()
             yield _chunk(index, chunk_units, n)
             index += 1
             # The estimate fell short (a tokenizer that merges across sentences): the units
@@ -332,10 +366,8 @@ def _pack(
             cur.append(unit)
             est, exact = est + unit.count - overhead, False
             continue
-        # Near the limit: measure the real joined text. Unless every joined count so far
-        # equalled its estimate (true of BERT-style tokenizers, which split at whitespace
-        # first): then trust the estimate to decide, and count the joined text once, in _fit.
-        n = est + unit.count - overhead if additive else count(_join([*cur, unit]))
+        # Near the limit: measure the real joined text, unless sums are trusted.
+        n = est + unit.count - overhead if trust_sums else count(_join([*cur, unit]))
         if n <= max_tokens:
             cur.append(unit)
             est, exact = n, True
@@ -347,8 +379,7 @@ def _pack(
             cur, carried = cur[1:], carried - 1
             est, exact = _estimate(cur, overhead), False
             continue
-        chunk_units, carry, n = _fit(cur, carried, est if exact else None, count, max_tokens)
-        additive = additive and not carry and n == est
+        chunk_units, carry, n = fit()
         yield _chunk(index, chunk_units, n)
         index += 1
         pending.appendleft(unit)

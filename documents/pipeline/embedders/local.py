@@ -83,8 +83,7 @@ class LocalEmbedder:
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the word pieces of ``text`` (special tokens left out); the
         chunker uses them to cut an over-long sentence without searching."""
-        encoding = self._get_tokenizer().encode(text, add_special_tokens=False)
-        return [tuple(span) for span in encoding.offsets]
+        return self._get_tokenizer().encode(text, add_special_tokens=False).offsets
 
     # -- embedding ------------------------------------------------------------------------
 
