@@ -8,10 +8,11 @@ from __future__ import annotations
 import bisect
 
 import pytest
+import spacy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from documents.pipeline.chunk import split_text
+from documents.pipeline.chunk import _sentencizer, split_text
 from documents.pipeline.embedders.local import LocalEmbedder
 from documents.pipeline.types import PAGE_SEPARATOR, Page
 
@@ -187,6 +188,35 @@ def test_properties_with_the_minilm_tokenizer_without_offsets(pages, max_tokens,
 def test_properties_with_a_counter_that_grows_when_texts_are_joined(pages, max_tokens, data):
     overlap = data.draw(st.integers(0, max_tokens - 1))
     check_chunks(pages, CharCounter(), max_tokens, overlap)
+
+
+STOCK_XX = spacy.blank("xx")
+STOCK_XX.add_pipe("sentencizer")
+SPECIAL_CASES = (
+    "J. R. R. Tolkien wrote it :) \u2014 in 1937 \u2014\nThe end.\n\tNext\xa0one! C++ too."
+)
+
+
+def assert_same_as_stock_spacy(text: str) -> None:
+    ours, theirs = _sentencizer()(text), STOCK_XX(text)
+    assert [(t.text, t.whitespace_) for t in ours] == [(t.text, t.whitespace_) for t in theirs]
+    assert [s.start_char for s in ours.sents] == [s.start_char for s in theirs.sents]
+
+
+# chunk.py drops the whitespace special cases from spaCy's tokenizer to keep its cache working;
+# that must not change a single token or sentence boundary, first time or from the cache.
+@common
+@given(pages=pages_strategy)
+def test_sentences_are_those_of_the_stock_spacy_pipeline(pages):
+    for page in pages:
+        assert_same_as_stock_spacy(page.text)
+        assert_same_as_stock_spacy(SPECIAL_CASES + " " + page.text)
+
+
+def test_special_cases_tokenise_as_in_the_stock_pipeline_also_from_the_cache():
+    for _ in range(2):
+        assert_same_as_stock_spacy(SPECIAL_CASES)
+        assert_same_as_stock_spacy(SPECIAL_CASES.replace("\n", "\n\n").upper())
 
 
 # -- examples ---------------------------------------------------------------------------------
