@@ -102,6 +102,13 @@ class VectorStore(Protocol):
 
     def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> None: ...
 
+    def upsert_replacing(
+        self, namespace: str, prefix: str, records: Sequence[VectorRecord]
+    ) -> None:
+        """Write ``records``, then delete every other vector whose id starts with ``prefix``
+        (a document's vectors of chunks that no longer exist)."""
+        ...
+
     def list_ids(self, namespace: str, prefix: str) -> list[str]: ...
 
     def delete_ids(self, namespace: str, ids: Sequence[str]) -> None: ...

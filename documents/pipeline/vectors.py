@@ -57,9 +57,9 @@ def upsert_chunks(
     metadata: dict,
     chunks: Sequence[TextChunk],
     vectors: np.ndarray,
-) -> int:
+) -> None:
     """Write one vector per chunk, then delete this document's vectors of chunks that no
-    longer exist (a reprocess that produced fewer chunks). Returns the strays removed."""
+    longer exist (a reprocess that produced fewer chunks)."""
     records = [
         VectorRecord(
             id=vector_id(document_id, chunk.index),
@@ -74,12 +74,7 @@ def upsert_chunks(
         )
         for i, chunk in enumerate(chunks)
     ]
-    store.upsert(namespace, records)
-    wanted = {record.id for record in records}
-    strays = [i for i in store.list_ids(namespace, f"{document_id}#") if i not in wanted]
-    if strays:
-        store.delete_ids(namespace, strays)
-    return len(strays)
+    store.upsert_replacing(namespace, f"{document_id}#", records)
 
 
 def delete_document_vectors(store: VectorStore, *, namespace: str, document_id) -> int:

@@ -17,6 +17,7 @@ import pinecone
 from pinecone import Index
 
 from documents.pipeline.errors import ApplicationError, FailureKind, PermanentError, TransientError
+from documents.pipeline.stores.strays import delete_strays
 from documents.pipeline.types import Match, VectorRecord
 
 # Pinecone's documented limits ("Database limits", reference B.2).
@@ -133,6 +134,12 @@ class PineconeStore:
                 "writing vectors",
                 lambda b=batch: self._index.upsert(vectors=b, namespace=namespace),
             )
+
+    def upsert_replacing(
+        self, namespace: str, prefix: str, records: Sequence[VectorRecord]
+    ) -> None:
+        self.upsert(namespace, records)
+        delete_strays(self, namespace, prefix, {r.id for r in records})
 
     def list_ids(self, namespace: str, prefix: str) -> list[str]:
         def collect() -> list[str]:

@@ -37,6 +37,26 @@ def test_upsert_replaces_by_id_and_lists_by_prefix(store):
     assert best.id in {"doc1#0", "doc1#5"} and best.metadata in ({"v": 2}, {"i": 5})
 
 
+@pytest.mark.parametrize("batch", [5000, 3], ids=["one-commit", "over-one-batch"])
+def test_upsert_replacing_leaves_only_the_new_records_under_the_prefix(store, monkeypatch, batch):
+    # Past one batch the store upserts, lists and deletes instead of one merge.
+    monkeypatch.setattr("documents.pipeline.stores.lancedb_store._UPSERT_BATCH", batch)
+    for doc, n in (("a", 10), ("ab", 5), ("b", 7)):
+        store.upsert("t1", [VectorRecord(f"{doc}#{i}", vec(i), {"v": 1}) for i in range(n)])
+    store.upsert("t2", [VectorRecord(f"a#{i}", vec(i)) for i in range(10)])
+
+    new = [VectorRecord(f"a#{i}", vec(100 + i), {"v": 2}) for i in range(4)]
+    store.upsert_replacing("t1", "a#", new)
+
+    assert store.list_ids("t1", "a#") == [f"a#{i}" for i in range(4)]
+    assert len(store.list_ids("t1", "ab#")) == 5 and len(store.list_ids("t1", "b#")) == 7
+    assert len(store.list_ids("t2", "a#")) == 10  # another namespace is not touched
+    (best,) = store.query("t1", vec(102), top_k=1)
+    assert (best.id, best.metadata) == ("a#2", {"v": 2})
+    store.upsert_replacing("t1", "it's#", [VectorRecord("it's#0", vec(1))])  # quoted in SQL
+    assert store.list_ids("t1", "it's#") == ["it's#0"]
+
+
 def test_delete_by_ids_leaves_the_others(store):
     store.upsert("t1", [VectorRecord(f"d#{i}", vec(i)) for i in range(10)])
     store.delete_ids("t1", ["d#1", "d#3", "missing", "it's quoted"])
@@ -94,8 +114,8 @@ WORKERS, DOCS, CHUNKS, KEPT = 4, 5, 24, 15
 
 
 def _writer(store: LanceDBStore, worker: int, expect_helper: bool) -> None:
-    """What a prefork worker does: process documents, reprocess them with fewer chunks (upsert,
-    then delete the ids that no longer exist), purge one."""
+    """What a prefork worker does: process documents, reprocess them with fewer chunks (upsert
+    replacing the document's ids), purge one."""
     assert store.runs_in_helper_process is expect_helper
     for d in range(DOCS):
         doc = f"w{worker}-doc{d}"
@@ -105,11 +125,11 @@ def _writer(store: LanceDBStore, worker: int, expect_helper: bool) -> None:
             )
     for d in range(DOCS):
         doc = f"w{worker}-doc{d}"
-        store.upsert(
-            "shared", [VectorRecord(f"{doc}#{i}", vec(1000 + i), {"v": 2}) for i in range(KEPT)]
+        store.upsert_replacing(
+            "shared",
+            f"{doc}#",
+            [VectorRecord(f"{doc}#{i}", vec(1000 + i), {"v": 2}) for i in range(KEPT)],
         )
-        stale = [i for i in store.list_ids("shared", f"{doc}#") if int(i.split("#")[1]) >= KEPT]
-        store.delete_ids("shared", stale)
     purged = f"w{worker}-doc0"
     store.delete_ids("shared", store.list_ids("shared", f"{purged}#"))
 

@@ -73,6 +73,21 @@ def test_delete_ids_sends_at_most_1000_per_request(store, pinecone_double):
     assert len(pinecone_double.ids("t")) == 300
 
 
+def test_upsert_replacing_deletes_the_prefixs_other_ids_only(store, pinecone_double):
+    pinecone_double.seed("t", [(f"a#{i}", [1.0] * 768, {}) for i in range(10)])
+    pinecone_double.seed("t", [(f"ab#{i}", [1.0] * 768, {}) for i in range(5)])
+    pinecone_double.seed("u", [(f"a#{i}", [1.0] * 768, {}) for i in range(10)])
+
+    store.upsert_replacing("t", "a#", records(4, prefix="a#"))
+
+    assert sorted(pinecone_double.ids("t")) == sorted(
+        [f"a#{i}" for i in range(4)] + [f"ab#{i}" for i in range(5)]
+    )
+    assert len(pinecone_double.ids("u")) == 10
+    deletes = [r for r in pinecone_double.requests if r.path == "/vectors/delete"]
+    assert [sorted(r.body["ids"]) for r in deletes] == [sorted(f"a#{i}" for i in range(4, 10))]
+
+
 def test_namespaces_are_isolated(store, pinecone_double):
     store.upsert("tenant-a", records(3, metadata={"tenant": "a"}))
     store.upsert("tenant-b", records(3, seed=1, metadata={"tenant": "b"}))
