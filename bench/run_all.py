@@ -105,7 +105,7 @@ def summarise(walls: dict) -> dict:
         rows.append(("chunking 256/32", f"{c['tokens_per_second']:,} tokens/s"))
         rows.append(
             (
-                "embedding, MiniLM batch 32",
+                f"embedding, MiniLM batch {e['batch_size']}",
                 f"{e['chunks_per_second']} chunks/s (~{e['tokens_per_chunk_mean']} tokens)",
             )
         )
