@@ -245,6 +245,7 @@ def process(document_id: str, *, task_id: str, retries: int, clients: Clients | 
             [c.text for c in chunks],
             title=document.title,
             on_batch=lambda done: runner.progress(chunks_done=done),
+            token_counts=[c.token_count for c in chunks],
         )
 
     with runner.stage(Stage.INDEXING):
