@@ -12,12 +12,13 @@ normalisation: ``chunk.text.split() == doc_text[char_start:char_end].split()``. 
 sentence the original whitespace is kept; between two sentences it is shortened to ``" "``,
 ``"\\n"`` or ``"\\n\\n"`` so a page of blank lines does not travel into the embedder.
 
-Memory and time: the document's sentences are held once (the caller holds its pages and gets
-its chunks anyway). Each sentence is counted once on its own, a batch at a time when the
-counter has ``count_tokens_batch``. Chunks are first packed on the sums of their sentences'
-counts and checked in one batch; only when a check fails is the document packed again,
-re-counting the joined chunk when the running estimate reaches the limit and once before a
-chunk is emitted. Either way the work is linear in the text for any chunk size.
+Memory and time: the pages are held (run.py holds them anyway), plus the sentences of the chunk
+being built and a batch of up to ``_COUNT_BATCH`` sentences being counted. Each sentence is
+counted once on its own, a batch at a time when the counter has ``count_tokens_batch``. Chunks
+are first packed on the sums of their sentences' counts and then checked in batches; only when
+a check fails is the document packed again, re-counting the joined chunk when the running
+estimate reaches the limit and once before a chunk is emitted. Either way the work is linear
+in the text for any chunk size.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class _Unit:
 def split_text(
     pages: Iterable[Page], *, counter: TokenCounter, max_tokens: int, overlap: int
 ) -> list[TextChunk]:
-    """Return the chunks of ``pages`` in document order (a list; pages are consumed lazily)."""
+    """Return the chunks of ``pages`` in document order."""
     if max_tokens < 1 or overlap < 0 or overlap >= max_tokens:
         raise ValueError(f"need 0 <= overlap < max_tokens, got {overlap=} {max_tokens=}")
     count = counter.count_tokens
@@ -66,16 +67,31 @@ def split_text(
     overhead = count("")
     if max_tokens <= overhead:
         raise ValueError(f"max_tokens={max_tokens} leaves no room after {overhead} special tokens")
-    units = list(_counted_units(_sentences(pages), counter, max_tokens, overhead))
+    pages = pages if isinstance(pages, list) else list(pages)  # read twice on a fallback
+
+    def pack(trust_sums: bool) -> Iterator[TextChunk]:
+        units = _counted_units(_sentences(pages), counter, max_tokens, overhead)
+        return _pack(units, count, max_tokens, overlap, overhead, trust_sums=trust_sums)
+
     # Pack trusting that a chunk has the tokens of its sentences added up (true of BERT-style
-    # tokenizers, which split at whitespace before anything else), then check every chunk in
-    # one batch call: 1,426 chunks of the end-to-end bench set in ~0.1 s, against ~0.3 s
-    # counted one by one. Any difference (a counter that merges across sentences, or the
-    # Gemini estimate) and the document is packed again, measuring each joined chunk.
-    chunks = list(_pack(units, count, max_tokens, overlap, overhead, trust_sums=True))
-    if [c.token_count for c in chunks] == _batch_counter(counter)([c.text for c in chunks]):
+    # tokenizers, which split at whitespace before anything else), then check the chunks a
+    # batch call at a time: 1,426 chunks of the end-to-end bench set in ~0.1 s, against
+    # ~0.3 s counted one by one. Any difference (a counter that merges across sentences, or
+    # the Gemini estimate) and the document is packed again, measuring each joined chunk.
+    chunks = list(pack(trust_sums=True))
+    if _counts_hold(chunks, _batch_counter(counter)):
         return chunks
-    return list(_pack(units, count, max_tokens, overlap, overhead, trust_sums=False))
+    return list(pack(trust_sums=False))
+
+
+def _counts_hold(chunks: list[TextChunk], count_batch: Callable[[list[str]], list[int]]) -> bool:
+    # In batches: the tokenizer's result objects for a whole book of chunks at once cost
+    # tens of MB (bench/bench_memory.py, to_chunks).
+    for start in range(0, len(chunks), _COUNT_BATCH):
+        batch = chunks[start : start + _COUNT_BATCH]
+        if [c.token_count for c in batch] != count_batch([c.text for c in batch]):
+            return False
+    return True
 
 
 @functools.cache
