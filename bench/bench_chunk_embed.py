@@ -14,7 +14,6 @@ Medians of ``--runs`` runs. Prints a table and writes bench/results/chunk_embed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import pypdfium2  # noqa: E402
+from results_file import write_result  # noqa: E402
 
 from documents.pipeline.chunk import _sentencizer, split_text  # noqa: E402
 from documents.pipeline.embedders.local import LocalEmbedder  # noqa: E402
@@ -135,10 +135,7 @@ def main() -> None:
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
 
-    out = ROOT / "bench" / "results" / "chunk_embed.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out.relative_to(ROOT)}")
+    write_result("chunk_embed", result)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ from documents.pipeline.vectors import upsert_chunks  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))
 import llamaindex_env  # noqa: E402
 import numpy as np  # noqa: E402
+from encode_bound import time_encode  # noqa: E402
+from results_file import write_result  # noqa: E402
 
 # run.py's defaults (backoffice/settings.py): OCR at 200 DPI, 2 pages in parallel, English.
 OPTIONS = ExtractOptions(max_pages=2000, ocr_languages="eng", ocr_dpi=200, ocr_parallel_pages=2)
@@ -268,19 +270,7 @@ def run_bound_own(texts: list[str], counts: list[int], embedder: LocalEmbedder) 
 
 
 def run_bound(texts: list[str], embedder: LocalEmbedder) -> float:
-    import torch
-
-    model = embedder._get_model()
-    start = time.perf_counter()
-    with torch.inference_mode():
-        model.encode(
-            texts,
-            batch_size=embedder.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-    return time.perf_counter() - start
+    return time_encode(embedder._get_model(), texts, embedder.batch_size)
 
 
 # --- LlamaIndex --------------------------------------------------------------------------------
@@ -416,10 +406,7 @@ def main() -> None:
 
     result = summarise(files, skipped, rounds, summary_ours, embedder, li_status)
     print_table(result)
-    out = ROOT / "bench" / "results" / "end_to_end.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {out.relative_to(ROOT)}")
+    write_result("end_to_end", result)
 
 
 def _brief(value) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import platform
 import sys
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 from child_rss import run_child
+from results_file import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -164,10 +164,7 @@ def main() -> None:
     results["memory"] = memory
 
     print_table(results)
-    out = ROOT / "bench" / "results" / "extract.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwritten to {out.relative_to(ROOT)}")
+    write_result("extract", results)
 
 
 def print_table(results: dict) -> None:

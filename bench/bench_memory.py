@@ -23,7 +23,6 @@ unrelated-file comparison stays in bench/results/extract.json (bench_extract.py)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 from child_rss import run_child
+from results_file import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG_PDF = "synthetic-concat-607p.pdf"
@@ -134,10 +134,7 @@ def main() -> None:
                 flush=True,
             )
 
-    out = ROOT / "bench" / "results" / "memory.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out.relative_to(ROOT)}")
+    write_result("memory", result)
 
 
 if __name__ == "__main__":

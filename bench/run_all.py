@@ -19,8 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from results_file import RESULTS, write_result
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 
 
 def main() -> None:
@@ -60,8 +61,7 @@ def main() -> None:
 
     summary = summarise(walls)
     summary["failed"] = failed
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_result("summary", summary)
     print_summary(summary)
     if failed:
         print(f"\nFAILED: {', '.join(failed)}")
