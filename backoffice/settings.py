@@ -185,6 +185,7 @@ PIPELINE_MAX_PAGES = _positive_int("PIPELINE_MAX_PAGES", 2000)
 OCR_LANGUAGES = _read("OCR_LANGUAGES", env.str, "eng")
 OCR_DPI = _positive_int("OCR_DPI", 200)
 OCR_PARALLEL_PAGES = _positive_int("OCR_PARALLEL_PAGES", 2)
+TESSERACT_CMD = _read("TESSERACT_CMD", env.str, "tesseract")
 PIPELINE_TMP_DIR = Path(_read("PIPELINE_TMP_DIR", env.str, str(VAR_DIR / "tmp")))
 
 # --- embeddings ---------------------------------------------------------------------------

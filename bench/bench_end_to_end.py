@@ -55,6 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from documents.errors import PermanentError  # noqa: E402
 from documents.pipeline.chunk import (  # noqa: E402
     _counted_units,
     _pack,
@@ -64,7 +65,6 @@ from documents.pipeline.chunk import (  # noqa: E402
 )
 from documents.pipeline.embed import embed_chunks  # noqa: E402
 from documents.pipeline.embedders.local import LocalEmbedder  # noqa: E402
-from documents.pipeline.errors import PermanentError  # noqa: E402
 from documents.pipeline.extract import DOCX, PDF, extract_text  # noqa: E402
 from documents.pipeline.stores.lancedb_store import LanceDBStore  # noqa: E402
 from documents.pipeline.types import ExtractOptions, VectorRecord  # noqa: E402

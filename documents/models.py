@@ -10,7 +10,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.text import slugify
 
-from documents.pipeline.errors import FailureKind
+from documents.errors import FailureKind
 
 
 class Tenant(models.Model):

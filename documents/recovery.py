@@ -19,8 +19,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from documents import broker, services
+from documents.errors import FailureKind
 from documents.models import Document, Stage, Status
-from documents.pipeline.errors import FailureKind
 
 logger = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from documents import broker
+from documents.clients import get_embedder, get_vector_store
+from documents.errors import InvalidUpload, NotAMember
 from documents.models import FAILURE_KIND_CHOICES, Chunk, Document, Membership, Status, Tenant
-from documents.pipeline.embed import get_embedder
-from documents.pipeline.errors import InvalidUpload, NotAMember
-from documents.pipeline.vectors import get_vector_store, search
+from documents.pipeline.vectors import search
 
 
 def tenants_for_user(user) -> QuerySet[Tenant]:

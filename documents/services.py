@@ -19,16 +19,16 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from documents import storage
-from documents.models import Document, Membership, Status, Tenant
-from documents.pipeline.errors import (
+from documents.errors import (
     FailureKind,
     InvalidUpload,
     NotAMember,
     UnsupportedUpload,
     UploadTooLarge,
 )
-from documents.pipeline.sniff import sniff_content_type
+from documents.models import Document, Membership, Status, Tenant
 from documents.selectors import tenants_for_user
+from documents.uploads import sniff_content_type
 
 logger = logging.getLogger(__name__)
 
@@ -238,8 +238,9 @@ def document_purge_vectors_now(*, document_id) -> int:
     """Delete a document's vectors, then check by listing its id prefix that none is left.
     Returns how many were removed. Called by the purge task (a network call, never in a
     transaction)."""
-    from documents.pipeline.errors import TransientError
-    from documents.pipeline.vectors import delete_document_vectors, get_vector_store
+    from documents.clients import get_vector_store
+    from documents.errors import TransientError
+    from documents.pipeline.vectors import delete_document_vectors
 
     document = Document.objects.select_related("tenant").filter(pk=document_id).first()
     if document is None:
@@ -287,8 +288,9 @@ def documents_delete(*, queryset: QuerySet[Document]) -> int:
 def deleted_documents_cleanup(*, document_ids=None, limit: int = 500) -> tuple[int, int]:
     """Remove the files and vectors of deleted documents; returns (cleaned, still failing).
     A failure is recorded on the row and left for the next run of the scheduled cleanup."""
+    from documents.clients import get_vector_store
     from documents.models import DeletedDocument
-    from documents.pipeline.vectors import delete_document_vectors, get_vector_store
+    from documents.pipeline.vectors import delete_document_vectors
 
     rows = DeletedDocument.objects.order_by("deleted_at")
     if document_ids is not None:

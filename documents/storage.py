@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils.text import get_valid_filename
 
-from documents.pipeline.errors import FailureKind, PermanentError, TransientError
+from documents.errors import FailureKind, PermanentError, TransientError
 
 _MAX_NAME = 120
 

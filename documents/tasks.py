@@ -9,9 +9,9 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from documents import processing as run
 from documents import recovery, services
-from documents.pipeline import run
-from documents.pipeline.errors import (
+from documents.errors import (
     ApplicationError,
     FailureKind,
     PermanentError,

@@ -8,7 +8,7 @@ import csv
 import os
 from pathlib import Path
 
-from documents.pipeline.errors import FailureKind
+from documents.errors import FailureKind
 
 CORPUS = Path(
     os.environ.get("CORPUS_DIR") or Path(__file__).resolve().parents[1] / "../shared/corpus"

@@ -18,7 +18,7 @@ from django.utils.translation import ngettext
 from documents import selectors, services
 from documents.admin.charts import bar_chart
 from documents.admin.forms import SearchForm, UploadForm
-from documents.pipeline.errors import ApplicationError
+from documents.errors import ApplicationError
 
 # Ids the progress endpoint accepts in one call: a change list page shows at most a few
 # hundred rows ("show all" is capped by list_max_show_all).

@@ -6,7 +6,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from documents.pipeline.errors import ApplicationError
+from documents.errors import ApplicationError
 
 
 def error_response(code: str, message: str, http_status: int) -> Response:

@@ -20,7 +20,7 @@ from docx.opc.exceptions import OpcError
 from docx.opc.package import OpcPackage
 from lxml import etree
 
-from .errors import FailureKind, PermanentError
+from documents.errors import FailureKind, PermanentError
 
 # What a damaged or foreign file raises while python-docx opens it: not a ZIP, a ZIP cut
 # short, compressed data that does not inflate, no main document part, XML that does not parse.

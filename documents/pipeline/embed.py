@@ -3,46 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
 
 import numpy as np
 
-from documents.pipeline.errors import FailureKind, PermanentError
+from documents.errors import FailureKind, PermanentError
 from documents.pipeline.types import Embedder
-
-
-@cache
-def get_embedder() -> Embedder:
-    """The embedder named by settings, built once per process (a worker child, after fork)."""
-    from django.conf import settings
-
-    if settings.EMBEDDER == "gemini":
-        from documents.pipeline.embedders.gemini import GeminiEmbedder
-        from documents.pipeline.ratelimit import QuotaLimiter, RateLimitedEmbedder
-
-        gemini = GeminiEmbedder(
-            api_key=settings.GEMINI_API_KEY,
-            base_url=settings.GEMINI_BASE_URL or None,
-            model=settings.GEMINI_MODEL,
-            dimension=settings.GEMINI_DIMENSION,
-            timeout_seconds=settings.GEMINI_TIMEOUT_SECONDS,
-            chunk_tokens=settings.CHUNK_TOKENS["gemini"],
-            chunk_overlap=settings.CHUNK_OVERLAP["gemini"],
-        )
-        limiter = QuotaLimiter(
-            storage_uri=settings.RATE_LIMIT_STORAGE_URI,
-            name=f"gemini:{settings.GEMINI_MODEL}",
-            requests_per_minute=settings.GEMINI_REQUESTS_PER_MINUTE,
-            tokens_per_minute=settings.GEMINI_TOKENS_PER_MINUTE,
-        )
-        return RateLimitedEmbedder(gemini, limiter)
-    from documents.pipeline.embedders.local import LocalEmbedder
-
-    return LocalEmbedder(
-        batch_size=settings.LOCAL_EMBEDDING_BATCH_SIZE,
-        chunk_tokens=settings.CHUNK_TOKENS["local"],
-        chunk_overlap=settings.CHUNK_OVERLAP["local"],
-    )
 
 
 def embed_chunks(

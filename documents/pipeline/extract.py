@@ -28,8 +28,9 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import Image, UnidentifiedImageError
 
+from documents.errors import FailureKind, PermanentError
+
 from .docx_text import docx_text
-from .errors import FailureKind, PermanentError
 from .ocr import OcrJob, ocr_pages, visible_chars
 from .types import Extraction, ExtractOptions, Page
 
@@ -100,6 +101,7 @@ def _extract_pdf(path: Path, options: ExtractOptions) -> Extraction:
         _pdf_pages(path, pdf, options),
         languages=options.ocr_languages,
         parallel=options.ocr_parallel_pages,
+        tesseract=options.tesseract_cmd,
     )
     return Extraction(page_count=page_count, pages=_fail_if_empty(pages))
 
@@ -223,6 +225,7 @@ def _extract_image(path: Path, options: ExtractOptions) -> Extraction:
         _image_frames(image, frames),
         languages=options.ocr_languages,
         parallel=options.ocr_parallel_pages,
+        tesseract=options.tesseract_cmd,
     )
     return Extraction(page_count=frames, pages=_fail_if_empty(pages))
 

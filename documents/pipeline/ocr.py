@@ -28,10 +28,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from .errors import TransientError
-from .types import Page
+from documents.errors import TransientError
 
-TESSERACT = os.environ.get("TESSERACT_CMD", "tesseract")
+from .types import Page
 
 # A dense 200 DPI page takes 3-5 s here; a page still running after this long is a runaway
 # (Tesseract can loop on noise), and holding the worker forever is worse than a retry.
@@ -64,7 +63,11 @@ class OcrError(RuntimeError):
 
 
 def ocr_pages(
-    items: Iterable[Page | OcrJob], *, languages: str, parallel: int = 2
+    items: Iterable[Page | OcrJob],
+    *,
+    languages: str,
+    parallel: int = 2,
+    tesseract: str = "tesseract",
 ) -> Iterator[Page]:
     """Yield one Page per item, in the order given. Pages pass through; each OcrJob is read
     with Tesseract, with up to ``parallel`` of them running at once.
@@ -84,7 +87,7 @@ def ocr_pages(
                 if item is None:
                     exhausted = True
                 elif isinstance(item, OcrJob):
-                    queue.append(_start(item, workdir, languages))
+                    queue.append(_start(item, workdir, languages, tesseract))
                     del item  # the image now lives in the temporary file only
                 else:
                     queue.append(item)
@@ -157,7 +160,7 @@ class _Running:
             path.unlink(missing_ok=True)
 
 
-def _start(job: OcrJob, workdir: Path, languages: str) -> _Running:
+def _start(job: OcrJob, workdir: Path, languages: str, tesseract: str) -> _Running:
     base = workdir / f"page-{job.number}"
     image_path = base.with_suffix(".pnm")
     errors = base.with_suffix(".err")
@@ -165,7 +168,7 @@ def _start(job: OcrJob, workdir: Path, languages: str) -> _Running:
     # are the modes it can hold.
     image = job.image if job.image.mode in ("1", "L", "RGB") else job.image.convert("L")
     image.save(image_path, format="PPM")
-    command = [TESSERACT, str(image_path), str(base), "-l", languages]
+    command = [tesseract, str(image_path), str(base), "-l", languages]
     command += ["--psm", PAGE_SEGMENTATION_MODE]
     if job.dpi:
         command += ["--dpi", str(job.dpi)]
@@ -180,7 +183,7 @@ def _start(job: OcrJob, workdir: Path, languages: str) -> _Running:
                 env={**os.environ, "OMP_THREAD_LIMIT": "1"},
             )
     except FileNotFoundError:
-        raise OcrError(f"Tesseract is not installed on this worker ({TESSERACT!r}).") from None
+        raise OcrError(f"Tesseract is not installed on this worker ({tesseract!r}).") from None
     return _Running(
         job_number=job.number,
         fallback_text=job.fallback_text,

@@ -17,7 +17,7 @@ from limits import RateLimitItemPerMinute
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from documents.pipeline.errors import FailureKind, TransientError
+from documents.errors import FailureKind, TransientError
 
 logger = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ class ExtractOptions:
     ocr_languages: str = "eng"
     ocr_dpi: int = 200
     ocr_parallel_pages: int = 2
+    tesseract_cmd: str = "tesseract"
     # a page whose text layer has fewer visible characters than this is read with OCR
     ocr_min_chars: int = 16
     password: str = ""

@@ -7,31 +7,11 @@ twice overwrites instead of duplicating, and every vector of a document can be f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 
 import numpy as np
 
-from documents.pipeline.errors import FailureKind, PermanentError
+from documents.errors import FailureKind, PermanentError
 from documents.pipeline.types import Match, TextChunk, VectorRecord, VectorStore
-
-
-@cache
-def get_vector_store() -> VectorStore:
-    """The store named by settings, built once per process (after the worker has forked)."""
-    from django.conf import settings
-
-    if settings.VECTOR_STORE == "pinecone":
-        from documents.pipeline.stores.pinecone_store import PineconeStore
-
-        return PineconeStore(
-            host=settings.PINECONE_INDEX_HOST,
-            api_key=settings.PINECONE_API_KEY,
-            timeout_seconds=settings.PINECONE_TIMEOUT_SECONDS,
-        )
-    from documents.pipeline.embed import get_embedder
-    from documents.pipeline.stores.lancedb_store import LanceDBStore
-
-    return LanceDBStore(uri=settings.LANCEDB_URI, dimension=get_embedder().dimension)
 
 
 def vector_id(document_id, index: int) -> str:

@@ -9,9 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from documents.clients import get_embedder, get_vector_store
 from documents.models import Status
-from documents.pipeline.embed import get_embedder
-from documents.pipeline.vectors import get_vector_store
 from tests.documents.test_admin_factories import make_chunks, make_document
 from tests.doubles.gemini import GeminiDouble, fake_vector
 from tests.doubles.pinecone import PineconeDouble
@@ -237,7 +236,7 @@ def test_search_refuses_another_tenant_and_ignores_a_namespace_parameter(
 
 
 def test_the_search_selector_checks_the_tenant_itself(personas, search_backends):
-    from documents.pipeline.errors import NotAMember
+    from documents.errors import NotAMember
     from documents.selectors import chunks_search
 
     with pytest.raises(NotAMember):

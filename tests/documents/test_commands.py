@@ -73,9 +73,9 @@ def test_requeue_stalled_reports_what_it_examined(personas, isolated_queue):
 
 @pytest.mark.django_db
 def test_purge_removes_and_verifies_and_skips_processing_documents(personas, settings, tmp_path):
+    from documents.clients import get_vector_store
     from documents.pipeline.stores.lancedb_store import LanceDBStore
     from documents.pipeline.types import VectorRecord
-    from documents.pipeline.vectors import get_vector_store
 
     settings.LANCEDB_URI = str(tmp_path / "lancedb")
     get_vector_store.cache_clear()

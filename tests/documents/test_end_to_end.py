@@ -6,8 +6,8 @@ import io
 
 import pytest
 
+from documents.errors import FailureKind
 from documents.models import Chunk, Status
-from documents.pipeline.errors import FailureKind
 from tests.documents.pipeline import makedocs
 from tests.polling import wait_for_document
 

@@ -91,7 +91,7 @@ def test_downloads_use_a_sigv4_presigned_url_that_works(s3_storage):
 
 
 def test_a_missing_object_is_a_permanent_missing_file_error(s3_storage):
-    from documents.pipeline.errors import FailureKind, PermanentError
+    from documents.errors import FailureKind, PermanentError
 
     with pytest.raises(PermanentError) as raised, storage.local_copy("tenants/acme/none.pdf"):
         pass

@@ -8,9 +8,9 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
 from documents import services
+from documents.errors import ApplicationError
 from documents.management.commands._common import print_table, progress, wait_until_done
 from documents.models import Status, Tenant
-from documents.pipeline.errors import ApplicationError
 
 
 class Command(BaseCommand):

@@ -17,7 +17,7 @@ import numpy as np
 from google import genai
 from google.genai import errors, types
 
-from documents.pipeline.errors import ApplicationError, FailureKind, PermanentError, TransientError
+from documents.errors import ApplicationError, FailureKind, PermanentError, TransientError
 
 try:  # google-genai 3.x prefers httpx2 (pydantic's fork, its own namespace) when installed
     import httpx2

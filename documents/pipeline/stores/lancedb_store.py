@@ -29,7 +29,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from documents.pipeline.errors import FailureKind, PermanentError, TransientError
+from documents.errors import FailureKind, PermanentError, TransientError
 from documents.pipeline.stores.strays import delete_strays
 from documents.pipeline.types import Match, VectorRecord
 

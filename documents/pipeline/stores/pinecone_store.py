@@ -16,7 +16,7 @@ import numpy as np
 import pinecone
 from pinecone import Index
 
-from documents.pipeline.errors import ApplicationError, FailureKind, PermanentError, TransientError
+from documents.errors import ApplicationError, FailureKind, PermanentError, TransientError
 from documents.pipeline.stores.strays import delete_strays
 from documents.pipeline.types import Match, VectorRecord
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import docx
 import pytest
 
-from documents.pipeline.errors import FailureKind, PermanentError
+from documents.errors import FailureKind, PermanentError
 from documents.pipeline.extract import DOCX, PDF, extract_text
 from documents.pipeline.ocr import OcrError
 from documents.pipeline.types import ExtractOptions
@@ -130,16 +130,16 @@ def test_a_pdf_of_blank_pages_fails_as_empty_after_the_last_page(tmp_path):
     assert str(caught.value) == "No readable text was found in this document, even after OCR."
 
 
-def test_a_blank_page_is_not_sent_to_ocr(tmp_path, monkeypatch):
+def test_a_blank_page_is_not_sent_to_ocr(tmp_path):
     # With Tesseract unreachable, a PDF can be read only if no page goes to OCR: the blank
     # page does not, a scanned page still does.
-    monkeypatch.setattr("documents.pipeline.ocr.TESSERACT", str(tmp_path / "no-tesseract"))
+    missing = str(tmp_path / "no-tesseract")
     path = makedocs.text_pdf(tmp_path / "a.pdf", [PAGES[0], None, PAGES[1]])
-    _, pages = read(path, PDF)
+    _, pages = read(path, PDF, tesseract_cmd=missing)
     assert [(page.number, page.ocr) for page in pages] == [(1, False), (2, False), (3, False)]
     assert pages[1].text == ""
     with pytest.raises(OcrError):
-        read(makedocs.image_pdf(tmp_path / "scan.pdf", [PAGES[0]]), PDF)
+        read(makedocs.image_pdf(tmp_path / "scan.pdf", [PAGES[0]]), PDF, tesseract_cmd=missing)
 
 
 def test_a_short_text_layer_is_kept_when_ocr_finds_nothing_more(tmp_path):

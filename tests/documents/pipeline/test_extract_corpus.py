@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from documents.pipeline.errors import PermanentError
+from documents.errors import PermanentError
 from documents.pipeline.extract import DOCX, PDF, extract_text
-from documents.pipeline.sniff import sniff_content_type
 from documents.pipeline.types import ExtractOptions
+from documents.uploads import sniff_content_type
 from tests.corpus import AVAILABLE, CORPUS, expected_outcome, manifest
 
 if not AVAILABLE:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from documents.errors import FailureKind, PermanentError, TransientError
 from documents.pipeline.embedders.gemini import GeminiEmbedder
-from documents.pipeline.errors import FailureKind, PermanentError, TransientError
 from tests.doubles.gemini import GeminiDouble, fake_vector
 
 

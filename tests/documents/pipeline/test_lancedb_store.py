@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from documents.pipeline.errors import FailureKind, PermanentError
+from documents.errors import FailureKind, PermanentError
 from documents.pipeline.stores.lancedb_store import LanceDBStore, table_name
 from documents.pipeline.types import VectorRecord
 

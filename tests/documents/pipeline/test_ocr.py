@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from documents.errors import FailureKind, PermanentError, TransientError
 from documents.pipeline import ocr
-from documents.pipeline.errors import FailureKind, PermanentError, TransientError
 from documents.pipeline.extract import PDF, extract_text
 from documents.pipeline.ocr import OcrError, OcrJob, ocr_pages
 from documents.pipeline.types import ExtractOptions, Page
@@ -120,23 +120,21 @@ def blank_jobs(count: int) -> list[OcrJob]:
 
 
 def test_tesseract_runs_with_openmp_limited_to_one_thread(tmp_path, monkeypatch):
-    monkeypatch.setattr(
-        ocr, "TESSERACT", fake_tesseract(tmp_path, 'echo "OMP=$OMP_THREAD_LIMIT" > "$2.txt"')
-    )
+    tesseract = fake_tesseract(tmp_path, 'echo "OMP=$OMP_THREAD_LIMIT" > "$2.txt"')
     monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
-    pages = list(ocr_pages(blank_jobs(1), languages="eng", parallel=1))
+    pages = list(ocr_pages(blank_jobs(1), languages="eng", parallel=1, tesseract=tesseract))
     assert pages[0].text == "OMP=1"
 
 
 @pytest.mark.parametrize("parallel", [1, 3])
-def test_at_most_the_configured_number_of_pages_are_read_at_once(tmp_path, monkeypatch, parallel):
+def test_at_most_the_configured_number_of_pages_are_read_at_once(tmp_path, parallel):
     # Each process records how many were running when it started, then lingers a little.
     body = (
         'touch "$LOG/running.$$"; ls "$LOG" | grep -c running >> "$LOG/counts"; '
         'sleep 0.3; rm "$LOG/running.$$"; echo "$2" > "$2.txt"'
     )
-    monkeypatch.setattr(ocr, "TESSERACT", fake_tesseract(tmp_path, body))
-    pages = list(ocr_pages(blank_jobs(7), languages="eng", parallel=parallel))
+    tesseract = fake_tesseract(tmp_path, body)
+    pages = list(ocr_pages(blank_jobs(7), languages="eng", parallel=parallel, tesseract=tesseract))
     assert [page.number for page in pages] == list(range(1, 8))
     assert all(page.text.endswith(f"page-{page.number}") for page in pages)
     counts = [int(line) for line in (tmp_path / "counts").read_text().split()]
@@ -144,13 +142,12 @@ def test_at_most_the_configured_number_of_pages_are_read_at_once(tmp_path, monke
 
 
 def test_a_page_that_hangs_is_stopped_and_retried_later(tmp_path, monkeypatch):
-    monkeypatch.setattr(ocr, "TESSERACT", fake_tesseract(tmp_path, "sleep 30"))
+    tesseract = fake_tesseract(tmp_path, "sleep 30")
     monkeypatch.setattr(ocr, "PAGE_TIMEOUT_SECONDS", 0.5)
     with pytest.raises(TransientError, match="page 1 with OCR took longer"):
-        list(ocr_pages(blank_jobs(1), languages="eng", parallel=1))
+        list(ocr_pages(blank_jobs(1), languages="eng", parallel=1, tesseract=tesseract))
 
 
-def test_a_missing_tesseract_binary_is_an_installation_error(monkeypatch):
-    monkeypatch.setattr(ocr, "TESSERACT", "/nonexistent/tesseract")
+def test_a_missing_tesseract_binary_is_an_installation_error():
     with pytest.raises(OcrError, match="not installed"):
-        list(ocr_pages(blank_jobs(1), languages="eng", parallel=1))
+        list(ocr_pages(blank_jobs(1), languages="eng", parallel=1, tesseract="/nonexistent/tess"))

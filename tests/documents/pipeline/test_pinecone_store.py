@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from documents.pipeline.errors import FailureKind, PermanentError, TransientError
+from documents.errors import FailureKind, PermanentError, TransientError
 from documents.pipeline.stores.pinecone_store import PineconeStore, fit_metadata
 from documents.pipeline.types import Match, VectorRecord
 from tests.doubles.pinecone import MAX_METADATA_BYTES, PineconeDouble, metadata_size

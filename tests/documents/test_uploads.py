@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from documents.pipeline.sniff import DOCX, sniff_content_type
+from documents.uploads import DOCX, sniff_content_type
 from tests.documents.pipeline import makedocs
 
 

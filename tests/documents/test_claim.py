@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from documents import processing as run
 from documents.models import Status
-from documents.pipeline import run
 from tests.factories import make_document
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +71,7 @@ def test_a_runner_whose_claim_was_cancelled_stops_at_its_next_write(personas):
 
 
 def test_record_failure_keeps_every_attempt_and_fails_on_the_last(personas):
-    from documents.pipeline.errors import TransientError
+    from documents.errors import TransientError
 
     document = make_document(personas.tenant_a)
     run.claim(str(document.pk), task_id="t1", retries=0)
@@ -94,8 +94,8 @@ def test_record_failure_keeps_every_attempt_and_fails_on_the_last(personas):
 def test_a_run_that_lost_its_claim_removes_vectors_only_if_the_document_was_stopped(
     personas, settings, tmp_path, status, kept
 ):
+    from documents.clients import get_vector_store
     from documents.pipeline.types import VectorRecord
-    from documents.pipeline.vectors import get_vector_store
 
     settings.LANCEDB_URI = str(tmp_path / "lancedb")
     get_vector_store.cache_clear()

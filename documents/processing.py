@@ -22,16 +22,16 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from documents import storage
+from documents.clients import extract_options, get_embedder, get_vector_store
+from documents.errors import ApplicationError, FailureKind
 from documents.models import Chunk, Document, Stage, Status
 from documents.pipeline.chunk import split_text
-from documents.pipeline.embed import embed_chunks, get_embedder
-from documents.pipeline.errors import ApplicationError, FailureKind
+from documents.pipeline.embed import embed_chunks
 from documents.pipeline.extract import extract_text
-from documents.pipeline.types import Embedder, ExtractOptions, Page, VectorStore
+from documents.pipeline.types import Embedder, Page, VectorStore
 from documents.pipeline.vectors import (
     check_dimension,
     delete_document_vectors,
-    get_vector_store,
     upsert_chunks,
     vector_id,
 )
@@ -169,15 +169,6 @@ class StageRunner:
         if Stage.OCR not in self.timings:
             self.timings[Stage.OCR] = {"started": timezone.now().isoformat()}
             self.write(stage=Stage.OCR, stage_timings=self.timings)
-
-
-def extract_options() -> ExtractOptions:
-    return ExtractOptions(
-        max_pages=settings.PIPELINE_MAX_PAGES,
-        ocr_languages=settings.OCR_LANGUAGES,
-        ocr_dpi=settings.OCR_DPI,
-        ocr_parallel_pages=settings.OCR_PARALLEL_PAGES,
-    )
 
 
 def _tracked_pages(runner: StageRunner, pages: Iterator[Page], total: int) -> Iterator[Page]:
