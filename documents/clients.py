@@ -1,12 +1,18 @@
 """The pipeline's pluggable parts, built from Django settings.
 
 ``documents/pipeline/`` never reads settings: everything it needs comes in through
-constructors and option objects. This module is where settings become those objects. Each
-client is built once per process (a worker child, after fork) and reused.
+constructors and option objects. This module is where settings become those objects.
+
+A client is built once per configuration and reused (a loaded model, an open index): the
+cache is keyed by the settings the client is built from, so a process (a worker child, after
+fork) builds it once, and a test that overrides a setting gets a client built from it. The
+clients' modules are imported only when chosen: the one not configured would load torch or an
+SDK for nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
@@ -14,52 +20,73 @@ from django.conf import settings
 from documents.pipeline.types import Embedder, ExtractOptions, VectorStore
 
 
-@cache
-def get_embedder() -> Embedder:
-    """The embedder named by settings."""
-    if settings.EMBEDDER == "gemini":
-        from documents.pipeline.embedders.gemini import GeminiEmbedder
-        from documents.pipeline.ratelimit import QuotaLimiter, RateLimitedEmbedder
+@dataclass(frozen=True)
+class EmbedderSettings:
+    kind: str
+    batch_size: int
+    chunk_tokens: int
+    chunk_overlap: int
+    gemini_api_key: str = ""
+    gemini_base_url: str = ""
+    gemini_model: str = ""
+    gemini_dimension: int = 0
+    gemini_timeout_seconds: int = 0
+    rate_limit_storage_uri: str = ""
+    requests_per_minute: int = 0
+    tokens_per_minute: int = 0
 
-        gemini = GeminiEmbedder(
-            api_key=settings.GEMINI_API_KEY,
-            base_url=settings.GEMINI_BASE_URL or None,
-            model=settings.GEMINI_MODEL,
-            dimension=settings.GEMINI_DIMENSION,
-            timeout_seconds=settings.GEMINI_TIMEOUT_SECONDS,
-            chunk_tokens=settings.CHUNK_TOKENS["gemini"],
-            chunk_overlap=settings.CHUNK_OVERLAP["gemini"],
-        )
-        limiter = QuotaLimiter(
-            storage_uri=settings.RATE_LIMIT_STORAGE_URI,
-            name=f"gemini:{settings.GEMINI_MODEL}",
+    @classmethod
+    def current(cls) -> EmbedderSettings:
+        kind = settings.EMBEDDER
+        common = {
+            "kind": kind,
+            "chunk_tokens": settings.CHUNK_TOKENS[kind],
+            "chunk_overlap": settings.CHUNK_OVERLAP[kind],
+        }
+        if kind != "gemini":
+            return cls(batch_size=settings.LOCAL_EMBEDDING_BATCH_SIZE, **common)
+        return cls(
+            batch_size=0,
+            gemini_api_key=settings.GEMINI_API_KEY,
+            gemini_base_url=settings.GEMINI_BASE_URL,
+            gemini_model=settings.GEMINI_MODEL,
+            gemini_dimension=settings.GEMINI_DIMENSION,
+            gemini_timeout_seconds=settings.GEMINI_TIMEOUT_SECONDS,
+            rate_limit_storage_uri=settings.RATE_LIMIT_STORAGE_URI,
             requests_per_minute=settings.GEMINI_REQUESTS_PER_MINUTE,
             tokens_per_minute=settings.GEMINI_TOKENS_PER_MINUTE,
+            **common,
         )
-        return RateLimitedEmbedder(gemini, limiter)
-    from documents.pipeline.embedders.local import LocalEmbedder
-
-    return LocalEmbedder(
-        batch_size=settings.LOCAL_EMBEDDING_BATCH_SIZE,
-        chunk_tokens=settings.CHUNK_TOKENS["local"],
-        chunk_overlap=settings.CHUNK_OVERLAP["local"],
-    )
 
 
-@cache
+@dataclass(frozen=True)
+class VectorStoreSettings:
+    kind: str
+    lancedb_uri: str = ""
+    pinecone_host: str = ""
+    pinecone_api_key: str = ""
+    pinecone_timeout_seconds: int = 0
+
+    @classmethod
+    def current(cls) -> VectorStoreSettings:
+        if settings.VECTOR_STORE == "pinecone":
+            return cls(
+                kind="pinecone",
+                pinecone_host=settings.PINECONE_INDEX_HOST,
+                pinecone_api_key=settings.PINECONE_API_KEY,
+                pinecone_timeout_seconds=settings.PINECONE_TIMEOUT_SECONDS,
+            )
+        return cls(kind="lancedb", lancedb_uri=str(settings.LANCEDB_URI))
+
+
+def get_embedder() -> Embedder:
+    """The embedder the settings name."""
+    return _embedder(EmbedderSettings.current())
+
+
 def get_vector_store() -> VectorStore:
-    """The vector store named by settings."""
-    if settings.VECTOR_STORE == "pinecone":
-        from documents.pipeline.stores.pinecone_store import PineconeStore
-
-        return PineconeStore(
-            host=settings.PINECONE_INDEX_HOST,
-            api_key=settings.PINECONE_API_KEY,
-            timeout_seconds=settings.PINECONE_TIMEOUT_SECONDS,
-        )
-    from documents.pipeline.stores.lancedb_store import LanceDBStore
-
-    return LanceDBStore(uri=settings.LANCEDB_URI, dimension=get_embedder().dimension)
+    """The vector store the settings name."""
+    return _vector_store(VectorStoreSettings.current(), EmbedderSettings.current())
 
 
 def extract_options() -> ExtractOptions:
@@ -70,3 +97,50 @@ def extract_options() -> ExtractOptions:
         ocr_parallel_pages=settings.OCR_PARALLEL_PAGES,
         tesseract_cmd=settings.TESSERACT_CMD,
     )
+
+
+@cache
+def _embedder(config: EmbedderSettings) -> Embedder:
+    if config.kind == "gemini":
+        from documents.pipeline.embedders.gemini import GeminiEmbedder
+        from documents.pipeline.ratelimit import QuotaLimiter, RateLimitedEmbedder
+
+        gemini = GeminiEmbedder(
+            api_key=config.gemini_api_key,
+            base_url=config.gemini_base_url or None,
+            model=config.gemini_model,
+            dimension=config.gemini_dimension,
+            timeout_seconds=config.gemini_timeout_seconds,
+            chunk_tokens=config.chunk_tokens,
+            chunk_overlap=config.chunk_overlap,
+        )
+        limiter = QuotaLimiter(
+            storage_uri=config.rate_limit_storage_uri,
+            name=f"gemini:{config.gemini_model}",
+            requests_per_minute=config.requests_per_minute,
+            tokens_per_minute=config.tokens_per_minute,
+        )
+        return RateLimitedEmbedder(gemini, limiter)
+    from documents.pipeline.embedders.local import LocalEmbedder
+
+    return LocalEmbedder(
+        batch_size=config.batch_size,
+        chunk_tokens=config.chunk_tokens,
+        chunk_overlap=config.chunk_overlap,
+    )
+
+
+@cache
+def _vector_store(config: VectorStoreSettings, embedder: EmbedderSettings) -> VectorStore:
+    if config.kind == "pinecone":
+        from documents.pipeline.stores.pinecone_store import PineconeStore
+
+        return PineconeStore(
+            host=config.pinecone_host,
+            api_key=config.pinecone_api_key,
+            timeout_seconds=config.pinecone_timeout_seconds,
+        )
+    from documents.pipeline.stores.lancedb_store import LanceDBStore
+
+    # An empty LanceDB table takes the dimension of the embedder it is created for.
+    return LanceDBStore(uri=config.lancedb_uri, dimension=_embedder(embedder).dimension)

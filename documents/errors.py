@@ -98,7 +98,3 @@ class NotAMember(ApplicationError):
     """The caller asked to act on a tenant they do not belong to."""
 
     http_status = 403
-
-
-class NothingToDo(ApplicationError):
-    http_status = 409

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -140,21 +139,6 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.title
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in (Status.COMPLETED, Status.FAILED)
-
-    @property
-    def is_transient_failure(self) -> bool:
-        return self.status == Status.FAILED and self.failure_kind in FailureKind.TRANSIENT
-
-    def claim_is_alive(self, now=None) -> bool:
-        """A claim holds while its heartbeat is younger than CLAIM_TIMEOUT_SECONDS."""
-        if not self.claimed_by or self.heartbeat_at is None:
-            return False
-        now = now or timezone.now()
-        return now - self.heartbeat_at < timedelta(seconds=settings.CLAIM_TIMEOUT_SECONDS)
 
     @property
     def progress_percent(self) -> int:

@@ -15,12 +15,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
-from documents import broker, services
-from documents.errors import FailureKind
-from documents.models import Document, Stage, Status
+from backoffice.celery import app
+from documents import broker, dispatch, lifecycle, services
+from documents.models import Document, Status
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +43,7 @@ def failed_documents_retry(*, now=None) -> services.BulkResult:
     has passed, up to RETRY_FAILED_MAX_ATTEMPTS times. Permanent failures are never retried."""
     now = now or timezone.now()
     candidates = Document.objects.filter(
-        status=Status.FAILED,
-        failure_kind__in=FailureKind.TRANSIENT,
+        lifecycle.transient_failure(),
         scheduled_retries__lt=settings.RETRY_FAILED_MAX_ATTEMPTS,
     ).values_list("pk", "finished_at", "scheduled_retries")[:_BATCH]
     due = [
@@ -57,9 +55,7 @@ def failed_documents_retry(*, now=None) -> services.BulkResult:
         result = services.documents_retry_failed(
             queryset=Document.objects.filter(pk__in=due, status=Status.FAILED)
         )
-        Document.objects.filter(pk__in=due, status=Status.PROCESSING).update(
-            scheduled_retries=F("scheduled_retries") + 1
-        )
+        lifecycle.count_scheduled_retry(due)
     return result
 
 
@@ -67,17 +63,10 @@ def stalled_documents(*, now=None) -> list[Document]:
     """Documents that look stalled from the database alone: a claim whose heartbeat is old,
     a document queued for long, or a parked one whose resume time has passed."""
     now = now or timezone.now()
-    dead_claim = ~Q(claimed_by="") & Q(
-        heartbeat_at__lt=now - timedelta(seconds=settings.CLAIM_TIMEOUT_SECONDS)
-    )
-    long_queued = Q(claimed_by="", resume_at__isnull=True) & Q(
-        queued_at__lt=now - timedelta(seconds=settings.STALLED_QUEUED_SECONDS)
-    )
-    resume_passed = Q(claimed_by="", resume_at__lt=now - timedelta(seconds=30))
     return list(
-        Document.objects.filter(status=Status.PROCESSING)
-        .filter(dead_claim | long_queued | resume_passed)
-        .only("pk", "claimed_by", "heartbeat_at", "last_task_id", "stage", "attempt_log")[:_BATCH]
+        Document.objects.filter(lifecycle.stalled(now)).only(
+            "pk", "claimed_by", "heartbeat_at", "last_task_id", "stage", "attempt_log"
+        )[:_BATCH]
     )
 
 
@@ -95,40 +84,10 @@ def stalled_documents_requeue(*, now=None) -> SweepResult:
         dead_claim = bool(document.claimed_by)
         if not dead_claim and document.last_task_id in live:
             continue
-        if _release(document, now=now, dead_claim=dead_claim):
-            services.document_queue(document_id=document.pk)
+        if lifecycle.release_stalled(document, now=now):
+            dispatch.requeue(document.pk)
             requeued.append(document.pk)
     return SweepResult(requeued=len(requeued), examined=len(candidates), ids=tuple(requeued))
-
-
-def _release(document: Document, *, now, dead_claim: bool) -> bool:
-    """Clear a stalled document's claim if nobody touched it since we looked."""
-    log = list(document.attempt_log)
-    if dead_claim:
-        log.append(
-            {
-                "at": now.isoformat(),
-                "stage": document.stage,
-                "kind": FailureKind.WORKER_LOST,
-                "message": "The worker processing this document stopped sending heartbeats; "
-                "it was queued again.",
-            }
-        )
-    return bool(
-        Document.objects.filter(
-            pk=document.pk,
-            status=Status.PROCESSING,
-            claimed_by=document.claimed_by,
-            heartbeat_at=document.heartbeat_at,
-        ).update(
-            claimed_by="",
-            heartbeat_at=None,
-            stage=Stage.QUEUED,
-            queued_at=now,
-            resume_at=None,
-            attempt_log=log,
-        )
-    )
 
 
 def temporary_files_cleanup(*, older_than: timedelta = timedelta(hours=6)) -> int:
@@ -148,8 +107,6 @@ def temporary_files_cleanup(*, older_than: timedelta = timedelta(hours=6)) -> in
 def cleanup() -> dict:
     """Expired task results (Celery's backend cleanup, honouring result_expires), temporary
     files, and the stored files and vectors of deleted documents and tenants."""
-    from backoffice.celery import app
-
     app.backend.cleanup()
     cleaned, failed = services.deleted_documents_cleanup()
     return {

@@ -1,38 +1,28 @@
 """Every change of state that an upload, a person or a schedule asks for.
 
 The API, the admin, the management commands and beat all call these functions, which queue
-the one ``process_document`` task after commit (DESIGN invariants 2 and 9). Status changes
-made while a document is being processed are written by ``pipeline/run.py`` alone.
+the one ``process_document`` task after commit (DESIGN invariants 2 and 9). The status and
+claim fields themselves are written by ``lifecycle`` alone.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
-from django.template.defaultfilters import filesizeformat
-from django.utils import timezone
 
-from documents import storage
-from documents.errors import (
-    FailureKind,
-    InvalidUpload,
-    NotAMember,
-    UnsupportedUpload,
-    UploadTooLarge,
-)
-from documents.models import Document, Membership, Status, Tenant
+from documents import dispatch, lifecycle, storage
+from documents.clients import get_vector_store
+from documents.errors import FailureKind, InvalidUpload, NotAMember, TransientError
+from documents.models import DeletedDocument, Document, Membership, Status, Tenant
+from documents.pipeline.vectors import delete_document_vectors
 from documents.selectors import tenants_for_user
-from documents.uploads import sniff_content_type
+from documents.uploads import sha256_of, validate_upload
 
 logger = logging.getLogger(__name__)
-
-_HASH_BLOCK = 1024 * 1024
 
 
 def tenant_for_upload(*, user, tenant_slug: str | None) -> Tenant:
@@ -55,36 +45,6 @@ def tenant_for_upload(*, user, tenant_slug: str | None) -> Tenant:
     raise InvalidUpload("You belong to several tenants: say which one with the 'tenant' field.")
 
 
-def _sha256(fileobj) -> str:
-    digest = hashlib.sha256()
-    fileobj.seek(0)
-    for block in iter(lambda: fileobj.read(_HASH_BLOCK), b""):
-        digest.update(block)
-    fileobj.seek(0)
-    return digest.hexdigest()
-
-
-def validate_upload(uploaded_file) -> str:
-    """Refuse an upload that cannot become a document; returns the sniffed content type."""
-    if uploaded_file is None:
-        raise InvalidUpload("No file was sent: attach one in the 'file' field.")
-    if not uploaded_file.size:
-        raise InvalidUpload(f"The file {uploaded_file.name!r} is empty.")
-    limit = settings.DOCUMENT_MAX_UPLOAD_BYTES
-    if uploaded_file.size > limit:
-        raise UploadTooLarge(
-            f"The file {uploaded_file.name!r} is {filesizeformat(uploaded_file.size)}; "
-            f"the limit is {filesizeformat(limit)}."
-        )
-    content_type = sniff_content_type(uploaded_file, uploaded_file.name or "")
-    if content_type is None:
-        raise UnsupportedUpload(
-            f"The file {uploaded_file.name!r} is not a PDF, Word (DOCX), text, Markdown, PNG, "
-            "JPEG or TIFF file (judged from its content, not its name)."
-        )
-    return content_type
-
-
 def document_create(
     *, tenant: Tenant, uploaded_file, uploaded_by=None, title: str = ""
 ) -> Document:
@@ -92,7 +52,7 @@ def document_create(
     content_type = validate_upload(uploaded_file)
     original_name = (uploaded_file.name or "upload").rsplit("/", 1)[-1][:255]
     document_id = uuid.uuid4()
-    sha256 = _sha256(uploaded_file)
+    sha256 = sha256_of(uploaded_file)
     # The file goes to storage before the row exists and outside any transaction: a network
     # call must never hold a transaction open. If the row cannot be written, the file is removed.
     key = storage.store_file(
@@ -103,7 +63,7 @@ def document_create(
     )
     try:
         with transaction.atomic():
-            document = Document.objects.create(
+            document = lifecycle.create(
                 id=document_id,
                 tenant=tenant,
                 uploaded_by=uploaded_by if getattr(uploaded_by, "pk", None) else None,
@@ -113,35 +73,12 @@ def document_create(
                 size_bytes=uploaded_file.size,
                 sha256=sha256,
                 storage_key=key,
-                last_task_id=str(uuid.uuid4()),
             )
-            _queue_after_commit([(document.pk, document.last_task_id)])
+            dispatch.process_after_commit([(document.pk, document.last_task_id)])
     except Exception:
         storage.delete_file(key)
         raise
     return document
-
-
-def _queue_after_commit(pairs: list[tuple]) -> None:
-    """Send one ``process_document`` message per (document id, task id) once committed."""
-    from documents.tasks import process_document
-
-    def send():
-        for document_id, task_id in pairs:
-            process_document.apply_async(args=[str(document_id)], task_id=task_id)
-
-    transaction.on_commit(send, robust=True)
-
-
-def document_queue(*, document_id, countdown: float | None = None) -> str:
-    """Send one message for a document that is already ``processing``; returns its task id.
-    Used to resume a parked document and by the stalled sweep."""
-    from documents.tasks import process_document
-
-    task_id = str(uuid.uuid4())
-    Document.objects.filter(pk=document_id).update(last_task_id=task_id)
-    process_document.apply_async(args=[str(document_id)], task_id=task_id, countdown=countdown)
-    return task_id
 
 
 @dataclass(frozen=True)
@@ -163,54 +100,19 @@ def documents_retry_failed(*, queryset: QuerySet[Document]) -> BulkResult:
 
 def _requeue(eligible: QuerySet[Document], *, total: int) -> BulkResult:
     with transaction.atomic():
-        ids = list(eligible.select_for_update(skip_locked=True).values_list("pk", flat=True))
-        now = timezone.now()
-        pairs = [(pk, str(uuid.uuid4())) for pk in ids]
-        # One UPDATE for all rows; each message gets its own task id, which the worker
-        # records on the row when it claims it.
-        Document.objects.filter(pk__in=ids).update(
-            status=Status.PROCESSING,
-            stage=Document.Stage.QUEUED,
-            failure_kind="",
-            failure_message="",
-            pages_done=0,
-            chunks_done=0,
-            claimed_by="",
-            heartbeat_at=None,
-            queued_at=now,
-            finished_at=None,
-        )
-        _queue_after_commit(pairs)
+        ids = lifecycle.queue_again(eligible)
+        # Each message gets its own task id, which the worker records on the row at its claim.
+        dispatch.process_after_commit([(pk, dispatch.new_task_id()) for pk in ids])
     return BulkResult(done=len(ids), skipped=total - len(ids), ids=tuple(ids))
 
 
-def membership_create(*, user, tenant: Tenant, role: str = Membership.Role.STAFF) -> Membership:
-    membership, _ = Membership.objects.get_or_create(
-        user=user, tenant=tenant, defaults={"role": role}
-    )
-    return membership
-
-
 def documents_cancel(*, queryset: QuerySet[Document], by: str = "") -> BulkResult:
-    """Stop documents that are processing. A running worker notices at its next write (its
-    claim is gone) and removes the vectors it wrote; queued messages find nothing to claim.
-    Vectors an earlier run left are purged too, so a cancelled document is not searchable."""
+    """Stop documents that are processing. Vectors an earlier run left are purged too, so a
+    cancelled document is not searchable."""
     total = queryset.count()
     with transaction.atomic():
-        ids = list(
-            queryset.filter(status=Status.PROCESSING)
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)
-        )
-        Document.objects.filter(pk__in=ids).update(
-            status=Status.FAILED,
-            failure_kind=FailureKind.CANCELLED,
-            failure_message=f"Cancelled by {by}." if by else "Cancelled.",
-            claimed_by="",
-            heartbeat_at=None,
-            finished_at=timezone.now(),
-        )
-        _purge_after_commit(ids)
+        ids = lifecycle.cancel(queryset, by=by)
+        dispatch.purge_after_commit(ids)
     return BulkResult(done=len(ids), skipped=total - len(ids))
 
 
@@ -219,29 +121,14 @@ def documents_purge_vectors(*, queryset: QuerySet[Document]) -> BulkResult:
     write them again); the chunks and the file stay, so a reprocess restores them."""
     total = queryset.count()
     ids = list(queryset.exclude(status=Status.PROCESSING).values_list("pk", flat=True))
-    _purge_after_commit(ids)
+    dispatch.purge_after_commit(ids)
     return BulkResult(done=len(ids), skipped=total - len(ids))
-
-
-def _purge_after_commit(ids: list) -> None:
-    from documents.tasks import purge_document_vectors
-
-    def send():
-        for pk in ids:
-            purge_document_vectors.delay(str(pk))
-
-    if ids:
-        transaction.on_commit(send, robust=True)
 
 
 def document_purge_vectors_now(*, document_id) -> int:
     """Delete a document's vectors, then check by listing its id prefix that none is left.
     Returns how many were removed. Called by the purge task (a network call, never in a
     transaction)."""
-    from documents.clients import get_vector_store
-    from documents.errors import TransientError
-    from documents.pipeline.vectors import delete_document_vectors
-
     document = Document.objects.select_related("tenant").filter(pk=document_id).first()
     if document is None:
         return 0
@@ -261,8 +148,6 @@ def document_purge_vectors_now(*, document_id) -> int:
 def documents_delete(*, queryset: QuerySet[Document]) -> int:
     """Delete documents (their chunks cascade). What lives outside the database -- the stored
     file and the vectors -- is recorded in the same transaction and removed after commit."""
-    from documents.models import DeletedDocument
-
     with transaction.atomic():
         rows = list(
             queryset.select_related("tenant").values_list(
@@ -277,21 +162,13 @@ def documents_delete(*, queryset: QuerySet[Document]) -> int:
             ignore_conflicts=True,
         )
         Document.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
-        ids = [str(pk) for pk, _, _ in rows]
-        if ids:
-            from documents.tasks import cleanup_deleted_documents
-
-            transaction.on_commit(lambda: cleanup_deleted_documents.delay(ids), robust=True)
+        dispatch.cleanup_deleted_after_commit([pk for pk, _, _ in rows])
     return len(rows)
 
 
 def deleted_documents_cleanup(*, document_ids=None, limit: int = 500) -> tuple[int, int]:
     """Remove the files and vectors of deleted documents; returns (cleaned, still failing).
     A failure is recorded on the row and left for the next run of the scheduled cleanup."""
-    from documents.clients import get_vector_store
-    from documents.models import DeletedDocument
-    from documents.pipeline.vectors import delete_document_vectors
-
     rows = DeletedDocument.objects.order_by("deleted_at")
     if document_ids is not None:
         rows = rows.filter(document_id__in=document_ids)

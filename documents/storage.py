@@ -48,10 +48,6 @@ def delete_file(key: str) -> None:
         default_storage.delete(key)
 
 
-def file_exists(key: str) -> bool:
-    return bool(key) and default_storage.exists(key)
-
-
 def download_url(key: str) -> str:
     """A presigned, short-lived URL on S3; the media URL on the local file system."""
     return default_storage.url(key)

@@ -1,4 +1,5 @@
-"""Decide a file's type from its bytes, not from its name or the type the browser sent.
+"""Checking an upload before it becomes a document: its size, and its type decided from its
+bytes, not from its name or the type the browser sent.
 
 An upload named ``report.pdf`` can be a Word document, and a ``.txt`` can be a binary; the
 extractor needs the real type. The name only breaks ties that bytes cannot: Markdown versus
@@ -8,10 +9,15 @@ plain text, and a damaged ZIP that says it is a ``.docx``.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import zipfile
 from typing import BinaryIO
 
 import charset_normalizer
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+
+from documents.errors import InvalidUpload, UnsupportedUpload, UploadTooLarge
 
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -112,3 +118,36 @@ def _decodes(head: bytes, encoding: str) -> bool:
 def _is_binary_control(ch: str) -> bool:
     # Tabs, line and page breaks, and ESC (ANSI colours in logs) occur in real text files.
     return ord(ch) < 32 and ch not in "\t\n\r\f\x1b"
+
+
+_HASH_BLOCK = 1024 * 1024
+
+
+def sha256_of(fileobj) -> str:
+    digest = hashlib.sha256()
+    fileobj.seek(0)
+    for block in iter(lambda: fileobj.read(_HASH_BLOCK), b""):
+        digest.update(block)
+    fileobj.seek(0)
+    return digest.hexdigest()
+
+
+def validate_upload(uploaded_file) -> str:
+    """Refuse an upload that cannot become a document; returns the sniffed content type."""
+    if uploaded_file is None:
+        raise InvalidUpload("No file was sent: attach one in the 'file' field.")
+    if not uploaded_file.size:
+        raise InvalidUpload(f"The file {uploaded_file.name!r} is empty.")
+    limit = settings.DOCUMENT_MAX_UPLOAD_BYTES
+    if uploaded_file.size > limit:
+        raise UploadTooLarge(
+            f"The file {uploaded_file.name!r} is {filesizeformat(uploaded_file.size)}; "
+            f"the limit is {filesizeformat(limit)}."
+        )
+    content_type = sniff_content_type(uploaded_file, uploaded_file.name or "")
+    if content_type is None:
+        raise UnsupportedUpload(
+            f"The file {uploaded_file.name!r} is not a PDF, Word (DOCX), text, Markdown, PNG, "
+            "JPEG or TIFF file (judged from its content, not its name)."
+        )
+    return content_type

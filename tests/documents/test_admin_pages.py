@@ -9,11 +9,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from documents.clients import get_embedder, get_vector_store
 from documents.models import Status
-from tests.documents.test_admin_factories import make_chunks, make_document
 from tests.doubles.gemini import GeminiDouble, fake_vector
 from tests.doubles.pinecone import PineconeDouble
+from tests.factories import make_chunks, make_document
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +128,9 @@ def test_another_tenants_document_page_is_not_found_and_cannot_be_changed(
 
 
 def test_the_chunks_page_is_paginated_with_page_spans_and_token_counts(client, personas):
-    doc = make_document(personas.tenant_a, title="Long one", chunk_count=120)
+    doc = make_document(
+        personas.tenant_a, title="Long one", chunk_count=120, status=Status.COMPLETED
+    )
     make_chunks(doc, 120)
     client.force_login(personas.staff_a)
     response = client.get(chunks_url(doc))
@@ -143,7 +144,7 @@ def test_the_chunks_page_is_paginated_with_page_spans_and_token_counts(client, p
 
 
 def test_another_tenants_chunks_page_is_404(client, personas):
-    doc = make_document(personas.tenant_a)
+    doc = make_document(personas.tenant_a, status=Status.COMPLETED)
     make_chunks(doc, 2)
     client.force_login(personas.staff_b)
     assert client.get(chunks_url(doc)).status_code == 404
@@ -160,11 +161,7 @@ def search_backends(settings, gemini_double, pinecone_double):
     settings.VECTOR_STORE = "pinecone"
     settings.PINECONE_API_KEY = PineconeDouble.API_KEY
     settings.PINECONE_INDEX_HOST = pinecone_double.url
-    get_embedder.cache_clear()
-    get_vector_store.cache_clear()
-    yield pinecone_double
-    get_embedder.cache_clear()
-    get_vector_store.cache_clear()
+    return pinecone_double
 
 
 QUERY = "when do the apples ripen"
@@ -198,9 +195,9 @@ def seed(double, tenant, doc, *, best: bool):
 def test_search_returns_the_tenants_top_chunks_with_scores_and_links(
     client, personas, search_backends
 ):
-    mine = make_document(personas.tenant_a, title="Orchard guide")
-    other = make_document(personas.tenant_a, title="Pear notes")
-    theirs = make_document(personas.tenant_b, title="Globex orchard")
+    mine = make_document(personas.tenant_a, title="Orchard guide", status=Status.COMPLETED)
+    other = make_document(personas.tenant_a, title="Pear notes", status=Status.COMPLETED)
+    theirs = make_document(personas.tenant_b, title="Globex orchard", status=Status.COMPLETED)
     seed(search_backends, personas.tenant_a, mine, best=True)
     seed(search_backends, personas.tenant_a, other, best=False)
     seed(search_backends, personas.tenant_b, theirs, best=True)
@@ -218,7 +215,7 @@ def test_search_returns_the_tenants_top_chunks_with_scores_and_links(
 def test_search_refuses_another_tenant_and_ignores_a_namespace_parameter(
     client, personas, search_backends
 ):
-    theirs = make_document(personas.tenant_b, title="Globex orchard")
+    theirs = make_document(personas.tenant_b, title="Globex orchard", status=Status.COMPLETED)
     seed(search_backends, personas.tenant_b, theirs, best=True)
     client.force_login(personas.staff_a)
     response = client.get(
@@ -237,7 +234,7 @@ def test_search_refuses_another_tenant_and_ignores_a_namespace_parameter(
 
 def test_the_search_selector_checks_the_tenant_itself(personas, search_backends):
     from documents.errors import NotAMember
-    from documents.selectors import chunks_search
+    from documents.search import chunks_search
 
     with pytest.raises(NotAMember):
         chunks_search(user=personas.staff_a, tenant_id=personas.tenant_b.pk, query=QUERY)
@@ -256,7 +253,13 @@ def test_the_search_page_renders_empty(client, personas):
 def test_the_dashboard_shows_the_users_figures_only(client, personas):
     now = timezone.now()
     for i in range(3):
-        make_document(personas.tenant_a, n=i, finished_at=now - timedelta(hours=i), pages_total=4)
+        make_document(
+            personas.tenant_a,
+            n=i,
+            finished_at=now - timedelta(hours=i),
+            pages_total=4,
+            status=Status.COMPLETED,
+        )
     make_document(personas.tenant_a, status=Status.FAILED, failure_kind="corrupt")
     oldest = make_document(
         personas.tenant_a,
@@ -297,7 +300,7 @@ def test_the_dashboard_shows_the_users_figures_only(client, personas):
 
 
 def test_a_superuser_dashboard_covers_every_tenant_and_links_beat_and_results(client, personas):
-    make_document(personas.tenant_a)
+    make_document(personas.tenant_a, status=Status.COMPLETED)
     make_document(personas.tenant_b, status=Status.FAILED, failure_kind="encrypted")
     client.force_login(personas.superuser)
     response = client.get(DASHBOARD)

@@ -78,24 +78,20 @@ def test_purge_removes_and_verifies_and_skips_processing_documents(personas, set
     from documents.pipeline.types import VectorRecord
 
     settings.LANCEDB_URI = str(tmp_path / "lancedb")
-    get_vector_store.cache_clear()
-    try:
-        done = make_document(personas.tenant_a, status=Status.COMPLETED, vector_count=2)
-        store = get_vector_store()
-        assert isinstance(store, LanceDBStore)
-        vector = [1.0] + [0.0] * 383
-        store.upsert(
-            personas.tenant_a.vector_namespace,
-            [VectorRecord(f"{done.pk}#{i}", vector, {}) for i in range(2)],
-        )
-        make_document(personas.tenant_a)  # processing: skipped
-        out = run("purge", "--tenant", "acme")
-        assert "1 purged, 1 skipped" in out
-        assert store.list_ids(personas.tenant_a.vector_namespace, f"{done.pk}#") == []
-        done.refresh_from_db()
-        assert done.vector_count == 0
-    finally:
-        get_vector_store.cache_clear()
+    done = make_document(personas.tenant_a, status=Status.COMPLETED, vector_count=2)
+    store = get_vector_store()
+    assert isinstance(store, LanceDBStore)
+    vector = [1.0] + [0.0] * 383
+    store.upsert(
+        personas.tenant_a.vector_namespace,
+        [VectorRecord(f"{done.pk}#{i}", vector, {}) for i in range(2)],
+    )
+    make_document(personas.tenant_a)  # processing: skipped
+    out = run("purge", "--tenant", "acme")
+    assert "1 purged, 1 skipped" in out
+    assert store.list_ids(personas.tenant_a.vector_namespace, f"{done.pk}#") == []
+    done.refresh_from_db()
+    assert done.vector_count == 0
 
 
 @pytest.mark.django_db
@@ -103,4 +99,4 @@ def test_stats_prints_documents_per_tenant_and_status(personas, isolated_queue):
     make_document(personas.tenant_a, status=Status.COMPLETED)
     make_document(personas.tenant_a, status=Status.FAILED, failure_kind="encrypted")
     out = run("stats")
-    assert "| acme" in out and "| encrypted" in out and "queue length: 0" in out
+    assert "| Acme" in out and "| Encrypted" in out and "queue length: 0" in out

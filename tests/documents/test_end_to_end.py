@@ -8,7 +8,6 @@ import pytest
 
 from documents.errors import FailureKind
 from documents.models import Chunk, Status
-from tests.documents.pipeline import makedocs
 from tests.polling import wait_for_document
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -53,33 +52,6 @@ def test_a_text_upload_is_processed_to_completed_with_chunks_and_vectors(
     assert store.list_ids(personas.tenant_b.vector_namespace, f"{document.pk}#") == []
 
 
-def test_a_pdf_upload_is_read_page_by_page(personas, api_for, celery_worker, tmp_path):
-    pdf = makedocs.text_pdf(
-        tmp_path / "two.pdf", ["First page about apples.", "Second page about pears."]
-    )
-    body = upload(api_for(personas.staff_a), "two.pdf", pdf.read_bytes())
-    document = wait_for_document(body["document_id"], worker=celery_worker)
-    assert document.status == Status.COMPLETED, document.failure_message
-    assert document.pages_total == 2 and document.pages_done == 2
-    chunks = list(Chunk.objects.filter(document=document))
-    assert "apples" in " ".join(c.text for c in chunks)
-    assert chunks[-1].page_end == 2
-
-
-def test_a_truncated_pdf_fails_at_once_with_a_readable_reason(
-    personas, api_for, celery_worker, tmp_path
-):
-    pdf = makedocs.text_pdf(tmp_path / "t.pdf", ["Some text " * 50] * 3)
-    truncated = pdf.read_bytes()[: pdf.stat().st_size // 2]
-    body = upload(api_for(personas.staff_a), "t.pdf", truncated)
-    document = wait_for_document(body["document_id"], worker=celery_worker)
-    assert document.status == Status.FAILED
-    assert document.failure_kind == FailureKind.CORRUPT
-    assert document.attempts == 1  # permanent: no retry
-    assert "PDF" in document.failure_message
-    assert len(document.attempt_log) == 1
-
-
 def test_transient_errors_retry_three_times_then_fail_with_one_sentry_event(
     personas, api_for, remote_queue, provider_doubles, sentry_session_double
 ):
@@ -120,46 +92,3 @@ def test_a_rate_limit_is_retried_after_the_servers_delay_and_then_succeeds(
     ids = pinecone.ids(personas.tenant_b.vector_namespace)
     assert sorted(ids) == sorted(c.vector_id for c in Chunk.objects.filter(document=document))
     assert document.embedding_dimension == 768
-
-
-def test_a_cancelled_document_stops_at_the_next_stage_boundary_and_its_vectors_go(
-    personas, api_for, remote_queue, provider_doubles
-):
-    import time
-
-    from documents import services
-    from documents.models import Document
-
-    gemini, pinecone = provider_doubles
-    gemini.clear_faults()
-    namespace = personas.tenant_a.vector_namespace
-    upserts_before = len(pinecone.upsert_requests())
-    # Slow upserts: the document is cancelled while its vectors are being written.
-    pinecone.set_delay(1.5)
-    try:
-        body = upload(api_for(personas.staff_a), "long.txt", (STORY * 4).encode())
-        deadline = time.monotonic() + 60
-        while Document.objects.get(pk=body["document_id"]).stage != "indexing":
-            assert time.monotonic() < deadline, "never reached the indexing stage"
-            time.sleep(0.05)
-        result = services.documents_cancel(
-            queryset=Document.objects.filter(pk=body["document_id"]), by="a test"
-        )
-        assert result.done == 1
-        prefix = f"{body['document_id']}#"
-        # The upsert in flight finishes; the worker's next write finds its claim gone and
-        # removes what it wrote.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            written = len(pinecone.upsert_requests()) > upserts_before
-            stray = [i for i in pinecone.ids(namespace) if i.startswith(prefix)]
-            if written and not stray:
-                break
-            time.sleep(0.2)
-    finally:
-        pinecone.set_delay(0)
-    assert len(pinecone.upsert_requests()) > upserts_before, "no vectors were ever written"
-    assert not [i for i in pinecone.ids(namespace) if i.startswith(prefix)]
-    document = Document.objects.get(pk=body["document_id"])
-    assert document.status == Status.FAILED and document.failure_kind == "cancelled"
-    assert document.failure_message == "Cancelled by a test."

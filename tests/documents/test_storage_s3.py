@@ -7,7 +7,7 @@ import urllib.request
 
 import boto3
 import pytest
-from django.core.files.storage import storages
+from django.core.files.storage import default_storage, storages
 from moto.server import ThreadedMotoServer
 
 from documents import storage
@@ -102,4 +102,4 @@ def test_delete_removes_the_object(s3_storage):
     key = "tenants/acme/documents/y/file.txt"
     storage.store_file(key, io.BytesIO(b"bye"))
     storage.delete_file(key)
-    assert not storage.file_exists(key)
+    assert not default_storage.exists(key)

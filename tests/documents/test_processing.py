@@ -1,0 +1,337 @@
+"""The orchestrator, run in the test process: real stages on small generated files, the local
+embedder or the Gemini double, a temporary LanceDB or the Pinecone double. Every way an
+attempt can end is covered here; the worker-level tests only prove the wiring."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.utils import timezone
+
+from documents import broker, processing, services
+from documents.clients import get_vector_store
+from documents.errors import ApplicationError, FailureKind, PermanentError, TransientError
+from documents.models import Chunk, Document, Stage, Status
+from documents.pipeline.types import VectorRecord
+from documents.tasks import process_document as process_task
+from tests.documents.pipeline import makedocs
+from tests.doubles.gemini import GeminiDouble
+from tests.doubles.pinecone import PineconeDouble
+from tests.factories import make_document
+
+STORY = (
+    "The lighthouse keeper climbed the stairs every evening. He lit the lamp and watched "
+    "the ships pass the rocks. In winter the storms were fierce and the sea was grey. "
+) * 12
+
+
+@pytest.fixture
+def local_clients(settings, tmp_path):
+    settings.EMBEDDER = "local"
+    settings.VECTOR_STORE = "lancedb"
+    settings.LANCEDB_URI = str(tmp_path / "lancedb")
+
+
+@pytest.fixture
+def remote_clients(settings, gemini_double, pinecone_double, fast_pinecone_retries):
+    settings.EMBEDDER = "gemini"
+    settings.GEMINI_API_KEY = GeminiDouble.API_KEY
+    settings.GEMINI_BASE_URL = gemini_double.url
+    settings.VECTOR_STORE = "pinecone"
+    settings.PINECONE_API_KEY = PineconeDouble.API_KEY
+    settings.PINECONE_INDEX_HOST = pinecone_double.url
+    settings.PIPELINE_RETRY_BASE_SECONDS = 2.0
+    return gemini_double, pinecone_double
+
+
+def upload(tenant, name: str, content: bytes) -> Document:
+    return services.document_create(
+        tenant=tenant, uploaded_file=SimpleUploadedFile(name, content), uploaded_by=None
+    )
+
+
+def attempt(document, *, task_id="t1", retries=0, max_retries=3) -> processing.Outcome:
+    return processing.process_document(
+        str(document.pk), task_id=task_id, retries=retries, max_retries=max_retries
+    )
+
+
+def vector_ids(document) -> list[str]:
+    return get_vector_store().list_ids(document.tenant.vector_namespace, f"{document.pk}#")
+
+
+def in_thread(function, *args, **kwargs):
+    """Run ``function`` in another thread (its own database connection), for tests that act
+    on a document while its attempt is running."""
+
+    def run():
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection.close()
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(run)
+    pool.shutdown(wait=False)
+    return future
+
+
+def wait_for_stage(document, stage: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while Document.objects.get(pk=document.pk).stage != stage:
+        assert time.monotonic() < deadline, f"never reached {stage}"
+        time.sleep(0.02)
+
+
+# --- backoff ----------------------------------------------------------------------------------
+
+
+def test_in_task_retries_wait_2_4_and_8_seconds(settings):
+    settings.PIPELINE_RETRY_BASE_SECONDS = 2.0
+    assert [processing.retry_countdown(n, None) for n in range(3)] == [2.0, 4.0, 8.0]
+    assert processing.longest_backoff() == 8.0
+
+
+def test_a_longer_delay_given_by_the_server_wins(settings):
+    settings.PIPELINE_RETRY_BASE_SECONDS = 2.0
+    assert processing.retry_countdown(0, 38.9) == 38.9
+    assert processing.retry_countdown(2, 1.0) == 8.0
+
+
+# --- every branch of an attempt ---------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_text_file_completes_with_its_chunks_vectors_and_stage_timings(personas, local_clients):
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    outcome = attempt(document)
+    assert outcome.error is None and outcome.retry_in is None
+    assert outcome.summary == {
+        "document_id": str(document.pk),
+        "status": Status.COMPLETED,
+        "chunks": document.chunks.count(),
+    }
+    document.refresh_from_db()
+    assert (document.status, document.stage) == (Status.COMPLETED, Stage.DONE)
+    assert document.chunk_count > 1 and document.vector_count == document.chunk_count
+    assert document.embedding_dimension == 384 and document.claimed_by == ""
+    assert set(document.stage_timings) == {
+        "downloading",
+        "extracting",
+        "chunking",
+        "embedding",
+        "indexing",
+    }
+    assert all("seconds" in timing for timing in document.stage_timings.values())
+    assert sorted(vector_ids(document)) == sorted(
+        Chunk.objects.filter(document=document).values_list("vector_id", flat=True)
+    )
+    assert get_vector_store().list_ids(personas.tenant_b.vector_namespace, "") == []
+
+
+@pytest.mark.django_db
+def test_a_pdf_is_read_page_by_page_and_its_chunks_keep_their_pages(
+    personas, local_clients, tmp_path
+):
+    pdf = makedocs.text_pdf(tmp_path / "two.pdf", ["First page about apples.", "Pears here."])
+    document = upload(personas.tenant_a, "two.pdf", pdf.read_bytes())
+    attempt(document)
+    document.refresh_from_db()
+    assert document.status == Status.COMPLETED and document.pages_total == 2
+    assert document.pages_done == 2
+    chunk = document.chunks.get()
+    assert (chunk.page_start, chunk.page_end) == (1, 2)
+
+
+@pytest.mark.django_db
+def test_a_second_delivery_while_the_first_holds_the_claim_does_nothing(personas, local_clients):
+    from documents import lifecycle
+
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    lifecycle.claim(str(document.pk), task_id="t1", retries=0)
+    assert attempt(document, task_id="t1") == processing.Outcome()
+    document.refresh_from_db()
+    assert document.attempts == 1 and document.chunk_count == 0
+
+
+@pytest.mark.django_db
+def test_a_damaged_file_fails_at_once_with_a_sentence_and_no_retry(
+    personas, local_clients, tmp_path
+):
+    pdf = makedocs.text_pdf(tmp_path / "a.pdf", ["Some text on a page."] * 3)
+    damaged = makedocs.truncated(pdf, tmp_path / "b.pdf")
+    document = upload(personas.tenant_a, "b.pdf", damaged.read_bytes())
+    outcome = attempt(document)
+    assert isinstance(outcome.error, PermanentError) and outcome.retry_in is None
+    document.refresh_from_db()
+    assert document.status == Status.FAILED and document.failure_kind == FailureKind.CORRUPT
+    assert "damaged" in document.failure_message or "truncated" in document.failure_message
+    assert [e["stage"] for e in document.attempt_log] == [Stage.EXTRACTING]
+
+
+@pytest.mark.django_db
+def test_a_transient_failure_asks_for_a_retry_after_the_backoff(personas, remote_clients):
+    gemini, _ = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    gemini.fail_next(503)
+    outcome = attempt(document, retries=1)
+    assert outcome.retry_in == 4.0 and isinstance(outcome.error, TransientError)
+    document.refresh_from_db()
+    assert (document.status, document.stage) == (Status.PROCESSING, Stage.QUEUED)
+    assert document.failure_kind == FailureKind.UNAVAILABLE
+    assert document.attempt_log[-1]["stage"] == Stage.EMBEDDING
+
+
+@pytest.mark.django_db
+def test_the_last_transient_failure_fails_the_document_and_is_raised(personas, remote_clients):
+    gemini, _ = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    gemini.fail_next(503)
+    outcome = attempt(document, retries=3, max_retries=3)
+    assert outcome.retry_in is None and isinstance(outcome.error, TransientError)
+    document.refresh_from_db()
+    assert document.status == Status.FAILED and document.failure_kind == FailureKind.UNAVAILABLE
+
+
+@pytest.mark.django_db
+def test_a_rate_limit_longer_than_the_backoff_parks_the_document_with_a_resume_message(
+    personas, remote_clients, isolated_queue
+):
+    gemini, _ = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    gemini.fail_next(429, retry_delay="90s")
+    outcome = attempt(document)
+    assert outcome == processing.Outcome()
+    document.refresh_from_db()
+    assert (document.status, document.stage) == (Status.PROCESSING, Stage.WAITING)
+    assert document.failure_kind == FailureKind.RATE_LIMITED
+    assert 80 < (document.resume_at - document.queued_at).total_seconds() <= 91
+    assert document.last_task_id != "t1"
+    assert document.last_task_id in broker.live_task_ids(timeout=0.5)
+
+
+@pytest.mark.django_db
+def test_a_rate_limit_within_the_backoff_is_retried_after_the_servers_delay(
+    personas, remote_clients
+):
+    gemini, _ = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    gemini.fail_next(429, retry_delay="5s")
+    outcome = attempt(document, retries=0)
+    assert outcome.retry_in == 5.0
+    document.refresh_from_db()
+    assert document.stage == Stage.QUEUED and document.failure_kind == FailureKind.RATE_LIMITED
+
+
+@pytest.mark.django_db
+def test_an_unforeseen_exception_fails_the_document_as_internal_without_retry(
+    personas, local_clients, settings, tmp_path
+):
+    # A scanned page with no Tesseract on the worker: an installation fault, not the file's.
+    settings.TESSERACT_CMD = str(tmp_path / "no-tesseract")
+    scan = makedocs.image_pdf(tmp_path / "scan.pdf", ["A scanned page of text."])
+    document = upload(personas.tenant_a, "scan.pdf", scan.read_bytes())
+    outcome = attempt(document)
+    assert outcome.retry_in is None
+    assert type(outcome.error) is ApplicationError and outcome.cause is not None
+    document.refresh_from_db()
+    assert document.status == Status.FAILED and document.failure_kind == FailureKind.INTERNAL
+    assert "not installed" in document.failure_message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_document_cancelled_while_indexing_stops_and_its_vectors_go(
+    personas, remote_clients, isolated_queue
+):
+    _, pinecone = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    # Vectors an earlier run wrote, and this run's upserts slowed so the cancel lands mid-way.
+    get_vector_store().upsert(
+        document.tenant.vector_namespace,
+        [VectorRecord(f"{document.pk}#99", [1.0] + [0.0] * 767, {})],
+    )
+    pinecone.set_delay(1.0)
+    running = in_thread(attempt, document)
+    wait_for_stage(document, Stage.INDEXING)
+    services.documents_cancel(queryset=Document.objects.filter(pk=document.pk), by="a test")
+    assert running.result(timeout=60) == processing.Outcome()
+    pinecone.set_delay(0)
+    document.refresh_from_db()
+    assert document.status == Status.FAILED and document.failure_kind == FailureKind.CANCELLED
+    assert vector_ids(document) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_taken_over_by_another_worker_stops_and_leaves_the_new_runs_vectors(
+    personas, remote_clients
+):
+    from documents import lifecycle
+
+    gemini, _ = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    gemini.set_delay(1.0)
+    running = in_thread(attempt, document, task_id="slow")
+    wait_for_stage(document, Stage.EMBEDDING)
+    # The slow run is taken for dead: its heartbeat is old, another delivery claims.
+    stale = lifecycle.stale_before(timezone.now()) - timedelta(seconds=1)
+    Document.objects.filter(pk=document.pk).update(heartbeat_at=stale)
+    taken = lifecycle.claim(str(document.pk), task_id="fresh", retries=0)
+    assert taken is not None
+    get_vector_store().upsert(
+        document.tenant.vector_namespace,
+        [VectorRecord(f"{document.pk}#0", [1.0] + [0.0] * 767, {})],
+    )
+    assert running.result(timeout=60) == processing.Outcome()
+    gemini.set_delay(0)
+    document.refresh_from_db()
+    assert document.status == Status.PROCESSING and document.claimed_by == taken.owner
+    assert document.attempt_log[-1]["kind"] == FailureKind.WORKER_LOST
+    assert vector_ids(document) == [f"{document.pk}#0"]
+
+
+# --- the Celery task around it ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_task_retries_through_celery_until_the_service_answers(personas, remote_clients):
+    gemini, _ = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    gemini.fail_next(503, times=2)
+    # apply() runs the task here; Celery re-runs it eagerly on retry, ignoring the countdown.
+    result = process_task.apply(args=[str(document.pk)], task_id=document.last_task_id)
+    assert result.successful(), result.traceback
+    document.refresh_from_db()
+    assert document.status == Status.COMPLETED and document.attempts == 3
+    assert [e["kind"] for e in document.attempt_log] == [FailureKind.UNAVAILABLE] * 2
+
+
+@pytest.mark.django_db
+def test_the_task_raises_a_permanent_failure_so_the_result_records_it(
+    personas, local_clients, tmp_path
+):
+    pdf = makedocs.text_pdf(tmp_path / "a.pdf", ["Some text."] * 3)
+    damaged = makedocs.truncated(pdf, tmp_path / "b.pdf")
+    document = upload(personas.tenant_a, "b.pdf", damaged.read_bytes())
+    result = process_task.apply(args=[str(document.pk)], task_id=document.last_task_id)
+    assert result.failed() and isinstance(result.result, PermanentError)
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"),
+    [(Status.COMPLETED, True), (Status.PROCESSING, True), (Status.FAILED, False)],
+)
+@pytest.mark.django_db
+def test_a_run_that_lost_its_claim_removes_vectors_only_if_the_document_was_stopped(
+    personas, local_clients, status, kept
+):
+    document = make_document(personas.tenant_a, status=status)
+    store = get_vector_store()
+    namespace = personas.tenant_a.vector_namespace
+    store.upsert(namespace, [VectorRecord(f"{document.pk}#0", [1.0] + [0.0] * 383, {})])
+    processing.remove_partial_vectors(str(document.pk))
+    assert (store.list_ids(namespace, f"{document.pk}#") == [f"{document.pk}#0"]) is kept
