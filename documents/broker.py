@@ -8,6 +8,10 @@ sends another, so a document that only waits for a free worker is never taken fo
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -95,3 +99,38 @@ def workers_online(timeout: float = 1.0) -> list[str]:
     """Names of the workers that answered a ping within ``timeout`` seconds."""
     replies = app.control.ping(timeout=timeout) or []
     return sorted(name for reply in replies for name in reply)
+
+
+@dataclass(frozen=True)
+class BrokerHealth:
+    queue_name: str
+    queue_length: int | None  # None: the broker did not answer in time
+    workers: list | None  # worker names that answered a ping; None: the ping failed
+
+
+# Threads, so a broker that hangs (a half-open socket, a connection retry loop) can never hang
+# the page: the result is awaited with a timeout and the thread is left to finish on its own.
+_HEALTH_POOL = None
+
+
+def _health_pool():
+    global _HEALTH_POOL
+    if _HEALTH_POOL is None:
+        _HEALTH_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="broker-health")
+    return _HEALTH_POOL
+
+
+def broker_health(*, timeout: float = 3.0) -> BrokerHealth:
+    """Queue length and workers online, each asked in a thread and awaited with a timeout."""
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    pool = _health_pool()
+    length_future = pool.submit(queue_length, queue)
+    workers_future = pool.submit(workers_online)
+    deadline = time.monotonic() + timeout
+    results = []
+    for future in (length_future, workers_future):
+        try:
+            results.append(future.result(timeout=max(0.0, deadline - time.monotonic())))
+        except (FutureTimeout, Exception):  # noqa: BLE001 - shown as "unknown"
+            results.append(None)
+    return BrokerHealth(queue_name=queue, queue_length=results[0], workers=results[1])

@@ -15,10 +15,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import ngettext
 
-from documents import selectors, services
+from documents import broker, selectors, services
 from documents.admin.charts import bar_chart
 from documents.admin.forms import SearchForm, UploadForm
 from documents.errors import ApplicationError
+from documents.search import chunks_search
 
 # Ids the progress endpoint accepts in one call: a change list page shows at most a few
 # hundred rows ("show all" is capped by list_max_show_all).
@@ -129,7 +130,7 @@ def search(model_admin, request):
     form = SearchForm(request.GET or None, user=request.user)
     if form.is_valid():
         try:
-            hits = selectors.chunks_search(
+            hits = chunks_search(
                 user=request.user,
                 tenant_id=form.cleaned_data["tenant"].pk,
                 query=form.cleaned_data["q"],
@@ -155,7 +156,7 @@ def search(model_admin, request):
 def dashboard(model_admin, request):
     _check_view(model_admin, request)
     figures = selectors.dashboard_figures(user=request.user)
-    health = selectors.broker_health()
+    health = broker.broker_health()
     user = request.user
     links = {}
     if user.has_perm("django_celery_beat.view_periodictask"):

@@ -16,12 +16,17 @@ def add_selection_arguments(parser) -> None:
     parser.add_argument("ids", nargs="*", help="Document ids (default: all that match).")
 
 
+def tenant_by_slug(slug: str) -> Tenant:
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        raise CommandError(f"No tenant with the slug {slug!r}.")
+    return tenant
+
+
 def selected_documents(options):
     queryset = Document.objects.all()
     if options.get("tenant"):
-        if not Tenant.objects.filter(slug=options["tenant"]).exists():
-            raise CommandError(f"No tenant with the slug {options['tenant']!r}.")
-        queryset = queryset.filter(tenant__slug=options["tenant"])
+        queryset = queryset.filter(tenant=tenant_by_slug(options["tenant"]))
     if options.get("status"):
         queryset = queryset.filter(status=options["status"])
     if options.get("ids"):
@@ -71,11 +76,18 @@ def report(stdout, rows: list[list], *, ids=(), options=None) -> None:
     """The summary table of a bulk command; with --wait, follow the documents it queued and
     end with their outcome."""
     print_table(stdout, ["what", "documents"], rows)
-    if not (options and options.get("wait") and ids):
-        return
-    documents = wait_until_done(ids, timeout=options.get("timeout"))
+    if options and options.get("wait") and ids:
+        follow(stdout, ids, timeout=options.get("timeout"))
+
+
+def follow(stdout, ids, *, timeout: float | None) -> list[Document]:
+    """Wait for the documents to finish, then print how each ended and the totals."""
+    documents = wait_until_done(ids, timeout=timeout)
     print_table(
         stdout,
         ["document", "status", "chunks", "reason"],
         [[d.original_filename, d.status, d.chunk_count, d.failure_message] for d in documents],
     )
+    counts = {s: sum(d.status == s for d in documents) for s in Status.values}
+    stdout.write(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return documents

@@ -9,8 +9,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from documents import services
 from documents.errors import ApplicationError
-from documents.management.commands._common import print_table, progress, wait_until_done
-from documents.models import Status, Tenant
+from documents.management.commands._common import (
+    add_wait_argument,
+    follow,
+    print_table,
+    progress,
+    tenant_by_slug,
+)
 
 
 class Command(BaseCommand):
@@ -19,15 +24,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+")
         parser.add_argument("--tenant", required=True, help="The tenant's slug.")
-        parser.add_argument("--wait", action="store_true", help="Follow until every file is done.")
-        parser.add_argument(
-            "--timeout", type=float, default=None, help="With --wait: give up after N s."
-        )
+        add_wait_argument(parser)
 
     def handle(self, *args, **options):
-        tenant = Tenant.objects.filter(slug=options["tenant"]).first()
-        if tenant is None:
-            raise CommandError(f"No tenant with the slug {options['tenant']!r}.")
+        tenant = tenant_by_slug(options["tenant"])
         files = self._files(options["paths"])
         accepted, refused = [], []
         for path in progress(files, desc="uploading", unit="file"):
@@ -42,16 +42,8 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(accepted)} queued, {len(refused)} refused")
         if refused:
             print_table(self.stdout, ["refused file", "reason"], [[p, r] for p, r in refused])
-        if not options["wait"] or not accepted:
-            return
-        documents = wait_until_done([d.pk for _, d in accepted], timeout=options["timeout"])
-        print_table(
-            self.stdout,
-            ["file", "status", "chunks", "reason"],
-            [[d.original_filename, d.status, d.chunk_count, d.failure_message] for d in documents],
-        )
-        counts = {s: sum(d.status == s for d in documents) for s in Status.values}
-        self.stdout.write(", ".join(f"{n} {s}" for s, n in counts.items()))
+        if options["wait"] and accepted:
+            follow(self.stdout, [d.pk for _, d in accepted], timeout=options["timeout"])
 
     def _files(self, paths) -> list[Path]:
         found = []
