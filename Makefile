@@ -61,9 +61,11 @@ test-embedded:
 bench: system-packages $(VENV)/.installed
 	$(PY) bench/run_all.py
 
+# ruff, and the import contracts in pyproject.toml (layers, a pure pipeline, no cycles).
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
