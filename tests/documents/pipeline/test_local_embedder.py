@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from documents.pipeline.chunk import split_text
-from documents.pipeline.embed import embed_chunks
 from documents.pipeline.embedders.local import LocalEmbedder
 from documents.pipeline.types import Page
 
@@ -64,22 +63,6 @@ def test_embeddings_are_deterministic_normalised_and_384_wide(embedder):
     np.testing.assert_allclose(first, again, atol=1e-5)
     query = np.array(embedder.embed_query("a cat sitting on a mat"))
     assert int(np.argmax(first @ query)) == 0
-
-
-def test_embed_chunks_sends_longest_first_and_returns_rows_in_text_order(embedder):
-    # by characters the word comes first; by word pieces the numbers do (13 against 6)
-    texts = ["Hi.", "Extraordinarily", "1,2,3,4,5,6"]
-    counts = embedder.count_tokens_batch(texts)
-    sent = []
-
-    class Recording(LocalEmbedder):  # the real model; only notes what each batch held
-        def embed_documents(self, batch, *, title=""):
-            sent.append(list(batch))
-            return super().embed_documents(batch, title=title)
-
-    matrix = embed_chunks(Recording(batch_size=2), texts, token_counts=counts)
-    assert sent == [[texts[2], texts[1]], [texts[0]]]
-    np.testing.assert_allclose(matrix, np.array(embedder.embed_documents(texts)), atol=1e-5)
 
 
 def test_a_text_over_the_input_limit_is_refused_not_truncated(embedder):
