@@ -61,7 +61,7 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
 
 DEBUG = _bool("DEBUG", False)
 SECRET_KEY = _read("SECRET_KEY", env.str, "dev-only-insecure-key-change-me")
-ALLOWED_HOSTS = _read("ALLOWED_HOSTS", env.list, ["127.0.0.1", "localhost", "testserver"])
+ALLOWED_HOSTS = _read("ALLOWED_HOSTS", env.list, ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", env.list, [])
 
 INSTALLED_APPS = [
@@ -122,8 +122,6 @@ if not DATABASES["default"]["ENGINE"].startswith("django.db.backends."):
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The worker and the web process write at once; wait for the lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
-    # A file, not memory, so worker processes started by the tests share the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = _read("CONN_MAX_AGE", env.int, 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -142,7 +140,6 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = VAR_DIR / "media"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request otherwise
 
 # --- file storage -------------------------------------------------------------------------
 S3_BUCKET = _read("S3_BUCKET", env.str, "")
@@ -173,8 +170,6 @@ if S3_BUCKET:
             "addressing_style": _read("S3_ADDRESSING_STYLE", env.str, "path"),
         },
     }
-if _bool("TESTING_STATIC_PLAIN", False):
-    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 # --- uploads and extraction -----------------------------------------------------------------
 DOCUMENT_MAX_UPLOAD_BYTES = _positive_int("DOCUMENT_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
@@ -231,9 +226,7 @@ if EMBEDDER == "gemini" and not GEMINI_API_KEY:
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = _read("CELERY_BROKER_URL", env.str, "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # kombu's filesystem transport needs its folders to exist before the worker starts.
-    for sub in ("out", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    # kombu's filesystem transport needs these folders to exist (DocumentsConfig.ready).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "out"),
         "data_folder_out": str(BROKER_DIR / "out"),
@@ -242,12 +235,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
-    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 else:
     # A task still running after the visibility timeout is handed to a second worker, so it
     # must exceed both the hard time limit and the longest retry countdown (see task_time_limit).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7200}
-CELERY_VISIBILITY_TIMEOUT = 7200
 # The rate limiter's counters live beside the broker when it is Redis, so every worker
 # process shares one budget; otherwise in the process.
 RATE_LIMIT_STORAGE_URI = _read(

@@ -5,13 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 
-import factory
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from documents.models import Membership, Tenant
+from tests.factories import MembershipFactory, TenantFactory, UserFactory
 from tests.workers import WorkerProcess
 
 pytest_plugins = ["tests.doubles.plugin"]
@@ -23,45 +21,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.get_closest_marker("worker") or item.get_closest_marker("embedded"):
             item.add_marker(pytest.mark.xdist_group("celery-worker"))
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # PBKDF2's 1,000,000 iterations cost about a second per persona on these machines.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-class TenantFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Tenant
-
-    name = factory.Sequence(lambda n: f"Tenant {n}")
-    slug = factory.Sequence(lambda n: f"tenant-{n}")
-
-
-class UserFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = get_user_model()
-        skip_postgeneration_save = True
-
-    username = factory.Sequence(lambda n: f"user{n}")
-    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
-    is_staff = True
-    password = factory.PostGenerationMethodCall("set_password", "pass-1234-word")
-
-    @factory.post_generation
-    def save_password(obj, create, extracted, **kwargs):
-        if create:
-            obj.save()
-
-
-class MembershipFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Membership
-
-    user = factory.SubFactory(UserFactory)
-    tenant = factory.SubFactory(TenantFactory)
-    role = Membership.Role.STAFF
 
 
 class Personas:

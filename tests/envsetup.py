@@ -13,5 +13,4 @@ import tempfile
 _node = os.environ.get("PYTEST_XDIST_WORKER", "main")
 os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix=f"backoffice-test-{_node}-")
 os.environ["CELERY_TASK_DEFAULT_QUEUE"] = f"test-{_node}-{os.getpid()}"
-os.environ["TESTING_STATIC_PLAIN"] = "1"
 os.environ.setdefault("SECRET_KEY", "test-secret-key")

@@ -13,6 +13,7 @@ from django.conf import settings
 
 from documents.models import Document, Status
 from tests.documents.pipeline import makedocs
+from tests.factories import PASSWORD
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,7 +31,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
-PASSWORD = "pass-1234-word"  # tests/conftest.py UserFactory
+
 STORY = (
     "The lighthouse keeper climbed the stairs every evening. He lit the lamp and watched "
     "the ships pass the rocks. In winter the storms were fierce and the sea was grey. "
@@ -100,7 +101,6 @@ def act_on(page, document, action: str) -> str:
 def test_upload_watch_reprocess_search_purge_and_tenant_isolation(
     browser, live_server, personas, celery_worker, tmp_path, settings
 ):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     for user in (personas.staff_a, personas.staff_b):
         user.set_password(PASSWORD)
         user.save()

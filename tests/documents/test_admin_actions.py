@@ -7,7 +7,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from documents.models import DeletedDocument, Document, Status
-from tests.documents.test_admin_factories import make_document, make_documents
+from tests.factories import make_document, make_documents
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,7 @@ def statuses(ids):
 
 
 def test_reprocess_queues_the_idle_and_skips_the_processing(client, personas):
-    done = [make_document(personas.tenant_a, n=i) for i in range(2)]
+    done = [make_document(personas.tenant_a, n=i, status=Status.COMPLETED) for i in range(2)]
     failed = make_document(personas.tenant_a, status=Status.FAILED, failure_kind="corrupt")
     busy = make_document(personas.tenant_a, status=Status.PROCESSING, stage="embedding")
     ids = [d.pk for d in [*done, failed, busy]]
@@ -51,7 +51,7 @@ def test_reprocess_queues_the_idle_and_skips_the_processing(client, personas):
 
 def test_retry_failed_only_touches_failed_documents(client, personas):
     failed = make_document(personas.tenant_a, status=Status.FAILED, failure_kind="unavailable")
-    done = make_document(personas.tenant_a)
+    done = make_document(personas.tenant_a, status=Status.COMPLETED)
     messages = act(client, personas.staff_a, "retry_failed", [failed.pk, done.pk])
     assert messages == ["1 document queued for a retry, 1 skipped because they have not failed."]
     assert statuses([failed.pk, done.pk]) == {
@@ -62,7 +62,7 @@ def test_retry_failed_only_touches_failed_documents(client, personas):
 
 def test_cancel_stops_processing_documents_and_names_who_did_it(client, personas):
     busy = make_document(personas.tenant_a, status=Status.PROCESSING)
-    done = make_document(personas.tenant_a)
+    done = make_document(personas.tenant_a, status=Status.COMPLETED)
     messages = act(client, personas.staff_a, "cancel", [busy.pk, done.pk])
     assert messages == ["1 document cancelled, 1 skipped because they were not processing."]
     busy.refresh_from_db()
@@ -73,7 +73,7 @@ def test_cancel_stops_processing_documents_and_names_who_did_it(client, personas
 def test_purge_vectors_skips_processing_documents(
     client, personas, django_capture_on_commit_callbacks
 ):
-    done = make_document(personas.tenant_a, vector_count=5)
+    done = make_document(personas.tenant_a, vector_count=5, status=Status.COMPLETED)
     busy = make_document(personas.tenant_a, status=Status.PROCESSING)
     with django_capture_on_commit_callbacks() as callbacks:
         messages = act(client, personas.staff_a, "purge_vectors", [done.pk, busy.pk])
@@ -128,8 +128,8 @@ def test_a_crafted_post_with_another_tenants_ids_does_nothing(client, personas):
 
 
 def test_delete_selected_goes_through_the_delete_service(client, personas):
-    docs = [make_document(personas.tenant_a, n=i) for i in range(3)]
-    other = make_document(personas.tenant_b)
+    docs = [make_document(personas.tenant_a, n=i, status=Status.COMPLETED) for i in range(3)]
+    other = make_document(personas.tenant_b, status=Status.COMPLETED)
     client.force_login(personas.staff_a)
     response = client.post(
         CHANGELIST,
@@ -149,7 +149,7 @@ def test_delete_selected_goes_through_the_delete_service(client, personas):
 
 
 def test_delete_from_the_document_page_goes_through_the_delete_service(client, personas):
-    doc = make_document(personas.tenant_a)
+    doc = make_document(personas.tenant_a, status=Status.COMPLETED)
     client.force_login(personas.staff_a)
     url = reverse("admin:documents_document_delete", args=[doc.pk])
     assert client.get(url).status_code == 200
@@ -159,7 +159,7 @@ def test_delete_from_the_document_page_goes_through_the_delete_service(client, p
 
 
 def test_another_tenants_delete_page_is_not_found(client, personas):
-    doc = make_document(personas.tenant_a)
+    doc = make_document(personas.tenant_a, status=Status.COMPLETED)
     client.force_login(personas.staff_b)
     url = reverse("admin:documents_document_delete", args=[doc.pk])
     response = client.post(url, {"post": "yes"})

@@ -10,7 +10,7 @@ from django.urls import reverse
 from documents.admin import DocumentAdmin
 from documents.admin.paginator import COUNT_CAP, EstimatedCountPaginator
 from documents.models import Document, Status
-from tests.documents.test_admin_factories import insert_many_documents_sql, make_document
+from tests.factories import insert_many_documents_sql, make_document
 
 pytestmark = pytest.mark.django_db
 
@@ -32,8 +32,8 @@ def login(client, user):
 
 
 def test_staff_see_only_their_tenants_documents(client, personas):
-    make_document(personas.tenant_a, title="Acme secret plan")
-    make_document(personas.tenant_b, title="Globex quarterly")
+    make_document(personas.tenant_a, title="Acme secret plan", status=Status.COMPLETED)
+    make_document(personas.tenant_b, title="Globex quarterly", status=Status.COMPLETED)
     body = login(client, personas.staff_b).get(CHANGELIST).content.decode()
     assert "Globex quarterly" in body
     assert "Acme secret plan" not in body
@@ -43,14 +43,14 @@ def test_staff_see_only_their_tenants_documents(client, personas):
 
 
 def test_a_superuser_sees_every_tenant(client, personas):
-    make_document(personas.tenant_a, title="Acme secret plan")
-    make_document(personas.tenant_b, title="Globex quarterly")
+    make_document(personas.tenant_a, title="Acme secret plan", status=Status.COMPLETED)
+    make_document(personas.tenant_b, title="Globex quarterly", status=Status.COMPLETED)
     body = login(client, personas.superuser).get(CHANGELIST).content.decode()
     assert "Acme secret plan" in body and "Globex quarterly" in body
 
 
 def test_a_crafted_filter_for_another_tenant_shows_nothing(client, personas):
-    make_document(personas.tenant_a, title="Acme secret plan")
+    make_document(personas.tenant_a, title="Acme secret plan", status=Status.COMPLETED)
     response = login(client, personas.staff_b).get(CHANGELIST, {"tenant": personas.tenant_a.pk})
     assert "Acme secret plan" not in response.content.decode()
     assert list(response.context["cl"].result_list) == []
@@ -81,14 +81,25 @@ def test_the_list_has_badge_stage_progress_cells_and_the_refresh_script(client, 
 )
 def test_search_finds_by_title_file_name_and_sha256(client, personas, query, field):
     wanted = make_document(
-        personas.tenant_a, title="Budget 2024", original_filename="budget-2024.pdf", sha256="a" * 64
+        personas.tenant_a,
+        title="Budget 2024",
+        original_filename="budget-2024.pdf",
+        sha256="a" * 64,
+        status=Status.COMPLETED,
     )
-    make_document(personas.tenant_a, title="Other", original_filename="other.txt", sha256="b" * 64)
+    make_document(
+        personas.tenant_a,
+        title="Other",
+        original_filename="other.txt",
+        sha256="b" * 64,
+        status=Status.COMPLETED,
+    )
     make_document(
         personas.tenant_b,
         title="Budget 2024 Globex",
         original_filename="budget-2024.pdf",
         sha256="a" * 64,
+        status=Status.COMPLETED,
     )
     q = "a" * 64 if field == "sha256" else query
     response = login(client, personas.staff_a).get(CHANGELIST, {"q": q})
@@ -98,7 +109,7 @@ def test_search_finds_by_title_file_name_and_sha256(client, personas, query, fie
 def test_filters_by_status_and_failure_kind(client, personas):
     failed = make_document(personas.tenant_a, status=Status.FAILED, failure_kind="corrupt")
     make_document(personas.tenant_a, status=Status.FAILED, failure_kind="encrypted")
-    make_document(personas.tenant_a)
+    make_document(personas.tenant_a, status=Status.COMPLETED)
     response = login(client, personas.staff_a).get(
         CHANGELIST, {"status__exact": "failed", "failure_kind__exact": "corrupt"}
     )
@@ -134,14 +145,14 @@ def test_the_progress_endpoint_answers_for_visible_documents_only(client, person
 
 
 def test_the_progress_endpoint_says_when_nothing_is_processing(client, personas):
-    done = make_document(personas.tenant_a)
+    done = make_document(personas.tenant_a, status=Status.COMPLETED)
     data = login(client, personas.staff_a).get(PROGRESS, {"ids": str(done.pk)}).json()
     assert data["processing"] is False
     assert data["documents"][str(done.pk)]["percent"] == 100
 
 
 def test_the_progress_endpoint_needs_a_staff_login(client, personas):
-    doc = make_document(personas.tenant_a)
+    doc = make_document(personas.tenant_a, status=Status.COMPLETED)
     response = client.get(PROGRESS, {"ids": str(doc.pk)})
     assert response.status_code == 302 and "/login/" in response["Location"]
 

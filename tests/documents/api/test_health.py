@@ -37,7 +37,7 @@ def test_health_is_503_when_the_broker_is_unreachable(tmp_path):
         {
             "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
             "HEALTH_CHECK_TIMEOUT_SECONDS": "1",
-            "DJANGO_SETTINGS_MODULE": "backoffice.settings",
+            "DJANGO_SETTINGS_MODULE": "backoffice.settings_test",
         }
     )
     code = (

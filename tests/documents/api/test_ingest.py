@@ -121,7 +121,7 @@ def test_an_outsider_with_no_tenant_gets_a_403(personas, api_for):
 
 
 def test_a_member_of_several_tenants_must_name_one(personas, api_for):
-    from tests.conftest import MembershipFactory
+    from tests.factories import MembershipFactory
 
     MembershipFactory(user=personas.staff_a, tenant=personas.tenant_b)
     client = api_for(personas.staff_a)

@@ -1,0 +1,23 @@
+"""Settings for the test suite: production's settings, plus what only tests need.
+
+``tests/envsetup.py`` gives each pytest process its own ``VAR_DIR`` and Celery queue before
+these are read; the worker processes the tests start inherit ``DJANGO_SETTINGS_MODULE`` and
+so read this file too.
+"""
+
+from backoffice.settings import *  # noqa: F403
+from backoffice.settings import DATABASES, STATIC_ROOT, STORAGES, VAR_DIR
+
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+# PBKDF2's 1,000,000 iterations cost about a second per persona on these machines.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The tests never run collectstatic; the manifest-free storage serves files as they are.
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+# whitenoise warns on every request when the folder is missing.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so worker processes started by the tests share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
