@@ -30,6 +30,7 @@ class Fault:
     retry_delay: str | None = None  # Gemini: RetryInfo.retryDelay, e.g. "12.5s"
     retry_after: str | None = None  # Pinecone: Retry-After header, e.g. "2"
     drop: bool = False
+    message: str | None = None  # the error's wording, when the test needs a particular one
 
 
 @dataclass
@@ -286,9 +287,10 @@ class DoubleServer:
         delay: float = 0.0,
         retry_delay: str | None = None,
         retry_after: str | None = None,
+        message: str | None = None,
     ) -> None:
         """Answer the next ``times`` requests with ``status`` (after ``delay`` seconds)."""
-        self.faults.push(Fault(status, delay, retry_delay, retry_after), times)
+        self.faults.push(Fault(status, delay, retry_delay, retry_after, message=message), times)
 
     def slow_next(self, delay: float, *, times: int = 1) -> None:
         """Answer the next ``times`` requests normally, but only after ``delay`` seconds."""
