@@ -13,7 +13,8 @@ import json
 import random
 import sys
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +30,7 @@ class Fault:
     retry_delay: str | None = None  # Gemini: RetryInfo.retryDelay, e.g. "12.5s"
     retry_after: str | None = None  # Pinecone: Retry-After header, e.g. "2"
     drop: bool = False
+    message: str | None = None  # the error's wording, when the test needs a particular one
 
 
 @dataclass
@@ -40,13 +42,37 @@ class RecordedRequest:
     body: object  # parsed JSON, or None when the body was not JSON
     raw_size: int
     status: int = 0  # filled in once the answer is known
+    notes: dict = field(default_factory=dict)  # what the double decided, e.g. the API version
 
 
 @dataclass
 class Reply:
+    """An answer. ``body`` is sent as JSON unless it is ``str``/``bytes``, which go out as
+    they are with ``content_type`` (Google's front end answers an unknown path with HTML)."""
+
     status: int
     body: object = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+class ManualClock:
+    """A clock a test moves by hand: ``Double(clock=clock)`` then ``clock.advance(3)``, so
+    time-based behaviour is exercised without sleeping (and without flaky timing)."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not go back")
+        with self._lock:
+            self._now += seconds
 
 
 class FaultPlan:
@@ -105,6 +131,9 @@ class FaultPlan:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDKs expect
+    # Headers and body leave in two writes; with Nagle on, the body waits for the client's
+    # delayed ACK of the headers (~40 ms per answer on Linux), which made every request slow.
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:
@@ -142,6 +171,10 @@ class _Handler(BaseHTTPRequestHandler):
             raw_size=len(raw),
         )
         double._record(rec)
+        # the service's own processing time, on every answer (faulted ones too)
+        if double.latency and double._stopping.wait(double.latency):
+            self.close_connection = True
+            return
         fault = double.faults.take()
         # wait on an Event, not time.sleep, so stop() releases slow answers at once
         if fault is not None and fault.delay and double._stopping.wait(fault.delay):
@@ -163,10 +196,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(reply)
 
     def _send(self, reply: Reply) -> None:
-        payload = json.dumps(reply.body).encode()
+        if isinstance(reply.body, bytes | str):
+            payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
+        else:
+            payload = json.dumps(reply.body).encode()
         try:
             self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(payload)))
             for name, value in reply.headers.items():
                 self.send_header(name, value)
@@ -188,9 +224,19 @@ class _Server(ThreadingHTTPServer):
 
 
 class DoubleServer:
-    """Base of the doubles: ``with Double() as d: ... d.url``, or ``start()``/``stop()``."""
+    """Base of the doubles: ``with Double() as d: ... d.url``, or ``start()``/``stop()``.
 
-    def __init__(self) -> None:
+    ``latency`` (seconds) delays every answer, as the real service's processing time does;
+    ``clock`` (monotonic seconds) is what time-based behaviour (consistency lag, quota
+    windows) reads, so a test can move time on without sleeping."""
+
+    def __init__(
+        self, *, latency: float = 0.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if latency < 0:
+            raise ValueError("latency must not be negative")
+        self.latency = latency
+        self.clock = clock
         self.faults = FaultPlan()
         self._log_lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -241,9 +287,10 @@ class DoubleServer:
         delay: float = 0.0,
         retry_delay: str | None = None,
         retry_after: str | None = None,
+        message: str | None = None,
     ) -> None:
         """Answer the next ``times`` requests with ``status`` (after ``delay`` seconds)."""
-        self.faults.push(Fault(status, delay, retry_delay, retry_after), times)
+        self.faults.push(Fault(status, delay, retry_delay, retry_after, message=message), times)
 
     def slow_next(self, delay: float, *, times: int = 1) -> None:
         """Answer the next ``times`` requests normally, but only after ``delay`` seconds."""

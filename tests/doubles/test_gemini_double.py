@@ -13,7 +13,9 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from tests.doubles.gemini import GeminiDouble, estimate_tokens, fake_vector
+from tests.doubles.base import ManualClock
+from tests.doubles.gemini import TITLE_REFUSED, GeminiDouble, fake_vector
+from tests.doubles.gemini_tokens import count_tokens, truncate
 
 MODEL = "gemini-embedding-001"
 
@@ -121,18 +123,62 @@ def test_an_output_dimensionality_outside_128_to_3072_is_refused(gemini_double, 
 
 def test_a_text_over_2048_tokens_is_refused_and_2048_is_not(gemini_double):
     c = client(gemini_double)
-    embed(c, ["wordy " * 1365])  # max(1365 words, ceil(8190 bytes / 4) = 2048): accepted
+    embed(c, ["word " * 2048])  # one token per short word, the space is free
     with pytest.raises(errors.ClientError) as caught:
-        embed(c, ["wordy " * 1366])  # ceil(8196 / 4) = 2049
-    assert caught.value.code == 400 and "2048" in caught.value.message
+        embed(c, ["word " * 2049])
+    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
+    assert caught.value.message == (
+        "The input token count (2049) exceeds the maximum number of tokens allowed (2048)."
+    )
     with pytest.raises(errors.ClientError):
         embed(c, ["a, " * 1025])  # only 3,075 bytes, but 2,050 words and marks
 
 
-def test_token_estimate_takes_the_larger_of_words_and_bytes_over_4():
-    assert estimate_tokens("a, b; c.") == 6  # 3 words + 3 marks
-    assert estimate_tokens("文字" * 100) == 150  # 600 bytes / 4; one "word" only
-    assert estimate_tokens("x" * 9) == 3
+def test_the_token_model_counts_each_digit_mark_and_cjk_character():
+    assert count_tokens("2026") == 4
+    assert count_tokens("3.14") == 4
+    assert count_tokens("Revenue 1,234,567.89 EUR") == 2 + 12 + 1  # Reve|nue, digits+marks, EUR
+    assert count_tokens("文字テキスト") == 6
+    assert count_tokens("cat quick internationalization") == 1 + 2 + 5  # ceil(bytes / 4)
+    assert count_tokens("a\n\n    b") == 3  # the whitespace run is one token
+    assert count_tokens("one two") == 2  # a single space is part of the next piece
+
+
+def test_count_tokens_answers_with_the_token_model(gemini_double):
+    c = client(gemini_double)
+    r = c.models.count_tokens(model=MODEL, contents="Revenue 1,234,567.89 EUR")
+    assert r.total_tokens == 15
+
+
+def test_a_short_table_of_figures_is_over_the_limit_because_every_digit_counts(gemini_double):
+    row = "1234567890 "  # 11 bytes, 10 tokens
+    c = client(gemini_double)
+    embed(c, [row * 204 + "12345678"])  # 2,048 tokens in 2,252 bytes: accepted
+    with pytest.raises(errors.ClientError) as caught:
+        embed(c, [row * 205])  # 2,255 bytes, a quarter of what 2,048 words would take
+    assert caught.value.code == 400 and "(2050)" in caught.value.message
+
+
+def test_an_overlong_text_is_silently_cut_to_2048_tokens_when_truncating():
+    with GeminiDouble(overlong="truncate") as double:
+        c = client(double)
+        head = "7" * 2048
+        a, b = embed(c, [head + " ending one", head + " ending two"]).embeddings
+        [whole] = embed(c, [head]).embeddings
+    assert a.values == b.values  # everything after token 2,048 was dropped
+    assert a.values == fake_vector(
+        truncate(head + " ending one", 2048), "TASK_TYPE_UNSPECIFIED", 3072
+    )
+    assert whole.values == fake_vector(head, "TASK_TYPE_UNSPECIFIED", 3072)  # 2,048: untouched
+    assert double.tokens_embedded == 3 * 2048
+
+
+def test_truncation_keeps_the_longest_prefix_within_the_limit():
+    assert truncate("12345", 3) == "123"
+    assert truncate("internationalization", 2) == "internat"  # 8 bytes = 2 tokens
+    assert truncate("short text", 2048) == "short text"
+    cut = truncate("word, " * 2000, 2048)
+    assert count_tokens(cut) == 2048 and ("word, " * 2000).startswith(cut)
 
 
 def test_an_empty_text_is_refused(gemini_double):
@@ -149,10 +195,12 @@ def test_a_429_carries_quota_failure_and_retry_info(gemini_double):
     assert (err.code, err.status) == (429, "RESOURCE_EXHAUSTED")
     types_ = [d["@type"] for d in err.details["error"]["details"]]
     assert types_ == [
+        "type.googleapis.com/google.rpc.Help",
         "type.googleapis.com/google.rpc.QuotaFailure",
         "type.googleapis.com/google.rpc.RetryInfo",
     ]
-    assert err.details["error"]["details"][1]["retryDelay"] == "12.5s"
+    assert err.details["error"]["details"][2]["retryDelay"] == "12.5s"
+    assert err.message.endswith("Please retry in 12.5s.")
 
 
 def test_queued_faults_are_served_in_order_then_it_recovers(gemini_double):
@@ -227,3 +275,161 @@ def test_faults_queued_while_requests_run_are_each_served_once(gemini_double):
     assert len(codes) == 80
     assert codes.count(503) == 20 - gemini_double.faults.pending()
     assert gemini_double.request_count == 80
+
+
+# quotas -----------------------------------------------------------------------------------
+
+
+def _quota_error(c, texts):
+    with pytest.raises(errors.ClientError) as caught:
+        embed(c, texts)
+    err = caught.value
+    assert (err.code, err.status) == (429, "RESOURCE_EXHAUSTED")
+    details = {d["@type"].rsplit(".", 1)[1]: d for d in err.details["error"]["details"]}
+    return err, details["QuotaFailure"]["violations"], details.get("RetryInfo")
+
+
+def test_each_text_of_a_batch_counts_as_one_request_against_the_per_minute_quota():
+    clock = ManualClock()
+    with GeminiDouble(requests_per_minute=10, clock=clock) as double:
+        c = client(double)
+        embed(c, [f"t{i}" for i in range(6)])
+        err, violations, retry = _quota_error(c, [f"u{i}" for i in range(5)])
+        assert violations == [
+            {
+                "quotaMetric": "generativelanguage.googleapis.com/embed_content_free_tier_requests",
+                "quotaId": "EmbedContentRequestsPerMinutePerProjectPerModel-FreeTier",
+                "quotaDimensions": {"location": "global", "model": MODEL},
+                "quotaValue": "10",
+            }
+        ]
+        assert retry["retryDelay"] == "60s"
+        embed(c, [f"u{i}" for i in range(4)])  # 6 + 4 fits exactly; the 429 cost nothing
+        assert double.texts_embedded == 10
+
+
+def test_the_per_minute_window_moves_and_retry_info_says_when_there_is_room():
+    clock = ManualClock()
+    with GeminiDouble(requests_per_minute=10, clock=clock) as double:
+        c = client(double)
+        embed(c, [f"a{i}" for i in range(6)])
+        clock.advance(30)
+        embed(c, [f"b{i}" for i in range(4)])
+        clock.advance(15.5)
+        err, _, retry = _quota_error(c, ["c"])
+        assert retry["retryDelay"] == "14s"  # whole seconds, as the service writes it...
+        assert "Please retry in 14.500000000s." in err.message  # ...the message has the rest
+        clock.advance(14)
+        _quota_error(c, ["c"])  # retrying after retryDelay alone is half a second early
+        clock.advance(0.5)
+        assert len(embed(c, ["c"]).embeddings) == 1
+
+
+def test_input_tokens_count_against_the_per_minute_token_quota():
+    clock = ManualClock()
+    with GeminiDouble(tokens_per_minute=100, clock=clock) as double:
+        c = client(double)
+        embed(c, ["1" * 60])
+        _, violations, retry = _quota_error(c, ["2" * 41])
+        assert [v["quotaId"] for v in violations] == [
+            "EmbedContentInputTokensPerMinutePerProjectPerModel-FreeTier"
+        ]
+        assert violations[0]["quotaMetric"].endswith("embed_content_free_tier_input_token_count")
+        assert retry["retryDelay"] == "60s"
+        embed(c, ["2" * 40])
+        assert double.tokens_embedded == 100
+
+
+def test_the_per_day_quota_is_told_apart_only_by_its_quota_id():
+    clock = ManualClock()
+    with GeminiDouble(requests_per_minute=100, requests_per_day=5, clock=clock) as double:
+        c = client(double)
+        embed(c, [f"t{i}" for i in range(5)])
+        clock.advance(120)  # the minute window is empty again
+        err, violations, retry = _quota_error(c, ["late"])
+        assert [v["quotaId"] for v in violations] == [
+            "EmbedContentRequestsPerDayPerProjectPerModel-FreeTier"
+        ]
+        # like the real service, it still suggests retrying within the minute...
+        assert retry is not None and int(retry["retryDelay"].rstrip("s")) <= 60
+        clock.advance(int(retry["retryDelay"].rstrip("s")) + 1)
+        _quota_error(c, ["late"])  # ...which does not help
+        clock.advance(24 * 3600)
+        assert len(embed(c, ["late"]).embeddings) == 1
+        assert double.texts_embedded == 6
+
+
+def test_every_quota_exceeded_is_listed_in_one_429():
+    clock = ManualClock()
+    with GeminiDouble(
+        requests_per_minute=3, requests_per_day=3, tokens_per_day=1000, clock=clock
+    ) as double:
+        _, violations, retry = _quota_error(client(double), ["a", "b", "c", "d"])
+    assert [v["quotaId"] for v in violations] == [
+        "EmbedContentRequestsPerMinutePerProjectPerModel-FreeTier",
+        "EmbedContentRequestsPerDayPerProjectPerModel-FreeTier",
+    ]
+    assert retry["retryDelay"] == "60s"
+
+
+def test_a_paid_tier_reports_quotas_without_the_free_tier_names():
+    with GeminiDouble(requests_per_day=1, free_tier=False, clock=ManualClock()) as double:
+        _, violations, _ = _quota_error(client(double), ["a", "b"])
+    assert violations[0]["quotaId"] == "EmbedContentRequestsPerDayPerProjectPerModel"
+    assert (
+        violations[0]["quotaMetric"] == "generativelanguage.googleapis.com/embed_content_requests"
+    )
+
+
+# what the service refuses ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task_type", ["RETRIEVAL_QUERY", "SEMANTIC_SIMILARITY", None])
+def test_a_title_is_refused_unless_the_task_type_is_retrieval_document(gemini_double, task_type):
+    c = client(gemini_double)
+    with pytest.raises(errors.ClientError) as caught:
+        embed(c, ["x"], task_type=task_type, title="Annual report")
+    assert (caught.value.code, caught.value.message) == (400, TITLE_REFUSED)
+    embed(c, ["x"], task_type="RETRIEVAL_DOCUMENT", title="Annual report")
+    assert gemini_double.texts_embedded == 1
+
+
+def test_a_field_the_api_does_not_have_is_refused(gemini_double):
+    r = httpx.post(
+        f"{gemini_double.url}/v1beta/models/{MODEL}:batchEmbedContents",
+        headers={"x-goog-api-key": GeminiDouble.API_KEY},
+        json={"requests": [{"content": {"parts": [{"text": "x"}]}, "autoTruncate": False}]},
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == (
+        "Invalid JSON payload received. Unknown name \"autoTruncate\" at 'requests[0]': "
+        "Cannot find field."
+    )
+
+
+def test_an_unknown_api_version_gets_googles_html_404(gemini_double):
+    c = client(gemini_double, api_version="v2")
+    with pytest.raises(errors.ClientError) as caught:
+        embed(c, ["x"])
+    assert caught.value.code == 404
+    assert "was not found on this server" in caught.value.message
+    assert gemini_double.requests[-1].path == f"/v2/models/{MODEL}:batchEmbedContents"
+
+
+def test_the_sdks_client_headers_are_sent_but_not_required(gemini_double):
+    embed(client(gemini_double), ["x"])
+    sent = gemini_double.requests[-1].headers
+    assert sent["x-goog-api-client"].startswith("google-genai-sdk/")
+    r = httpx.post(  # the service identifies the caller by its key, not by these headers
+        f"{gemini_double.url}/v1/models/{MODEL}:batchEmbedContents",
+        headers={"x-goog-api-key": GeminiDouble.API_KEY, "user-agent": "curl/8"},
+        json={"requests": [{"content": {"parts": [{"text": "x"}]}}]},
+    )
+    assert r.status_code == 200
+
+
+def test_latency_delays_every_answer():
+    with GeminiDouble(latency=1.0) as double:
+        with pytest.raises(httpx2.TimeoutException):
+            embed(client(double, timeout_ms=300), ["x"])
+        assert len(embed(client(double, timeout_ms=5000), ["x"]).embeddings) == 1

@@ -10,7 +10,8 @@ import pinecone
 import pytest
 from pinecone import Index
 
-from tests.doubles.pinecone import PineconeDouble, matches_filter
+from tests.doubles.base import ManualClock
+from tests.doubles.pinecone import STARTER_NAMESPACES, PineconeDouble, matches_filter
 
 
 @pytest.fixture
@@ -210,3 +211,224 @@ def test_a_seeded_fault_rate_fails_about_that_share(pinecone_double):
     ]
     assert set(statuses) == {200, 503}
     assert 10 <= statuses.count(503) <= 30
+
+
+# consistency lag and log sequence numbers --------------------------------------------------
+
+
+@pytest.fixture
+def clock():
+    return ManualClock()
+
+
+@pytest.fixture
+def lagging(clock):
+    with PineconeDouble(lag_seconds=3.0, clock=clock) as double:
+        idx = Index(host=double.url, api_key=PineconeDouble.API_KEY)
+        yield double, idx
+        idx.close()
+
+
+def _seen_by_every_read(idx, namespace):
+    """What query, fetch, list and describe_index_stats each show of ``namespace``."""
+    query = idx.query(vector=unit(0), top_k=100, namespace=namespace)
+    fetch = idx.fetch(ids=["a", "b", "c"], namespace=namespace)
+    listed = [v.id for page in idx.list(namespace=namespace) for v in page.vectors]
+    stats = idx.describe_index_stats().namespaces
+    counted = stats[namespace].vector_count if namespace in stats else 0
+    return sorted(m.id for m in query.matches), sorted(fetch.vectors), sorted(listed), counted
+
+
+def test_reads_see_a_write_only_once_the_lag_has_passed(lagging, clock):
+    double, idx = lagging
+    idx.upsert(vectors=[("a", unit(0)), ("b", unit(1))], namespace="t")
+
+    assert _seen_by_every_read(idx, "t") == ([], [], [], 0)
+    clock.advance(2.9)
+    assert _seen_by_every_read(idx, "t") == ([], [], [], 0)
+    clock.advance(0.1)
+    assert _seen_by_every_read(idx, "t") == (["a", "b"], ["a", "b"], ["a", "b"], 2)
+    assert double.ids("t") == ["a", "b"]  # the state it converges to was there all along
+
+
+def test_a_delete_is_not_seen_until_the_lag_has_passed_either(lagging, clock):
+    double, idx = lagging
+    double.seed("t", [("a", unit(0), {}), ("b", unit(1), {})])
+    idx.delete(ids=["a"], namespace="t")
+
+    assert _seen_by_every_read(idx, "t") == (["a", "b"], ["a", "b"], ["a", "b"], 2)
+    clock.advance(3)
+    assert _seen_by_every_read(idx, "t") == (["b"], ["b"], ["b"], 1)
+
+
+def test_without_a_lag_every_read_sees_the_write_at_once(index):
+    index.upsert(vectors=[("a", unit(0))], namespace="t")
+    assert _seen_by_every_read(index, "t") == (["a"], ["a"], ["a"], 1)
+
+
+def test_each_write_answers_with_its_lsn_counted_per_namespace(lagging):
+    _, idx = lagging
+    first = idx.upsert(vectors=[("a", unit(0))], namespace="t")
+    second = idx.upsert(vectors=[("b", unit(1))], namespace="t")
+    other = idx.upsert(vectors=[("a", unit(0))], namespace="u")
+
+    assert first.response_info.raw_headers["x-pinecone-request-lsn"] == "1"
+    assert [first.response_info.lsn_committed, second.response_info.lsn_committed] == [1, 2]
+    assert other.response_info.lsn_committed == 1  # writes elsewhere do not move t's LSN
+
+
+def test_a_query_reports_the_highest_lsn_it_reflects(lagging, clock):
+    _, idx = lagging
+    idx.upsert(vectors=[("a", unit(0))], namespace="t")
+    clock.advance(1)
+    written = idx.upsert(vectors=[("b", unit(1))], namespace="t")
+    target = written.response_info.lsn_committed
+
+    early = idx.query(vector=unit(0), top_k=5, namespace="t")
+    assert early.response_info.lsn_reconciled == 0 and not early.response_info.is_reconciled(target)
+    clock.advance(2)  # the first write is visible, the second not yet
+    middle = idx.query(vector=unit(0), top_k=5, namespace="t")
+    assert middle.response_info.lsn_reconciled == 1 and [m.id for m in middle.matches] == ["a"]
+    clock.advance(1)
+    late = idx.query(vector=unit(0), top_k=5, namespace="t")
+    assert late.response_info.is_reconciled(target) and len(late.matches) == 2
+
+
+def test_only_queries_report_an_indexed_lsn_unless_told_otherwise(lagging):
+    _, idx = lagging
+    idx.upsert(vectors=[("a", unit(0))], namespace="t")
+    fetch = idx.fetch(ids=["a"], namespace="t")
+    page = idx.list_paginated(namespace="t")
+    assert fetch.response_info.lsn_reconciled is None  # as pinecone 10.2.0 documents
+    assert page.response_info.lsn_reconciled is None
+    with PineconeDouble(lsn_reads=("query", "list")) as double:
+        listed = Index(host=double.url, api_key=PineconeDouble.API_KEY).list_paginated(
+            namespace="t"
+        )
+        assert listed.response_info.lsn_reconciled == 0
+
+
+def test_reads_apply_writes_in_log_order_whatever_the_jitter(clock):
+    """A read whose LSN is n reflects exactly the first n writes: never a later write
+    without the earlier ones (docs: subsequent operations are reflected too)."""
+    with PineconeDouble(lag_seconds=0.5, lag_jitter=5.0, seed=11, clock=clock) as double:
+        idx = Index(host=double.url, api_key=PineconeDouble.API_KEY)
+        for i in range(8):
+            idx.upsert(vectors=[(f"v{i}", unit(i))], namespace="t")
+            clock.advance(0.2)
+        seen_lsns = []
+        for _ in range(40):
+            r = idx.query(vector=unit(0), top_k=20, namespace="t")
+            n = r.response_info.lsn_reconciled
+            assert sorted(m.id for m in r.matches) == sorted(f"v{i}" for i in range(n))
+            seen_lsns.append(n)
+            clock.advance(0.25)
+        idx.close()
+    assert seen_lsns == sorted(seen_lsns) and seen_lsns[-1] == 8
+    assert len(set(seen_lsns)) > 3  # the writes did land at different times
+
+
+def _visibility_timeline(seed):
+    clock = ManualClock()
+    with PineconeDouble(lag_seconds=1.0, lag_jitter=4.0, seed=seed, clock=clock) as double:
+        idx = Index(host=double.url, api_key=PineconeDouble.API_KEY)
+        for i in range(6):
+            idx.upsert(vectors=[(f"v{i}", unit(i))], namespace="t")
+        timeline = []
+        for _ in range(30):
+            timeline.append(len(list(idx.list_paginated(namespace="t").vectors)))
+            clock.advance(0.2)
+        idx.close()
+    return timeline
+
+
+def test_the_lag_is_seeded_so_a_run_can_be_replayed():
+    assert _visibility_timeline(5) == _visibility_timeline(5)
+    assert _visibility_timeline(5) != _visibility_timeline(6)
+
+
+def test_fetch_and_query_can_see_a_write_at_different_times(clock):
+    with PineconeDouble(lag_seconds=0.0, lag_jitter=5.0, seed=1, clock=clock) as double:
+        idx = Index(host=double.url, api_key=PineconeDouble.API_KEY)
+        idx.upsert(vectors=[("a", unit(0))], namespace="t")
+        differed = False
+        for _ in range(50):
+            by_query = bool(idx.query(vector=unit(0), top_k=1, namespace="t").matches)
+            by_fetch = bool(idx.fetch(ids=["a"], namespace="t").vectors)
+            differed |= by_query != by_fetch
+            clock.advance(0.1)
+        idx.close()
+    assert differed and by_query and by_fetch
+
+
+# API version ------------------------------------------------------------------------------
+
+
+def test_the_sdk_sends_an_api_version_the_double_serves(index, pinecone_double):
+    index.describe_index_stats()
+    [rec] = pinecone_double.requests
+    assert rec.headers["x-pinecone-api-version"] == "2026-07"
+    assert rec.notes["api_version"] == "2026-07"
+
+
+def test_an_unknown_api_version_is_refused(pinecone_double):
+    r = httpx.post(
+        pinecone_double.url + "/describe_index_stats",
+        headers={"Api-Key": PineconeDouble.API_KEY, "X-Pinecone-Api-Version": "2019-01"},
+        json={},
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "INVALID_ARGUMENT" and "2019-01" in r.text
+
+
+def test_a_request_without_an_api_version_is_served_as_the_oldest_supported(pinecone_double):
+    r = httpx.post(
+        pinecone_double.url + "/describe_index_stats",
+        headers={"Api-Key": PineconeDouble.API_KEY},
+        json={},
+    )
+    assert r.status_code == 200
+    assert pinecone_double.requests[-1].notes["api_version"] == "2025-10"
+
+
+# namespace limit ---------------------------------------------------------------------------
+
+
+def test_a_write_that_would_create_one_namespace_too_many_is_a_403_quota_exceeded():
+    with PineconeDouble(max_namespaces=STARTER_NAMESPACES) as double:
+        idx = Index(host=double.url, api_key=PineconeDouble.API_KEY)
+        for i in range(100):
+            idx.upsert(vectors=[("a", unit(0))], namespace=f"tenant-{i}")
+        with pytest.raises(pinecone.ForbiddenError) as caught:
+            idx.upsert(vectors=[("a", unit(0))], namespace="tenant-100")
+        assert caught.value.status_code == 403
+        assert caught.value.body["error"]["code"] == "QUOTA_EXCEEDED"
+        assert "(100)" in caught.value.body["error"]["message"]
+        idx.upsert(
+            vectors=[("b", unit(1))], namespace="tenant-7"
+        )  # existing ones still take writes
+        idx.delete(delete_all=True, namespace="tenant-3")  # emptied, but still a namespace
+        with pytest.raises(pinecone.ForbiddenError):
+            idx.upsert(vectors=[("a", unit(0))], namespace="tenant-100")
+        idx.delete_namespace(name="tenant-3")
+        idx.upsert(vectors=[("a", unit(0))], namespace="tenant-100")
+        assert double.namespace_count() == 100 and "tenant-100" in double.namespaces()
+        idx.close()
+
+
+def test_a_delete_in_a_namespace_that_does_not_exist_creates_none():
+    with PineconeDouble(max_namespaces=1) as double:
+        idx = Index(host=double.url, api_key=PineconeDouble.API_KEY)
+        idx.delete(ids=["x"], namespace="ghost")
+        idx.upsert(vectors=[("a", unit(0))], namespace="real")
+        assert double.namespace_count() == 1
+        idx.close()
+
+
+def test_latency_delays_every_answer(fast_pinecone_retries):
+    with PineconeDouble(latency=1.0) as double:
+        slow = Index(host=double.url, api_key=PineconeDouble.API_KEY, timeout=0.2)
+        with pytest.raises(pinecone.PineconeTimeoutError):
+            slow.describe_index_stats()
+        patient = Index(host=double.url, api_key=PineconeDouble.API_KEY, timeout=5)
+        assert patient.describe_index_stats().dimension == 768

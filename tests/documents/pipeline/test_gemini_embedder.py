@@ -110,9 +110,24 @@ def test_an_unknown_model_is_permanent(gemini_double):
     assert caught.value.kind == FailureKind.REJECTED and "models/nope-1" in caught.value.message
 
 
-def test_a_refused_text_is_permanent_without_the_field_path_bullets(embedder):
+def test_an_overlong_text_is_permanent_with_the_services_reason(embedder):
     with pytest.raises(PermanentError) as caught:
         embedder.embed_documents(["wordy " * 1400])
+    assert caught.value.kind == FailureKind.REJECTED
+    assert caught.value.message == (
+        "Gemini refused the request: The input token count (2800) exceeds the maximum number "
+        "of tokens allowed (2048)."
+    )
+
+
+def test_a_refused_text_is_permanent_without_the_field_path_bullets(embedder, gemini_double):
+    gemini_double.fail_next(
+        400,
+        message="* BatchEmbedContentsRequest.requests[0].content.parts[0].data: required "
+        "oneof field 'data' must have one initialized field\n",
+    )
+    with pytest.raises(PermanentError) as caught:
+        embedder.embed_documents(["text"])
     message = caught.value.message
     assert message.startswith("Gemini refused the request: BatchEmbedContentsRequest")
     assert "\n" not in message and "* " not in message
