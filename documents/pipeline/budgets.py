@@ -34,30 +34,24 @@ def _pixels(n: int) -> str:
 # --- ZIP parts (DOCX) ----------------------------------------------------------------------------
 
 
-def zip_part_too_large(part: str, measured: int, limit: int, *, partial: bool = False):
-    """``partial``: measured while inflating, so ``measured`` is how far it got."""
-    if partial:
-        found = (
-            f"inflates past the limit of {size(limit)} per part ({size(measured)} when "
-            "reading stopped)"
-        )
-    else:
-        found = f"is {size(measured)} uncompressed, more than the limit of {size(limit)} per part"
+def zip_part_too_large(part: str, measured: int, limit: int, *, whole: bool = False):
+    """``whole``: the part was to be parsed whole, which has a lower limit
+    (ooxml.WHOLE_PART_SHARE)."""
+    per = "for a part read whole" if whole else "per part"
     return BudgetExceeded(
-        f"The part {part} of this Word document {found}. Save the document again from Word "
-        "(or split it) and upload the new file.",
+        f"The part {part} of this Word document is {size(measured)} uncompressed, more than "
+        f"the limit of {size(limit)} {per}. Save the document again from Word (or split it) "
+        "and upload the new file.",
         kind=FailureKind.ZIP_PART_TOO_LARGE,
     )
 
 
-def zip_ratio_too_high(part: str, inflated: int, compressed: int, limit: float, *, partial=False):
-    """``partial``: measured while inflating, so ``inflated`` is how far it got."""
-    amount = f"more than {size(inflated)}" if partial else size(inflated)
+def zip_ratio_too_high(part: str, inflated: int, compressed: int, limit: float):
     return BudgetExceeded(
         f"The part {part} of this Word document inflates from {size(compressed)} to "
-        f"{amount}, a compression ratio of {inflated / max(compressed, 1):,.0f} to 1, more "
-        f"than the limit of {limit:,.0f} to 1; real documents do not compress that well. "
-        "Save the document again from Word and upload the new file.",
+        f"{size(inflated)}, a compression ratio of {inflated / max(compressed, 1):,.0f} to 1, "
+        f"more than the limit of {limit:,.0f} to 1; real documents do not compress that "
+        "well. Save the document again from Word and upload the new file.",
         kind=FailureKind.ZIP_RATIO_TOO_HIGH,
     )
 
