@@ -33,10 +33,11 @@ from .budgets import Deadline, image_too_large, pdf_stream_too_large
 _PIECE = 1 << 18  # bytes inflated at a time
 
 # qpdf keeps every object it has resolved for as long as the file is open: walking the 607
-# pages of the corpus book raised the peak by 19 MB, by 12 MB reopening every 100 pages and
-# 10 MB every 50 (an open costs ~30 ms there; below that, what qpdf keeps per open
-# dominates). Objects already checked are not walked again after a reopen.
-REOPEN_EVERY_PAGES = 100
+# pages of the corpus book raised the peak by 19 MB (16 MB reopening every 200 pages, 12 MB
+# every 100; an open costs ~25 ms there, and every 100 pages made the check ~70% slower).
+# Reopening keeps a 2,000-page document from growing without bound at little cost; objects
+# already checked are not walked again after a reopen.
+REOPEN_EVERY_PAGES = 250
 
 # The most one input byte can become through each filter: deflate ~1032:1, LZW one 9-12 bit
 # code for a string of up to 4,096 bytes, run-length 2 bytes for 128, ASCII85 "z" for 4.
