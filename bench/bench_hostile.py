@@ -1,6 +1,7 @@
 """What each file of the hostile corpus costs to extract: outcome, time, peak memory (not a test).
 
     .venv/bin/python bench/bench_hostile.py [--baseline DIR] [--timeout 120] [--cap-gb 4] [NAME ...]
+    .venv/bin/python bench/bench_hostile.py --corpus-cost [--corpus ../shared/corpus] [--runs 3]
 
 The files come from tests/hostile/make_hostile.py, written to a temporary folder. Each one is
 sniffed and extracted (every page consumed, as the worker does) in a fresh interpreter capped
@@ -9,16 +10,23 @@ would take the machine down only takes down its child; the peak resident memory 
 kernel's figure for the reaped child (bench/child_rss.py). ``--baseline DIR`` runs the same
 files against another checkout too (e.g. ``git archive <commit> | tar -x -C DIR``), for a
 before/after table. Writes bench/results/hostile.json.
+
+``--corpus-cost`` measures what the budgets cost on normal files instead: for the corpus's
+text PDFs, the time of the PDF stream check alone (documents/pipeline/pdf_streams.py, every
+page) against the time of extracting them (text layers only, the check included), best of
+``--runs`` each, in one process. Writes bench/results/hostile_corpus_cost.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from child_rss import run_child_capped
@@ -74,13 +82,79 @@ def measure(root: Path, path: Path, *, cap: int, timeout: float) -> dict:
     return result
 
 
+def corpus_cost(corpus: Path, runs: int) -> None:
+    from documents.pipeline.extract import PDF, extract_text
+    from documents.pipeline.pdf_streams import PageStreams
+    from documents.pipeline.types import ExtractOptions
+
+    with (corpus / "MANIFEST.tsv").open(encoding="utf-8") as handle:
+        rows = [
+            r for r in csv.DictReader(handle, delimiter="\t") if r["kind"].startswith("text-pdf")
+        ]
+    options = ExtractOptions(ocr_min_chars=0)  # text layers only: OCR would swamp the figure
+    files: dict = {}
+    for row in rows:
+        path = corpus / row["file"]
+        check, extract = [], []
+        for _ in range(runs):
+            started = time.perf_counter()
+            extraction = extract_text(path, content_type=PDF, options=options)
+            pages = sum(1 for _ in extraction.pages)
+            extract.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            streams = PageStreams(
+                path,
+                password="",
+                max_stream_bytes=options.max_pdf_stream_bytes,
+                max_image_pixels=options.max_image_pixels,
+            )
+            for index in range(pages):
+                streams.check_page(index)
+            streams.close()
+            check.append(time.perf_counter() - started)
+        files[row["file"]] = {
+            "pages": pages,
+            "extract_seconds": round(min(extract), 4),
+            "stream_check_seconds": round(min(check), 4),
+        }
+        print(
+            f"{row['file']:40} {pages:4} p  extract {min(extract):7.3f} s  "
+            f"check {min(check):6.3f} s",
+            flush=True,
+        )
+    extract_total = sum(f["extract_seconds"] for f in files.values())
+    check_total = sum(f["stream_check_seconds"] for f in files.values())
+    share = check_total / extract_total
+    print(
+        f"total: extract {extract_total:.2f} s, of which the stream check {check_total:.2f} s "
+        f"({share:.1%})"
+    )
+    write_result(
+        "hostile_corpus_cost",
+        {
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "runs": runs,
+            "files": files,
+            "extract_seconds": round(extract_total, 3),
+            "stream_check_seconds": round(check_total, 3),
+            "stream_check_share": round(share, 4),
+        },
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("names", nargs="*", help="files of make_hostile.FILES (default: all)")
     parser.add_argument("--baseline", type=Path, help="another checkout to run the files against")
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--cap-gb", type=float, default=4.0)
+    parser.add_argument("--corpus-cost", action="store_true")
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    if args.corpus_cost:
+        corpus_cost(args.corpus, args.runs)
+        return
     names = args.names or list(make_hostile.FILES)
     cap = int(args.cap_gb * (1 << 30))
     roots = {"after": ROOT}

@@ -544,7 +544,7 @@ def tiff_many_frames(path: Path, frames: int = 1500) -> Path:
 
 def tiff_bomb_second_frame(path: Path, side: int = 13_000) -> Path:
     """A TIFF whose first frame is a small page and whose second is 13,000 x 13,000 pixels
-    (blank, Group 4, so 21 KB): a check of the first frame alone lets it through."""
+    (blank, Group 4: 1.6 KB of data): a check of the first frame alone lets it through."""
     first = TiffFrame(850, 1100, bytes((850 + 7) // 8 * 1100))
     second = TiffFrame(side, side, _blank_group4(side), compression=4)
     return write_tiff(path, [first, second])
