@@ -20,6 +20,14 @@ class FailureKind:
     UNSUPPORTED_TYPE = "unsupported_type"
     TOO_LARGE = "too_large"
     TOO_MANY_PAGES = "too_many_pages"
+    # over one of the extraction budgets (ExtractOptions); never retried
+    ZIP_PART_TOO_LARGE = "zip_part_too_large"
+    ZIP_RATIO_TOO_HIGH = "zip_ratio_too_high"
+    PDF_STREAM_TOO_LARGE = "pdf_stream_too_large"
+    IMAGE_TOO_LARGE = "image_too_large"
+    TOO_MANY_OCR_PAGES = "too_many_ocr_pages"
+    TOO_MUCH_TEXT = "too_much_text"
+    TIME_LIMIT = "time_limit"
     DIMENSION_MISMATCH = "dimension_mismatch"
     REJECTED = "rejected"  # the provider refused the request (bad key, invalid argument)
     MISSING_FILE = "missing_file"
@@ -37,6 +45,13 @@ class FailureKind:
         UNSUPPORTED_TYPE: "Unsupported type",
         TOO_LARGE: "Too large",
         TOO_MANY_PAGES: "Too many pages",
+        ZIP_PART_TOO_LARGE: "Archive part too large",
+        ZIP_RATIO_TOO_HIGH: "Archive part compressed too well",
+        PDF_STREAM_TOO_LARGE: "PDF stream too large",
+        IMAGE_TOO_LARGE: "Image too large",
+        TOO_MANY_OCR_PAGES: "Too many pages to OCR",
+        TOO_MUCH_TEXT: "Too much text",
+        TIME_LIMIT: "Took too long to read",
         DIMENSION_MISMATCH: "Embedding dimension mismatch",
         REJECTED: "Refused by a provider",
         MISSING_FILE: "Stored file missing",
@@ -48,6 +63,20 @@ class FailureKind:
     }
     # Internal errors are bugs: retrying the same input cannot help, so they are not transient.
     TRANSIENT = frozenset({RATE_LIMITED, UNAVAILABLE, WORKER_LOST})
+    # The budgets a document is read within: over one, it fails at once and for good (the
+    # same file would break the same limit again).
+    BUDGETS = frozenset(
+        {
+            TOO_MANY_PAGES,
+            ZIP_PART_TOO_LARGE,
+            ZIP_RATIO_TOO_HIGH,
+            PDF_STREAM_TOO_LARGE,
+            IMAGE_TOO_LARGE,
+            TOO_MANY_OCR_PAGES,
+            TOO_MUCH_TEXT,
+            TIME_LIMIT,
+        }
+    )
 
 
 class ApplicationError(Exception):
@@ -70,6 +99,14 @@ class PermanentError(ApplicationError):
     """Retrying cannot help: the input or the configuration is wrong."""
 
     default_kind = FailureKind.CORRUPT
+
+
+class BudgetExceeded(PermanentError):
+    """A document over one of the extraction budgets (``ExtractOptions``): its kind is one of
+    ``FailureKind.BUDGETS`` and its message names the limit and what was measured. Permanent,
+    so it is never retried: the same file would break the same limit again."""
+
+    default_kind = FailureKind.TOO_MANY_PAGES
 
 
 class TransientError(ApplicationError):

@@ -216,6 +216,9 @@ def run_stages(document_id, *, task_id: str, retries: int) -> dict | None:
             extraction = extract_text(
                 path, content_type=document.content_type, options=extract_options()
             )
+            # On any way out (an error, a cancellation) stop its Tesseract processes and
+            # remove its temporary files now, not whenever the iterator is collected.
+            cleanup.callback(extraction.close)
             held.write(pages_total=extraction.page_count)
             # Only the text is kept (a few MB for a 600-page book); rendered pages and
             # PDF objects are released page by page inside extract_text.

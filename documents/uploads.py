@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import zipfile
 from typing import BinaryIO
 
 import charset_normalizer
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
-from documents.errors import InvalidUpload, UnsupportedUpload, UploadTooLarge
+from documents.errors import BudgetExceeded, InvalidUpload, UnsupportedUpload, UploadTooLarge
+from documents.pipeline.ooxml import Package, PackageError, word_main_document
+from documents.pipeline.types import ExtractOptions
 
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -78,18 +79,29 @@ def sniff_content_type(fileobj: BinaryIO, filename: str) -> str | None:
         fileobj.seek(start)
 
 
+# Only the package's relationships and content types are read here (a few KB), through the
+# same bounded reader as extraction, with its default limits.
+_ZIP_LIMITS = ExtractOptions()
+
+
 def _sniff_zip(fileobj: BinaryIO, filename: str) -> str | None:
+    """A Word document is a package whose officeDocument relationship points at a part of
+    a Word main content type (ECMA-376 Part 2), whatever that part is called: Word and
+    python-docx open a main part named otherwise than word/document.xml. Spreadsheets,
+    presentations and other ZIPs (odt, jar) are not."""
     try:
-        with zipfile.ZipFile(fileobj) as archive:
-            names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError):
+        with Package(
+            fileobj,
+            max_part_bytes=_ZIP_LIMITS.max_zip_part_bytes,
+            max_ratio=_ZIP_LIMITS.max_zip_ratio,
+        ) as package:
+            return DOCX if word_main_document(package) else None
+    except (PackageError, BudgetExceeded):
         # A truncated upload has lost its ZIP directory, so its content is unknowable; if it
         # claims to be a Word document, let the extractor report it as damaged (which tells
-        # staff what to do) rather than as an unsupported type.
+        # staff what to do) rather than as an unsupported type. The same goes for a package
+        # whose relationships cannot be read.
         return DOCX if filename.lower().endswith(".docx") else None
-    # Every Word producer (Word, LibreOffice, Google Docs, python-docx; strict OOXML too)
-    # stores the main part under this name; other ZIPs (xlsx, odt, jar) do not have it.
-    return DOCX if "word/document.xml" in names else None
 
 
 def _looks_like_text(head: bytes) -> bool:

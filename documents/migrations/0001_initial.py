@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,109 +16,234 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='DeletedDocument',
+            name="DeletedDocument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('document_id', models.UUIDField(unique=True)),
-                ('vector_namespace', models.CharField(max_length=80)),
-                ('storage_key', models.CharField(blank=True, max_length=500)),
-                ('deleted_at', models.DateTimeField(auto_now_add=True)),
-                ('cleanup_attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("document_id", models.UUIDField(unique=True)),
+                ("vector_namespace", models.CharField(max_length=80)),
+                ("storage_key", models.CharField(blank=True, max_length=500)),
+                ("deleted_at", models.DateTimeField(auto_now_add=True)),
+                ("cleanup_attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Tenant',
+            name="Tenant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('vector_namespace', models.CharField(editable=False, max_length=80, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                ("vector_namespace", models.CharField(editable=False, max_length=80, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Document',
+            name="Document",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('title', models.CharField(max_length=300)),
-                ('original_filename', models.CharField(max_length=255)),
-                ('content_type', models.CharField(max_length=120)),
-                ('size_bytes', models.BigIntegerField()),
-                ('sha256', models.CharField(db_index=True, max_length=64)),
-                ('storage_key', models.CharField(max_length=500)),
-                ('status', models.CharField(choices=[('processing', 'Processing'), ('completed', 'Completed'), ('failed', 'Failed')], db_index=True, default='processing', max_length=12)),
-                ('stage', models.CharField(choices=[('queued', 'Queued'), ('waiting', 'Waiting (rate limited)'), ('downloading', 'Downloading'), ('extracting', 'Extracting'), ('ocr', 'OCR'), ('chunking', 'Chunking'), ('embedding', 'Embedding'), ('indexing', 'Indexing'), ('done', 'Done')], default='queued', max_length=12)),
-                ('pages_total', models.PositiveIntegerField(blank=True, null=True)),
-                ('pages_done', models.PositiveIntegerField(default=0)),
-                ('chunks_total', models.PositiveIntegerField(blank=True, null=True)),
-                ('chunks_done', models.PositiveIntegerField(default=0)),
-                ('chunk_count', models.PositiveIntegerField(default=0)),
-                ('failure_kind', models.CharField(blank=True, choices=[('encrypted', 'Encrypted'), ('corrupt', 'Corrupt or truncated file'), ('empty', 'No readable text'), ('unsupported_type', 'Unsupported type'), ('too_large', 'Too large'), ('too_many_pages', 'Too many pages'), ('dimension_mismatch', 'Embedding dimension mismatch'), ('rejected', 'Refused by a provider'), ('missing_file', 'Stored file missing'), ('rate_limited', 'Rate limited'), ('unavailable', 'Service unavailable'), ('worker_lost', 'Worker lost'), ('internal', 'Internal error'), ('cancelled', 'Cancelled')], max_length=24)),
-                ('failure_message', models.TextField(blank=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('attempt_log', models.JSONField(blank=True, default=list)),
-                ('scheduled_retries', models.PositiveIntegerField(default=0)),
-                ('resume_at', models.DateTimeField(blank=True, null=True)),
-                ('stage_timings', models.JSONField(blank=True, default=dict)),
-                ('queued_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('claimed_by', models.CharField(blank=True, max_length=200)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('last_task_id', models.CharField(blank=True, max_length=255)),
-                ('vector_count', models.PositiveIntegerField(default=0)),
-                ('embedding_model', models.CharField(blank=True, max_length=120)),
-                ('embedding_dimension', models.PositiveIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('uploaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='documents', to='documents.tenant')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("title", models.CharField(max_length=300)),
+                ("original_filename", models.CharField(max_length=255)),
+                ("content_type", models.CharField(max_length=120)),
+                ("size_bytes", models.BigIntegerField()),
+                ("sha256", models.CharField(db_index=True, max_length=64)),
+                ("storage_key", models.CharField(max_length=500)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("processing", "Processing"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="processing",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("waiting", "Waiting (rate limited)"),
+                            ("downloading", "Downloading"),
+                            ("extracting", "Extracting"),
+                            ("ocr", "OCR"),
+                            ("chunking", "Chunking"),
+                            ("embedding", "Embedding"),
+                            ("indexing", "Indexing"),
+                            ("done", "Done"),
+                        ],
+                        default="queued",
+                        max_length=12,
+                    ),
+                ),
+                ("pages_total", models.PositiveIntegerField(blank=True, null=True)),
+                ("pages_done", models.PositiveIntegerField(default=0)),
+                ("chunks_total", models.PositiveIntegerField(blank=True, null=True)),
+                ("chunks_done", models.PositiveIntegerField(default=0)),
+                ("chunk_count", models.PositiveIntegerField(default=0)),
+                (
+                    "failure_kind",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("encrypted", "Encrypted"),
+                            ("corrupt", "Corrupt or truncated file"),
+                            ("empty", "No readable text"),
+                            ("unsupported_type", "Unsupported type"),
+                            ("too_large", "Too large"),
+                            ("too_many_pages", "Too many pages"),
+                            ("dimension_mismatch", "Embedding dimension mismatch"),
+                            ("rejected", "Refused by a provider"),
+                            ("missing_file", "Stored file missing"),
+                            ("rate_limited", "Rate limited"),
+                            ("unavailable", "Service unavailable"),
+                            ("worker_lost", "Worker lost"),
+                            ("internal", "Internal error"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("failure_message", models.TextField(blank=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("attempt_log", models.JSONField(blank=True, default=list)),
+                ("scheduled_retries", models.PositiveIntegerField(default=0)),
+                ("resume_at", models.DateTimeField(blank=True, null=True)),
+                ("stage_timings", models.JSONField(blank=True, default=dict)),
+                ("queued_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("claimed_by", models.CharField(blank=True, max_length=200)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("last_task_id", models.CharField(blank=True, max_length=255)),
+                ("vector_count", models.PositiveIntegerField(default=0)),
+                ("embedding_model", models.CharField(blank=True, max_length=120)),
+                ("embedding_dimension", models.PositiveIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="documents",
+                        to="documents.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Chunk',
+            name="Chunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField()),
-                ('text', models.TextField()),
-                ('token_count', models.PositiveIntegerField()),
-                ('page_start', models.PositiveIntegerField()),
-                ('page_end', models.PositiveIntegerField()),
-                ('char_start', models.PositiveIntegerField()),
-                ('char_end', models.PositiveIntegerField()),
-                ('vector_id', models.CharField(max_length=120)),
-                ('document', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='documents.document')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("index", models.PositiveIntegerField()),
+                ("text", models.TextField()),
+                ("token_count", models.PositiveIntegerField()),
+                ("page_start", models.PositiveIntegerField()),
+                ("page_end", models.PositiveIntegerField()),
+                ("char_start", models.PositiveIntegerField()),
+                ("char_end", models.PositiveIntegerField()),
+                ("vector_id", models.CharField(max_length=120)),
+                (
+                    "document",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chunks",
+                        to="documents.document",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['document', 'index'],
-                'constraints': [models.UniqueConstraint(fields=('document', 'index'), name='unique_chunk_index')],
+                "ordering": ["document", "index"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("document", "index"), name="unique_chunk_index")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('staff', 'Staff')], default='staff', max_length=10)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='documents.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("owner", "Owner"), ("staff", "Staff")],
+                        default="staff",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="documents.tenant",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'tenant'), name='unique_membership')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "tenant"), name="unique_membership")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(fields=['tenant', 'status'], name='documents_d_tenant__1461e3_idx'),
+            model_name="document",
+            index=models.Index(fields=["tenant", "status"], name="documents_d_tenant__1461e3_idx"),
         ),
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(fields=['status', 'heartbeat_at'], name='documents_d_status_04fc99_idx'),
+            model_name="document",
+            index=models.Index(
+                fields=["status", "heartbeat_at"], name="documents_d_status_04fc99_idx"
+            ),
         ),
     ]

@@ -1,11 +1,18 @@
 """The text of a DOCX file, read from the XML of its parts.
 
-python-docx opens the package (ZIP, content types, relationships); the text is read from the
-parts' XML by the walker below, because python-docx's paragraph-and-table API misses text
-boxes, footnotes and list numbers, repeats the text of merged table cells, and its
-``Document()`` refuses strict OOXML, whose parts differ from the usual ones only in their
-namespaces. The walker matches element local names, so it reads both flavours (corpus:
-strict.docx). Measured on the corpus (bench reference): python-docx opens 82 documents/s.
+The package is opened with ooxml.py, within the ZIP budgets (every part's size and ratio
+from the directory, then counted while it is inflated), and the parts are found through
+their relationships, so a main part with another name than word/document.xml is read too.
+The main part is parsed as a stream: each top-level paragraph, and each row of a top-level
+table, is read as soon as it ends and then dropped from the tree, so a document of a million
+tiny paragraphs costs its text, not its tree (lxml's tree of tiny elements is ~20 times the
+XML). Headers, footers, notes, numbering and styles are parsed whole; they are held to the
+part-size budget like every part. The characters read are counted against ``max_chars`` as
+they come, and the deadline checked as the blocks go by.
+
+The walker below matches element local names, so it reads both transitional and strict OOXML
+(corpus: strict.docx), and reads what python-docx's paragraph-and-table API misses: text
+boxes, footnotes, list numbers, merged table cells without repeating their text.
 """
 
 from __future__ import annotations
@@ -16,16 +23,18 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from docx.opc.exceptions import OpcError
-from docx.opc.package import OpcPackage
 from lxml import etree
 
 from documents.errors import FailureKind, PermanentError
 
-# What a damaged or foreign file raises while python-docx opens it: not a ZIP, a ZIP cut
-# short, compressed data that does not inflate, no main document part, XML that does not parse.
+from .budgets import Deadline, TextBudget, size
+from .ooxml import DirectoryMismatch, DtdDeclared, Package, PackageError, refuse_dtd, xml_events
+from .types import ExtractOptions
+
+# What a damaged or foreign file raises while it is read: not a ZIP, a ZIP cut short,
+# compressed data that does not inflate, no main document part, XML that does not parse.
 _DAMAGED = (
-    OpcError,
+    PackageError,
     zipfile.BadZipFile,
     zlib.error,
     EOFError,
@@ -35,73 +44,159 @@ _DAMAGED = (
     etree.XMLSyntaxError,
 )
 
+_DAMAGED_MESSAGE = (
+    "This Word document is damaged or incomplete and cannot be opened; check that it "
+    "opens in Word and upload it again."
+)
+_DTD_MESSAGE = (
+    "This Word document contains an XML document type declaration (DTD), which Word files "
+    'may not contain: it is how "entity expansion" files exhaust a server. Save the '
+    "document again from Word and upload the new file."
+)
 
-def docx_text(path: Path) -> str:
+# How many blocks go by between two looks at the clock.
+_DEADLINE_EVERY = 256
+
+
+def docx_text(path: Path, options: ExtractOptions, deadline: Deadline | None = None) -> str:
     """The text of a Word document: headers, body (paragraphs, tables, text boxes, list
     numbers) in document order, footnotes, endnotes, footers; one paragraph or table row a
-    line. Raises PermanentError(CORRUPT) when the file is not a readable Word package."""
+    line. Raises PermanentError(CORRUPT) when the file is not a readable Word package, and
+    BudgetExceeded when a part or the text is over its budget."""
+    text = _Text(TextBudget(options.max_chars), deadline)
     try:
-        package = OpcPackage.open(str(path))
-        main = _related(package, "officeDocument")[0]
-        # Parse every part now, so that a damaged part is reported like a damaged file.
-        headers = [_root(part) for part in _related(main, "header")]
-        footers = [_root(part) for part in _related(main, "footer")]
-        notes = [
-            (note, _root(part))
-            for kind, note in (("footnotes", "footnote"), ("endnotes", "endnote"))
-            for part in _related(main, kind)
-        ]
-        body = _root(main).find(_w(_root(main), "body"))
-        numbering = _Numbering(
-            [_root(part) for part in _related(main, "numbering")],
-            [_root(part) for part in _related(main, "styles")],
-        )
-    except _DAMAGED:
+        with Package(
+            path, max_part_bytes=options.max_zip_part_bytes, max_ratio=options.max_zip_ratio
+        ) as package:
+            package.check_directory()
+            main = package.main_document()
+            if main is None:
+                raise PackageError("no officeDocument relationship")
+            headers = [package.parse(part) for part in package.related(main, "header")]
+            footers = [package.parse(part) for part in package.related(main, "footer")]
+            notes = [
+                (note, package.parse(part))
+                for kind, note in (("footnotes", "footnote"), ("endnotes", "endnote"))
+                for part in package.related(main, kind)
+            ]
+            numbering = _Numbering(
+                [package.parse(part) for part in package.related(main, "numbering")],
+                [package.parse(part) for part in package.related(main, "styles")],
+            )
+            # Headers first, footers last, each distinct text once: every section repeats
+            # its header, and first-page/even-page variants are often identical to the
+            # default one.
+            for root in headers:
+                text.add_once("\n".join(_blocks(root, numbering)))
+            if deadline is not None:
+                deadline.check()
+            with package.open(main) as stream:
+                for block in _body_blocks(stream, numbering):
+                    text.add(block)
+            for note, root in notes:
+                for element in root:
+                    # separator/continuation notes hold the rule line, not text
+                    if _local(element) == note and not element.get(_w(element, "type")):
+                        for block in _blocks(element, numbering):
+                            text.add(block)
+            for root in footers:
+                text.add_once("\n".join(_blocks(root, numbering)))
+    except DtdDeclared:
+        raise PermanentError(_DTD_MESSAGE, kind=FailureKind.CORRUPT) from None
+    except DirectoryMismatch as exc:
+        more = "" if exc.ended else "more than "
         raise PermanentError(
-            "This Word document is damaged or incomplete and cannot be opened; check that it "
-            "opens in Word and upload it again.",
+            f"This Word document is not what its archive says: the part {exc.part} inflates "
+            f"to {more}{size(exc.measured)}, not the {size(exc.declared)} its directory gives, "
+            "so it is damaged or was made to look smaller than it is. Save the document "
+            "again from Word and upload the new file.",
             kind=FailureKind.CORRUPT,
         ) from None
-    blocks: list[str] = []
-    seen: set[str] = set()
-    # Headers first, footers last, each distinct text once: every section repeats its
-    # header, and first-page/even-page variants are often identical to the default one.
-    for root in headers:
-        _add_once(blocks, seen, "\n".join(_blocks(root, numbering)))
-    if body is not None:
-        blocks.extend(_blocks(body, numbering))
-    for note, root in notes:
-        for element in root:
-            # separator/continuation notes hold the rule line, not text
-            if _local(element) == note and not element.get(_w(element, "type")):
-                blocks.extend(_blocks(element, numbering))
-    for root in footers:
-        _add_once(blocks, seen, "\n".join(_blocks(root, numbering)))
-    return "\n".join(block for block in blocks if block.strip())
+    except _DAMAGED:
+        raise PermanentError(_DAMAGED_MESSAGE, kind=FailureKind.CORRUPT) from None
+    return "\n".join(text.blocks)
 
 
-def _related(source, kind: str) -> list:
-    # Strict OOXML relationship types live under purl.oclc.org, transitional ones under
-    # schemas.openxmlformats.org; the last path segment is the same.
-    return [
-        rel.target_part
-        for rel in source.rels.values()
-        if not rel.is_external and rel.reltype.rsplit("/", 1)[-1] == kind
-    ]
+class _Text:
+    """The blocks read so far, counted against the text budget."""
+
+    def __init__(self, budget: TextBudget, deadline: Deadline | None):
+        self.blocks: list[str] = []
+        self._seen: set[str] = set()
+        self._budget = budget
+        self._deadline = deadline
+
+    def add(self, block: str) -> None:
+        if not block.strip():
+            return
+        self._budget.add(len(block) + 1)
+        self.blocks.append(block)
+        if self._deadline is not None and len(self.blocks) % _DEADLINE_EVERY == 0:
+            self._deadline.check()
+
+    def add_once(self, block: str) -> None:
+        if block.strip() and block not in self._seen:
+            self._seen.add(block)
+            self.add(block)
 
 
-def _root(part) -> etree._Element:
-    element = getattr(part, "element", None)  # XmlPart: already parsed by python-docx
-    return element if element is not None else etree.fromstring(part.blob, _XML_PARSER)
+# Containers whose children are block content (paragraphs, tables) to walk through.
+_BLOCK_WRAPPERS = {"sdt", "sdtContent", "customXml", "ins", "moveTo", "smartTag"}
+# The elements the body stream stops at: the root (to refuse a DTD before any content is
+# parsed), paragraphs, tables and their rows, and the wrappers blocks sit in.
+_STREAM_TAGS = tuple(f"{{*}}{name}" for name in ("document", "p", "tbl", "tr", *_BLOCK_WRAPPERS))
 
 
-_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+def _body_blocks(stream, numbering: _Numbering) -> Iterator[str]:
+    """The body's blocks in document order, read as the parser reaches the end of each
+    top-level paragraph or top-level table row, which is then removed from the tree."""
+    first = True
+    for event, element in xml_events(stream, events=("start", "end"), tag=_STREAM_TAGS):
+        if first:
+            first = False
+            refuse_dtd(element)
+        if event != "end":
+            continue
+        name = _local(element)
+        if name == "p" and _top_level(element.getparent()):
+            yield from _paragraph(element, numbering)
+        elif name == "tr" and _top_level_row(element):
+            row = _row(element, numbering)
+            if row:
+                yield row
+        elif not (name in _BLOCK_WRAPPERS or name == "tbl") or not _top_level(element.getparent()):
+            continue  # inside a block still being read, or the root
+        _drop(element)
 
 
-def _add_once(blocks: list[str], seen: set[str], text: str) -> None:
-    if text.strip() and text not in seen:
-        seen.add(text)
-        blocks.append(text)
+def _top_level(parent) -> bool:
+    """Whether a block whose parent is ``parent`` is a block of the body (not inside a table
+    cell, a text box or a note): only wrappers between it and <w:body>."""
+    while parent is not None:
+        name = _local(parent)
+        if name == "body":
+            return True
+        if name not in _BLOCK_WRAPPERS:
+            return False
+        parent = parent.getparent()
+    return False
+
+
+def _top_level_row(row) -> bool:
+    parent = row.getparent()
+    while parent is not None and _local(parent) in _BLOCK_WRAPPERS:
+        parent = parent.getparent()
+    return parent is not None and _local(parent) == "tbl" and _top_level(parent.getparent())
+
+
+def _drop(element) -> None:
+    """Free a block that has been read, and what came before it at its level (properties,
+    bookmarks, blocks already read): lxml keeps every parsed node until it is removed."""
+    element.clear(keep_tail=False)
+    parent = element.getparent()
+    if parent is not None:
+        while element.getprevious() is not None:
+            del parent[0]
 
 
 def _local(element) -> str:
@@ -114,8 +209,6 @@ def _w(element, name: str) -> str:
     return f"{{{etree.QName(element).namespace}}}{name}"
 
 
-# Containers whose children are block content (paragraphs, tables) to walk through.
-_BLOCK_WRAPPERS = {"sdt", "sdtContent", "customXml", "ins", "moveTo", "smartTag"}
 # Inline elements whose content is not text of the document: properties, deleted or moved
 # text, field instructions, and mc:Fallback, the VML copy Word writes of each text box.
 _SKIP = {"pPr", "rPr", "sectPr", "del", "moveFrom", "instrText", "delText", "Fallback"}
@@ -167,14 +260,19 @@ def _table(table, numbering: _Numbering) -> Iterator[str]:
     for row in table.iter(_w(table, "tr")):
         if row.getparent() is not table and _nearest_table(row) is not table:
             continue  # a row of a nested table: read with its own cell
-        cells = []
-        for cell in row:
-            if _local(cell) == "tc":
-                text = " ".join(_blocks(cell, numbering)).strip()
-                if text:
-                    cells.append(text.replace("\n", " "))
-        if cells:
-            yield " | ".join(cells)
+        line = _row(row, numbering)
+        if line:
+            yield line
+
+
+def _row(row, numbering: _Numbering) -> str:
+    cells = []
+    for cell in row:
+        if _local(cell) == "tc":
+            text = " ".join(_blocks(cell, numbering)).strip()
+            if text:
+                cells.append(text.replace("\n", " "))
+    return " | ".join(cells)
 
 
 def _nearest_table(row):

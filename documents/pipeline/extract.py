@@ -7,6 +7,13 @@ pages without a text layer (and every image frame) through Tesseract. Errors fou
 reading pages are raised by the ``pages`` iterator, including ``FailureKind.EMPTY`` for a
 PDF or image in which not even OCR found a word: the consumer sees it after the last page.
 
+Every document is read within the budgets of ``ExtractOptions`` (budgets.py), each checked
+before the step it protects: the ZIP parts of a DOCX (ooxml.py), the streams a PDF page draws
+before PDFium loads the page (pdf_streams.py), an image's pixels from its header before it is
+decoded, the pages that need OCR before the first one is read (for a PDF, the text layers of
+the pages after the first page to OCR are read then, and kept, so nothing is read twice), the
+characters as the pages come, and the wall time between pages and while Tesseract runs.
+
 PDF library: pypdfium2 only, no pdfplumber. bench/bench_extract.py, same 27 corpus text
 PDFs (133 pages) in the same run, three runs on a shared, busy 2-core machine: pypdfium2
 through extract_text 154/143/76 pages/s, pdfplumber with each page closed 2.6/1.8/1.6 pages/s,
@@ -18,30 +25,28 @@ the time for nothing; it is used nowhere in extraction.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import charset_normalizer
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from documents.errors import FailureKind, PermanentError
 
+from .budgets import Deadline, TextBudget, too_many_ocr_pages
 from .docx_text import docx_text
+from .images import image_frames, ocr_scale, open_image
 from .ocr import OcrJob, ocr_pages, visible_chars
+from .pdf_streams import PageStreams
 from .types import Extraction, ExtractOptions, Page
 
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 TEXT_TYPES = ("text/plain", "text/markdown")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff")
-
-# Tesseract's time and memory grow with the pixel count, and it refuses images wider than
-# 32767 px. 40 Mpx is an A3 page at 300 DPI; larger images are scaled down to it first.
-MAX_OCR_PIXELS = 40_000_000
 
 # PDFium keeps what it has parsed (fonts, shared objects) for as long as a document is open:
 # reading the 607-page corpus book, the process grew from 37 MB to 57 MB without reopening,
@@ -65,19 +70,21 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe]")
 def extract_text(path: Path, *, content_type: str, options: ExtractOptions) -> Extraction:
     """Open ``path`` as ``content_type`` and return its page count and a lazy page iterator.
 
-    Raises PermanentError (CORRUPT, ENCRYPTED, TOO_MANY_PAGES, TOO_LARGE, EMPTY,
-    UNSUPPORTED_TYPE) for what can be told on opening; ``pages`` may raise PermanentError
-    (CORRUPT for a damaged page, EMPTY at the end) and OCR errors while it is iterated."""
+    Raises PermanentError (CORRUPT, ENCRYPTED, EMPTY, UNSUPPORTED_TYPE, or a budget's
+    kind) for what can be told on opening; ``pages`` may raise PermanentError (CORRUPT for a
+    damaged page, a budget's kind, EMPTY at the end) and OCR errors while it is iterated.
+    Close ``pages`` (``Extraction.close``) when stopping early: it stops Tesseract."""
     path = Path(path)
     path.stat()  # a missing file is our bug, not a property of the document: let it raise
+    deadline = Deadline(options.max_seconds)
     if content_type == PDF:
-        return _extract_pdf(path, options)
+        return _extract_pdf(path, options, deadline)
     if content_type == DOCX:
-        return _single_page(docx_text(path))
+        return _single_page(docx_text(path, options, deadline), options)
     if content_type in TEXT_TYPES:
-        return _single_page(_read_text_file(path))
+        return _single_page(_read_text_file(path), options)
     if content_type in IMAGE_TYPES:
-        return _extract_image(path, options)
+        return _extract_image(path, options, deadline)
     raise PermanentError(
         f"Files of type {content_type or 'unknown'} cannot be read; upload a PDF, a Word "
         "document (.docx), a text or Markdown file, or a PNG, JPEG or TIFF image.",
@@ -88,7 +95,7 @@ def extract_text(path: Path, *, content_type: str, options: ExtractOptions) -> E
 # --- PDF ---------------------------------------------------------------------------------
 
 
-def _extract_pdf(path: Path, options: ExtractOptions) -> Extraction:
+def _extract_pdf(path: Path, options: ExtractOptions, deadline: Deadline) -> Extraction:
     pdf = _open_pdf(path, options)
     page_count = len(pdf)
     if page_count > options.max_pages:
@@ -98,12 +105,13 @@ def _extract_pdf(path: Path, options: ExtractOptions) -> Extraction:
         pdf.close()
         raise PermanentError(EMPTY_MESSAGE, kind=FailureKind.EMPTY)
     pages = ocr_pages(
-        _pdf_pages(path, pdf, options),
+        _PdfPages(path, pdf, options, deadline).pages(),
         languages=options.ocr_languages,
         parallel=options.ocr_parallel_pages,
         tesseract=options.tesseract_cmd,
+        deadline=deadline,
     )
-    return Extraction(page_count=page_count, pages=_fail_if_empty(pages))
+    return Extraction(page_count=page_count, pages=_counted(pages, options, page_count))
 
 
 def _open_pdf(path: Path, options: ExtractOptions) -> pdfium.PdfDocument:
@@ -142,43 +150,113 @@ def _pdf_open_error(exc: pdfium.PdfiumError, options: ExtractOptions) -> Permane
     )
 
 
-def _pdf_pages(
-    path: Path, pdf: pdfium.PdfDocument, options: ExtractOptions
-) -> Iterator[Page | OcrJob]:
-    """Yield each page's text layer, or an OcrJob with the rendered page when the layer has
-    fewer than ``ocr_min_chars`` visible characters and the page is not blank. Each page and
-    text page is closed before the next is opened, and the document is reopened every
-    ``REOPEN_EVERY_PAGES`` pages, so memory stays flat whatever the page count."""
-    try:
-        for index in range(len(pdf)):
-            number = index + 1
-            if index and index % REOPEN_EVERY_PAGES == 0:
-                pdf.close()
-                pdf = _open_pdf(path, options)
-            try:
-                page = pdf[index]
-            except pdfium.PdfiumError:
-                raise PermanentError(
-                    f"Page {number} of this PDF is damaged and cannot be read; repair or "
-                    "re-export the PDF and upload it again.",
-                    kind=FailureKind.CORRUPT,
-                ) from None
-            try:
-                textpage = page.get_textpage()
-                try:
-                    text = _clean(textpage.get_text_range())
-                finally:
-                    textpage.close()
-                if visible_chars(text) >= options.ocr_min_chars or _blank(page):
+class _PdfPages:
+    """The pages of an open PDF, each yielded as its text layer, or as an OcrJob with the
+    rendered page when the layer has fewer than ``ocr_min_chars`` visible characters and the
+    page is not blank. Each page and text page is closed before the next is opened, and the
+    document is reopened every ``REOPEN_EVERY_PAGES`` pages loaded, so memory stays flat
+    whatever the page count. Before PDFium loads a page, the streams it draws are checked
+    (pdf_streams.py); before it renders one, the images it holds."""
+
+    def __init__(
+        self, path: Path, pdf: pdfium.PdfDocument, options: ExtractOptions, deadline: Deadline
+    ):
+        self.path = path
+        self.pdf = pdf
+        self.options = options
+        self.deadline = deadline
+        self.count = len(pdf)
+        self.streams = PageStreams(
+            path,
+            password=options.password,
+            max_stream_bytes=options.max_pdf_stream_bytes,
+            max_image_pixels=options.max_image_pixels,
+            deadline=deadline,
+        )
+        self._loaded = 0
+
+    def pages(self) -> Iterator[Page | OcrJob]:
+        ahead: dict[int, tuple[str, bool]] = {}
+        counted = False
+        try:
+            for index in range(self.count):
+                number = index + 1
+                text, needs_ocr = ahead.pop(index, None) or self._read(index)
+                if not needs_ocr:
                     yield Page(number=number, text=text)
                     continue
-                image = _render(page, options.ocr_dpi)
+                image = self._render(index)
+                if not counted:
+                    # Rendered first: the render is the run's peak of memory, and the count
+                    # reads and checks every later page, which leaves PDFium and qpdf larger.
+                    counted = True
+                    self._count_ocr_pages(index, ahead)
+                yield OcrJob(number=number, image=image, dpi=image.info["dpi"], fallback_text=text)
+                del image  # handed over: do not keep it alive while the next page is read
+        finally:
+            self.pdf.close()
+            self.streams.close()
+
+    def _count_ocr_pages(self, first: int, ahead: dict[int, tuple[str, bool]]) -> None:
+        """Before the first page goes to OCR: read the text layers of the pages after it
+        (kept in ``ahead`` for their turn), count those that need OCR too, and check the
+        images of each one (reading a text layer takes milliseconds, OCR seconds). Then
+        qpdf's memory is released: every page has been checked."""
+        needing = 1
+        text = TextBudget(self.options.max_chars)
+        for index in range(first + 1, self.count):
+            ahead[index] = self._read(index)
+            text.add(len(ahead[index][0]), page=index + 1, pages=self.count)
+            if ahead[index][1]:
+                needing += 1
+                if needing > self.options.max_ocr_pages:
+                    raise too_many_ocr_pages(
+                        self.options.max_ocr_pages, what="PDF", of_pages=self.count
+                    )
+                self.streams.check_images(index)
+        if needing > self.options.max_ocr_pages:  # the first page alone, with a limit of 0
+            raise too_many_ocr_pages(
+                self.options.max_ocr_pages, what="PDF", needing=needing, of_pages=self.count
+            )
+        self.streams.close()
+
+    def _load(self, index: int) -> pdfium.PdfPage:
+        self.deadline.check(page=index + 1, pages=self.count)
+        self.streams.check_page(index)
+        if self._loaded and self._loaded % REOPEN_EVERY_PAGES == 0:
+            self.pdf.close()
+            self.pdf = _open_pdf(self.path, self.options)
+        self._loaded += 1
+        try:
+            return self.pdf[index]
+        except pdfium.PdfiumError:
+            raise PermanentError(
+                f"Page {index + 1} of this PDF is damaged and cannot be read; repair or "
+                "re-export the PDF and upload it again.",
+                kind=FailureKind.CORRUPT,
+            ) from None
+
+    def _read(self, index: int) -> tuple[str, bool]:
+        """The page's text layer, and whether the page needs OCR."""
+        page = self._load(index)
+        try:
+            textpage = page.get_textpage()
+            try:
+                text = _clean(textpage.get_text_range())
             finally:
-                page.close()
-            yield OcrJob(number=number, image=image, dpi=image.info["dpi"], fallback_text=text)
-            del image  # handed over: do not keep it alive while the next page is read
-    finally:
-        pdf.close()
+                textpage.close()
+            needs_ocr = visible_chars(text) < self.options.ocr_min_chars and not _blank(page)
+        finally:
+            page.close()
+        return text, needs_ocr
+
+    def _render(self, index: int) -> Image.Image:
+        self.streams.check_images(index)
+        page = self._load(index)
+        try:
+            return _render(page, self.options.ocr_dpi)
+        finally:
+            page.close()
 
 
 def _blank(page: pdfium.PdfPage) -> bool:
@@ -193,7 +271,7 @@ def _blank(page: pdfium.PdfPage) -> bool:
 def _render(page: pdfium.PdfPage, dpi: int) -> Image.Image:
     width, height = page.get_size()  # in points, 1/72 inch
     scale = dpi / 72
-    scale = min(scale, math.sqrt(MAX_OCR_PIXELS / max(1.0, width * height)))
+    scale *= ocr_scale(width * scale, height * scale)
     # Grayscale: Tesseract binarises anyway, and it is a third of the memory of RGB.
     bitmap = page.render(scale=scale, grayscale=True)
     image = bitmap.to_pil()
@@ -205,68 +283,16 @@ def _render(page: pdfium.PdfPage, dpi: int) -> Image.Image:
 # --- images ------------------------------------------------------------------------------
 
 
-def _extract_image(path: Path, options: ExtractOptions) -> Extraction:
-    try:
-        image = Image.open(path)
-    except Image.DecompressionBombError:
-        raise PermanentError(
-            "This image is too large to read (over 178 million pixels); scan it at a lower "
-            "resolution and upload it again.",
-            kind=FailureKind.TOO_LARGE,
-        ) from None
-    except (UnidentifiedImageError, OSError):
-        raise _damaged_image() from None
-    # Only TIFF pages are document pages; the extra frames of a JPEG (MPO) are previews.
-    frames = getattr(image, "n_frames", 1) if image.format == "TIFF" else 1
-    if frames > options.max_pages:
-        image.close()
-        raise _too_many_pages("image", frames, options.max_pages)
+def _extract_image(path: Path, options: ExtractOptions, deadline: Deadline) -> Extraction:
+    image, frames = open_image(path, options)
     pages = ocr_pages(
-        _image_frames(image, frames),
+        image_frames(image, frames, options, deadline),
         languages=options.ocr_languages,
         parallel=options.ocr_parallel_pages,
         tesseract=options.tesseract_cmd,
+        deadline=deadline,
     )
-    return Extraction(page_count=frames, pages=_fail_if_empty(pages))
-
-
-def _image_frames(image: Image.Image, frames: int) -> Iterator[OcrJob]:
-    try:
-        for index in range(frames):
-            try:
-                image.seek(index)
-                image.load()
-                frame = _for_ocr(image)
-            except (OSError, ValueError, EOFError):
-                raise _damaged_image() from None
-            dpi = image.info.get("dpi")
-            dpi = round(float(dpi[0])) if dpi and float(dpi[0]) >= 70 else None
-            if frame.width * frame.height > MAX_OCR_PIXELS:
-                factor = math.sqrt(MAX_OCR_PIXELS / (frame.width * frame.height))
-                size = (int(frame.width * factor), int(frame.height * factor))
-                frame = frame.resize(size, Image.Resampling.LANCZOS)
-                dpi = round(dpi * factor) if dpi else None
-            yield OcrJob(number=index + 1, image=frame, dpi=dpi)
-    finally:
-        image.close()
-
-
-def _for_ocr(image: Image.Image) -> Image.Image:
-    if image.mode in ("1", "L"):
-        return image.copy()
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        # Transparent pixels are black underneath: flatten onto white or text disappears.
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, "white")
-        return Image.alpha_composite(white, rgba).convert("L")
-    return image.convert("L")
-
-
-def _damaged_image() -> PermanentError:
-    return PermanentError(
-        "This image is damaged or incomplete and cannot be read; upload it again.",
-        kind=FailureKind.CORRUPT,
-    )
+    return Extraction(page_count=frames, pages=_counted(pages, options, frames))
 
 
 # --- text and shared helpers ---------------------------------------------------------------
@@ -299,18 +325,30 @@ def _read_text_file(path: Path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
 
 
-def _single_page(text: str) -> Extraction:
+def _single_page(text: str, options: ExtractOptions) -> Extraction:
     # Known before any page is handed out, so EMPTY is raised here rather than at the end.
+    text = text.strip()
     if not visible_chars(text):
         raise PermanentError(EMPTY_FILE_MESSAGE, kind=FailureKind.EMPTY)
-    return Extraction(page_count=1, pages=iter([Page(number=1, text=text.strip())]))
+    TextBudget(options.max_chars).add(len(text))
+    return Extraction(page_count=1, pages=iter([Page(number=1, text=text)]))
 
 
-def _fail_if_empty(pages: Iterable[Page]) -> Iterator[Page]:
+def _counted(pages: Iterator[Page], options: ExtractOptions, page_count: int) -> Iterator[Page]:
+    """The pages, with their characters counted against the budget, and EMPTY after the last
+    one when not even OCR found a word. Closing this closes the pages it reads from (and so
+    stops their Tesseract processes)."""
+    text = TextBudget(options.max_chars)
     found_text = False
-    for page in pages:
-        found_text = found_text or visible_chars(page.text) > 0
-        yield page
+    try:
+        for page in pages:
+            text.add(len(page.text), page=page.number, pages=page_count)
+            found_text = found_text or visible_chars(page.text) > 0
+            yield page
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
     if not found_text:
         raise PermanentError(EMPTY_MESSAGE, kind=FailureKind.EMPTY)
 

@@ -13,6 +13,11 @@ helper threads: the processes run on their own and we wait for them in page orde
 
 Each image is written to a temporary file as soon as its job is taken, so at most
 ``parallel`` rendered pages exist at once (on disk, not in memory), whatever the page count.
+
+Every ``tesseract`` started is killed (when still running) and waited for on every way out:
+the consumer closing the iterator early, an error, the document's deadline, an exception
+raised while we wait (a task's time limit, a cancellation). A process nobody waits for stays
+a zombie until the worker exits. The temporary folder goes with them.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from PIL import Image
 
 from documents.errors import TransientError
 
+from .budgets import Deadline
 from .types import Page
 
 # A dense 200 DPI page takes 3-5 s here; a page still running after this long is a runaway
@@ -68,9 +74,11 @@ def ocr_pages(
     languages: str,
     parallel: int = 2,
     tesseract: str = "tesseract",
+    deadline: Deadline | None = None,
 ) -> Iterator[Page]:
     """Yield one Page per item, in the order given. Pages pass through; each OcrJob is read
-    with Tesseract, with up to ``parallel`` of them running at once.
+    with Tesseract, with up to ``parallel`` of them running at once. Waiting for a page stops
+    at ``deadline`` (BudgetExceeded, TIME_LIMIT) as well as at PAGE_TIMEOUT_SECONDS.
 
     ``items`` is consumed lazily: an item is taken (and a job's page rendered by the caller)
     only while the next page in order is still being read and fewer than ``parallel`` jobs
@@ -93,8 +101,12 @@ def ocr_pages(
                     queue.append(item)
             if not queue:
                 return
-            head = queue.popleft()
-            yield head if isinstance(head, Page) else head.finish()
+            head = queue[0]
+            # Finished before it leaves the queue: if the wait is interrupted, the process
+            # is still in the queue for the cleanup below to kill and reap.
+            page = head if isinstance(head, Page) else head.finish(deadline)
+            queue.popleft()
+            yield page
     finally:
         # The consumer may stop early (an error downstream, a cancelled task): stop the
         # processes still running rather than leaving them to finish unobserved.
@@ -124,11 +136,16 @@ class _Running:
     errors: Path
     files: tuple[Path, ...]
 
-    def finish(self) -> Page:
+    def finish(self, deadline: Deadline | None = None) -> Page:
+        timeout = PAGE_TIMEOUT_SECONDS
+        if deadline is not None:
+            timeout = max(0.0, min(timeout, deadline.remaining()))
         try:
-            self.process.wait(timeout=PAGE_TIMEOUT_SECONDS)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
+            if deadline is not None and deadline.remaining() <= 0:
+                raise deadline.exceeded(page=self.job_number) from None
             raise TransientError(
                 f"Reading page {self.job_number} with OCR took longer than "
                 f"{PAGE_TIMEOUT_SECONDS} seconds and was stopped."

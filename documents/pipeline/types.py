@@ -28,9 +28,22 @@ class Extraction:
     page_count: int
     pages: Iterator[Page]
 
+    def close(self) -> None:
+        """Stop reading: the Tesseract processes still running are killed and waited for,
+        the temporary files removed, the file closed. Call it when not reading to the end
+        (an error, a cancellation); reading to the end does it too."""
+        close = getattr(self.pages, "close", None)
+        if close is not None:
+            close()
+
 
 @dataclass(frozen=True)
 class ExtractOptions:
+    """How to read a document, and the budgets it is read within (budgets.py): a document
+    over one fails at once with a ``BudgetExceeded`` of its own kind, never retried. The
+    defaults leave every file of the shared corpus as it was (README: "Budgets")."""
+
+    # PDF pages and TIFF frames per document
     max_pages: int = 2000
     ocr_languages: str = "eng"
     ocr_dpi: int = 200
@@ -39,6 +52,26 @@ class ExtractOptions:
     # a page whose text layer has fewer visible characters than this is read with OCR
     ocr_min_chars: int = 16
     password: str = ""
+    # uncompressed bytes of any one part of a ZIP package (DOCX), from the archive directory
+    # and again while inflating; the corpus's largest is 2.3 MB
+    max_zip_part_bytes: int = 64_000_000
+    # uncompressed / compressed size of a ZIP part of more than 1 MB; the corpus's highest is
+    # 42 (a numbering part), ZIP bombs are at 300-1,000
+    max_zip_ratio: float = 200
+    # inflated bytes of any one stream a PDF page draws (content, forms, fonts, patterns),
+    # checked before PDFium parses the page; PDFium's own cap is 1 GiB
+    max_pdf_stream_bytes: int = 100_000_000
+    # pixels of an image file, a TIFF frame, or an image on a PDF page to OCR, from headers
+    # before decoding; the corpus's largest is 81 million (multipage.pdf), A3 at 600 DPI is
+    # 70 million. Image files also stop at Pillow's decompression-bomb warning (89.5
+    # million; an error here), whichever is lower.
+    max_image_pixels: int = 100_000_000
+    # pages read with OCR per document, counted before the first one is read
+    max_ocr_pages: int = 300
+    # characters of text per document
+    max_chars: int = 10_000_000
+    # wall time to extract one document, checked between pages and while OCR runs
+    max_seconds: float = 1200
 
 
 @dataclass(frozen=True)

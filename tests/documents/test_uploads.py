@@ -8,6 +8,7 @@ from PIL import Image
 
 from documents.uploads import DOCX, sniff_content_type
 from tests.documents.pipeline import makedocs
+from tests.hostile import make_hostile
 
 
 def sniff(data: bytes, filename: str) -> str | None:
@@ -123,3 +124,35 @@ def test_it_reads_from_where_the_file_is_and_seeks_back_there(tmp_path):
 )
 def test_any_utf8_text_without_control_characters_is_text(text):
     assert sniff(text.encode("utf-8"), "x.txt") == "text/plain"
+
+
+def test_a_word_document_whose_main_part_has_another_name_is_a_word_document(tmp_path):
+    original = makedocs.word_docx(tmp_path / "a.docx")
+    renamed = makedocs.renamed_main_part(original, tmp_path / "renamed.docx")
+    assert sniff(renamed.read_bytes(), "renamed.docx") == DOCX
+    assert sniff(renamed.read_bytes(), "renamed.bin") == DOCX
+
+
+def test_a_spreadsheet_package_is_not_a_word_document():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "_rels/.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="r" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        )
+        archive.writestr(
+            "[Content_Types].xml",
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+            'officedocument.spreadsheetml.sheet.main+xml"/></Types>',
+        )
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    assert sniff(buffer.getvalue(), "book.xlsx") is None
+
+
+def test_a_word_package_bomb_is_recognised_so_extraction_can_name_the_limit(tmp_path):
+    # Only the small relationship and content-type parts are read to sniff it.
+    path = make_hostile.docx_paragraph_bomb(tmp_path / "bomb.docx")
+    assert sniff(path.read_bytes(), "bomb.bin") == DOCX

@@ -260,3 +260,20 @@ _TEXT_BOX = (
     "</w:txbxContent></v:textbox></v:shape></w:pict></mc:Fallback>"
     "</mc:AlternateContent></w:r>"
 )
+
+
+def renamed_main_part(source: Path, path: Path, name: str = "word/body-text.xml") -> Path:
+    """The same Word document with its main part under another name: the package's
+    relationships and content types point at the new name, as any OPC producer may write
+    it (Word and python-docx find the main part through the relationships)."""
+    old = "word/document.xml"
+    folder, base = name.rsplit("/", 1)
+    renames = {old: name, "word/_rels/document.xml.rels": f"{folder}/_rels/{base}.rels"}
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename in ("_rels/.rels", "[Content_Types].xml"):
+                data = data.replace(f"/{old}".encode(), f"/{name}".encode())
+                data = data.replace(f'"{old}"'.encode(), f'"{name}"'.encode())
+            dst.writestr(renames.get(item.filename, item.filename), data)
+    return Path(path)

@@ -2,13 +2,16 @@
 ones Tesseract reads reliably; the fake-Tesseract scripts below stand in only where a test
 must observe the process itself (its environment, how many run at once, a hang)."""
 
+import signal
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
-from documents.errors import FailureKind, PermanentError, TransientError
+from documents.errors import BudgetExceeded, FailureKind, PermanentError, TransientError
 from documents.pipeline import ocr
+from documents.pipeline.budgets import Deadline
 from documents.pipeline.extract import PDF, extract_text
 from documents.pipeline.ocr import OcrError, OcrJob, ocr_pages
 from documents.pipeline.types import ExtractOptions, Page
@@ -151,3 +154,100 @@ def test_a_page_that_hangs_is_stopped_and_retried_later(tmp_path, monkeypatch):
 def test_a_missing_tesseract_binary_is_an_installation_error():
     with pytest.raises(OcrError, match="not installed"):
         list(ocr_pages(blank_jobs(1), languages="eng", parallel=1, tesseract="/nonexistent/tess"))
+
+
+# --- every tesseract is killed and waited for, and the temporary folder removed ----------------
+
+# Records its pid and its image's folder, then reads page 1 at once and sleeps on the others
+# (``exec``: the sleeping process is the one we started, so killing it leaves nothing behind).
+_LOGGING_TESSERACT = (
+    'echo $$ >> "$LOG/pids"; dirname "$1" > "$LOG/workdir"; '
+    'case "$1" in *page-1.pnm) echo first > "$2.txt"; exit 0;; esac; exec sleep 30'
+)
+
+
+def started(tmp_path: Path, count: int) -> list[int]:
+    """The pids of the first ``count`` tesseracts, once they have all started."""
+    pids_file = tmp_path / "pids"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pids = [int(p) for p in pids_file.read_text().split()] if pids_file.exists() else []
+        if len(pids) >= count:
+            return pids
+        time.sleep(0.02)
+    raise AssertionError(f"{count} tesseracts did not start, only {pids}")
+
+
+def alive_or_zombie(pid: int) -> bool:
+    """A process we started shows in /proc until it is waited for, as a zombie once dead."""
+    return Path(f"/proc/{pid}").exists()
+
+
+def assert_cleaned_up(tmp_path: Path, pids: list[int]) -> None:
+    assert pids
+    assert [pid for pid in pids if alive_or_zombie(pid)] == []
+    assert not Path((tmp_path / "workdir").read_text().strip()).exists()
+
+
+def test_stopping_early_kills_and_reaps_every_tesseract_and_removes_the_temporary_files(tmp_path):
+    tesseract = fake_tesseract(tmp_path, _LOGGING_TESSERACT)
+    pages = ocr_pages(blank_jobs(4), languages="eng", parallel=3, tesseract=tesseract)
+    assert next(pages).text == "first"
+    pids = started(tmp_path, 3)  # page 1 done, pages 2 and 3 sleeping
+    pages.close()
+    assert_cleaned_up(tmp_path, pids)
+
+
+class Cancelled(Exception):
+    """What a task's time limit or a revoke raises in the middle of whatever runs."""
+
+
+def test_an_exception_raised_while_waiting_kills_and_reaps_tesseract(tmp_path):
+    tesseract = fake_tesseract(tmp_path, _LOGGING_TESSERACT)
+    jobs = blank_jobs(3)[1:]  # pages 2 and 3: both sleep
+
+    def cancel(signum, frame):
+        raise Cancelled()
+
+    previous = signal.signal(signal.SIGALRM, cancel)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(Cancelled):
+            list(ocr_pages(jobs, languages="eng", parallel=2, tesseract=tesseract))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert_cleaned_up(tmp_path, started(tmp_path, 2))
+
+
+def test_the_document_deadline_stops_a_running_tesseract_as_a_permanent_failure(tmp_path):
+    tesseract = fake_tesseract(tmp_path, _LOGGING_TESSERACT)
+    deadline = Deadline(1.0)
+    with pytest.raises(BudgetExceeded) as caught:
+        list(
+            ocr_pages(
+                blank_jobs(3)[1:],
+                languages="eng",
+                parallel=1,
+                tesseract=tesseract,
+                deadline=deadline,
+            )
+        )
+    assert caught.value.kind == FailureKind.TIME_LIMIT
+    assert str(caught.value).startswith(
+        "Reading this document took longer than the limit of 1 seconds (stopped after 1 "
+        "seconds, at page 2)."
+    )
+    assert_cleaned_up(tmp_path, started(tmp_path, 1))
+
+
+def test_closing_an_extraction_stops_its_ocr(tmp_path):
+    tesseract = fake_tesseract(tmp_path, _LOGGING_TESSERACT)
+    path = makedocs.image_pdf(tmp_path / "scan.pdf", ["ONE", "TWO", "THREE"])
+    extraction = extract_text(
+        path, content_type=PDF, options=ExtractOptions(tesseract_cmd=tesseract)
+    )
+    assert next(extraction.pages).text == "first"
+    pids = started(tmp_path, 2)  # pages 1 and 2 (two at a time): page 2 sleeping
+    extraction.close()
+    assert_cleaned_up(tmp_path, pids)
