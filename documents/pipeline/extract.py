@@ -32,6 +32,7 @@ from documents.errors import FailureKind, PermanentError
 
 from .docx_text import docx_text
 from .ocr import OcrJob, ocr_pages, visible_chars
+from .quality import score_text
 from .types import Extraction, ExtractOptions, Page
 
 PDF = "application/pdf"
@@ -146,7 +147,8 @@ def _pdf_pages(
     path: Path, pdf: pdfium.PdfDocument, options: ExtractOptions
 ) -> Iterator[Page | OcrJob]:
     """Yield each page's text layer, or an OcrJob with the rendered page when the layer has
-    fewer than ``ocr_min_chars`` visible characters and the page is not blank. Each page and
+    fewer than ``ocr_min_chars`` visible characters or scores as garbage (quality.py) and
+    the page is not blank. Each page and
     text page is closed before the next is opened, and the document is reopened every
     ``REOPEN_EVERY_PAGES`` pages, so memory stays flat whatever the page count."""
     try:
@@ -169,13 +171,23 @@ def _pdf_pages(
                     text = _clean(textpage.get_text_range())
                 finally:
                     textpage.close()
-                if visible_chars(text) >= options.ocr_min_chars or _blank(page):
-                    yield Page(number=number, text=text)
+                # quality hook: a layer that scores as garbage is read with OCR as well
+                score = score_text(text, options.word_languages)
+                if (visible_chars(text) >= options.ocr_min_chars and not score.garbage) or _blank(
+                    page
+                ):
+                    yield Page(number=number, text=text, garbage_score=score.score)
                     continue
                 image = _render(page, options.ocr_dpi)
             finally:
                 page.close()
-            yield OcrJob(number=number, image=image, dpi=image.info["dpi"], fallback_text=text)
+            yield OcrJob(
+                number=number,
+                image=image,
+                dpi=image.info["dpi"],
+                fallback_text=text,
+                fallback_score=score if score.garbage else None,
+            )
             del image  # handed over: do not keep it alive while the next page is read
     finally:
         pdf.close()

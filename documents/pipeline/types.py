@@ -13,11 +13,20 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class Page:
-    """The text of one page (1-based ``number``); DOCX and plain text are a single page."""
+    """The text of one page (1-based ``number``); DOCX and plain text are a single page.
+
+    Quality signals (documents/pipeline/quality.py): ``ocr_confidence`` is Tesseract's mean
+    word confidence (0-100) for a page read with OCR; ``garbage_score`` is how garbled the
+    PDF's text layer looked (0-1), set for PDF pages, including those then read with OCR;
+    ``flagged`` marks a page a person should check, ``flag_reason`` says why."""
 
     number: int
     text: str
     ocr: bool = False
+    ocr_confidence: float | None = None
+    garbage_score: float | None = None
+    flagged: bool = False
+    flag_reason: str = ""
 
 
 @dataclass
@@ -38,6 +47,9 @@ class ExtractOptions:
     tesseract_cmd: str = "tesseract"
     # a page whose text layer has fewer visible characters than this is read with OCR
     ocr_min_chars: int = 16
+    # wordfreq language codes a text layer's words are checked against (quality.py); a page
+    # in none of them scores high on non-words and is confirmed by OCR before it is kept
+    word_languages: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl", "pt")
     password: str = ""
 
 

@@ -3,6 +3,7 @@ ones Tesseract reads reliably; the fake-Tesseract scripts below stand in only wh
 must observe the process itself (its environment, how many run at once, a hang)."""
 
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,17 @@ def test_a_page_that_hangs_is_stopped_and_retried_later(tmp_path, monkeypatch):
 def test_a_missing_tesseract_binary_is_an_installation_error():
     with pytest.raises(OcrError, match="not installed"):
         list(ocr_pages(blank_jobs(1), languages="eng", parallel=1, tesseract="/nonexistent/tess"))
+
+
+def test_writing_the_word_table_leaves_the_text_byte_for_byte_the_same(tmp_path):
+    # ocr.py asks Tesseract for the text and the TSV of words (for the confidence) in one
+    # run; the text must be what the run without the TSV writes.
+    image = tmp_path / "page.png"
+    makedocs.text_image("HOTEL INDIA 1234\nJULIET kilo lima").save(image)
+    common = ["-l", "eng", "--psm", ocr.PAGE_SEGMENTATION_MODE, "--dpi", "200"]
+    subprocess.run(["tesseract", image, tmp_path / "alone", *common], check=True)
+    subprocess.run(["tesseract", image, tmp_path / "both", *common, "txt", "tsv"], check=True)
+    alone = (tmp_path / "alone.txt").read_bytes()
+    assert "JULIET" in alone.decode()
+    assert (tmp_path / "both.txt").read_bytes() == alone
+    assert ocr.mean_confidence((tmp_path / "both.tsv").read_text()) > 80
