@@ -121,15 +121,15 @@ _BLOCK_WRAPPERS = {"sdt", "sdtContent", "customXml", "ins", "moveTo", "smartTag"
 _SKIP = {"pPr", "rPr", "sectPr", "del", "moveFrom", "instrText", "delText", "Fallback"}
 
 
-def _blocks(container, numbering: _Numbering) -> Iterator[str]:
+def _blocks(container, numbering: _Numbering, *, in_cell: bool = False) -> Iterator[str]:
     for child in container:
         name = _local(child)
         if name == "p":
             yield from _paragraph(child, numbering)
         elif name == "tbl":
-            yield from _table(child, numbering)
+            yield from _table(child, numbering, nested=in_cell)
         elif name in _BLOCK_WRAPPERS:
-            yield from _blocks(child, numbering)
+            yield from _blocks(child, numbering, in_cell=in_cell)
 
 
 def _paragraph(paragraph, numbering: _Numbering) -> Iterator[str]:
@@ -161,20 +161,37 @@ def _inline(element, parts: list[str], boxes: list) -> None:
             _inline(child, parts, boxes)
 
 
-def _table(table, numbering: _Numbering) -> Iterator[str]:
-    # One line per row, cells separated by " | ". Cells covered by a merge are empty in the
-    # XML (unlike python-docx's cell API, which repeats the merged text), so nothing repeats.
+def _table(table, numbering: _Numbering, *, nested: bool = False) -> Iterator[str]:
+    """A table as Markdown rows, the first row its header, so the chunker keeps each row
+    whole and with its header (documents/pipeline/chunk.py), as it does for PDF tables.
+    Every cell keeps its column: a cell merged across columns (gridSpan) is followed by
+    empty ones, and the cells a vertical merge covers are empty in the XML, so merged text
+    is not repeated. A table inside a cell is flattened into that cell's text."""
+    rows = []
     for row in table.iter(_w(table, "tr")):
         if row.getparent() is not table and _nearest_table(row) is not table:
             continue  # a row of a nested table: read with its own cell
         cells = []
         for cell in row:
             if _local(cell) == "tc":
-                text = " ".join(_blocks(cell, numbering)).strip()
-                if text:
-                    cells.append(text.replace("\n", " "))
-        if cells:
-            yield " | ".join(cells)
+                text = " ".join(_blocks(cell, numbering, in_cell=True)).strip()
+                cells.append(" ".join(text.split()).replace("|", "\\|"))
+                span = _int(_val(_child(_child(cell, "tcPr"), "gridSpan")), 1)
+                cells.extend("" for _ in range(span - 1))
+        if any(cells):
+            rows.append(cells)
+    if nested:
+        # inside a cell: one line of "a; b" per row, no Markdown of its own
+        yield " ".join("; ".join(c for c in row if c) for row in rows)
+        return
+    if not rows:
+        return
+    width = max(len(row) for row in rows)
+    rows = [row + [""] * (width - len(row)) for row in rows]
+    yield "| " + " | ".join(rows[0]) + " |"
+    yield "| " + " | ".join("---" for _ in rows[0]) + " |"
+    for row in rows[1:]:
+        yield "| " + " | ".join(row) + " |"
 
 
 def _nearest_table(row):

@@ -33,6 +33,7 @@ from documents.errors import FailureKind, PermanentError
 from .docx_text import docx_text
 from .ocr import OcrJob, ocr_pages, visible_chars
 from .quality import score_text
+from .tables import TableReader
 from .types import Extraction, ExtractOptions, Page
 
 PDF = "application/pdf"
@@ -151,6 +152,7 @@ def _pdf_pages(
     the page is not blank. Each page and
     text page is closed before the next is opened, and the document is reopened every
     ``REOPEN_EVERY_PAGES`` pages, so memory stays flat whatever the page count."""
+    tables = TableReader(path, options.password)
     try:
         for index in range(len(pdf)):
             number = index + 1
@@ -176,6 +178,8 @@ def _pdf_pages(
                 if (visible_chars(text) >= options.ocr_min_chars and not score.garbage) or _blank(
                     page
                 ):
+                    # tables hook: ruled tables become Markdown rows (tables.py)
+                    text = tables.page_text(page, index, text)
                     yield Page(number=number, text=text, garbage_score=score.score)
                     continue
                 image = _render(page, options.ocr_dpi)
@@ -190,6 +194,7 @@ def _pdf_pages(
             )
             del image  # handed over: do not keep it alive while the next page is read
     finally:
+        tables.close()
         pdf.close()
 
 

@@ -1,0 +1,253 @@
+"""Tables on PDF pages, kept whole: each table becomes Markdown rows in the page's text, one
+row a line under its header, so the chunker can keep a row with its header.
+
+Finding them costs two steps, and text-only pages pay for the first alone:
+
+1. ``looks_like_table``: the page's objects as PDFium already holds them. A ruled table is
+   drawn as thin horizontal and vertical paths (or one path of many line segments), a
+   shaded one as a column of equal boxes; a page of text has few paths or none. Walking the
+   object list is a few ctypes calls per object, no parsing (cost per page in
+   docs/quality-and-tables.md).
+2. pdfplumber's table finder (the lines strategy: cells from the ruling lines) on those
+   pages only. pdfplumber parses the whole page again with pdfminer, ~0.2-1 s a page here,
+   against ~3 ms for PDFium's text, which is why it runs on nothing else.
+
+pdfplumber gives the cells' boxes; their text is read with PDFium from the same boxes, so a
+cell reads like the rest of the page (pdfplumber spaced the digits of ca-warn-report.pdf's
+dates apart: "0 3 / 2 5 / 2 0 16"). The page text is then: the text above each table, the
+table, the text beside it, the text below, in reading order from the top.
+
+A table continued from the previous page (same number of columns, first on the page, a first
+row unlike its header) gets that header again, so its rows are not read as a new table whose
+header is a row of data.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+# Rules and boxes, in PDF points (1/72 inch): a rule is at most _THIN thick and at least
+# _MIN_RULE long; a page needs this many of each direction (a table of 2 rows and 2 columns
+# has 3 of each), or this many equal boxes stacked in a column (shaded rows or cells).
+_THIN = 2.5
+_MIN_RULE = 8.0
+_MIN_H_RULES = 3
+_MIN_V_RULES = 2
+_MIN_ALIGNED_BOXES = 4
+# A single path with this many segments may be a whole grid (some producers draw every
+# rule of a table in one path): its segments are counted as rules.
+_GRID_SEGMENTS = 12
+
+_PIPE = re.compile(r"\|")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe]")
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """What the cheap check saw: rules in each direction, boxes, and whether it says table."""
+
+    horizontal: int
+    vertical: int
+    aligned_boxes: int
+
+    @property
+    def table(self) -> bool:
+        return (self.horizontal >= _MIN_H_RULES and self.vertical >= _MIN_V_RULES) or (
+            self.aligned_boxes >= _MIN_ALIGNED_BOXES
+        )
+
+
+def page_objects_stats(page: pdfium.PdfPage) -> TableStats:
+    """Count the rules and aligned boxes among the page's path objects (top level only:
+    tables inside form XObjects are not seen, a cost the check accepts for its speed)."""
+    raw = page.raw
+    horizontal = vertical = 0
+    boxes: dict[tuple[int, int], int] = {}
+    left, bottom, right, top = (ctypes.c_float() for _ in range(4))
+    for index in range(pdfium_c.FPDFPage_CountObjects(raw)):
+        obj = pdfium_c.FPDFPage_GetObject(raw, index)
+        if pdfium_c.FPDFPageObj_GetType(obj) != pdfium_c.FPDF_PAGEOBJ_PATH:
+            continue
+        if not pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top):
+            continue
+        width, height = right.value - left.value, top.value - bottom.value
+        if height <= _THIN and width >= _MIN_RULE:
+            horizontal += 1
+        elif width <= _THIN and height >= _MIN_RULE:
+            vertical += 1
+        elif width >= _MIN_RULE and height >= _THIN:
+            if pdfium_c.FPDFPath_CountSegments(obj) >= _GRID_SEGMENTS:
+                # a grid in one path: assume rules both ways, pdfplumber will tell
+                horizontal += _MIN_H_RULES
+                vertical += _MIN_V_RULES
+            else:
+                key = (round(left.value), round(width))  # same left edge and width
+                boxes[key] = boxes.get(key, 0) + 1
+    return TableStats(horizontal, vertical, max(boxes.values(), default=0))
+
+
+def looks_like_table(page: pdfium.PdfPage) -> bool:
+    return page_objects_stats(page).table
+
+
+@dataclass(frozen=True)
+class _Table:
+    top: float  # pdfplumber coordinates: points from the page's top-left corner
+    bottom: float
+    x0: float
+    x1: float
+    rows: list[list[str]]
+
+
+class TableReader:
+    """Reads the tables of one PDF's pages with pdfplumber, opened on the first page that
+    looks like it holds one. ``close`` releases it."""
+
+    def __init__(self, path: Path, password: str = ""):
+        self._path = path
+        self._password = password
+        self._pdf = None
+        self._failed = False
+        self._last_header: list[str] | None = None  # of the last table of the previous page
+
+    def page_text(self, page: pdfium.PdfPage, index: int, text: str) -> str:
+        """``text`` (the page's text layer), or the page read again with its tables as
+        Markdown rows when it has any."""
+        previous_header, self._last_header = self._last_header, None
+        if self._failed or not looks_like_table(page):
+            return text
+        # pdfplumber's coordinates start at the top-left of the (unrotated) media box; a
+        # rotated page or one whose box does not start at 0,0 would need them converted, and
+        # is rare enough to keep its plain text.
+        if page.get_rotation() or tuple(page.get_mediabox()[:2]) != (0.0, 0.0):
+            return text
+        tables = self._find_tables(index, page)
+        if not tables:
+            return text
+        return self._compose(page, tables, previous_header)
+
+    def close(self) -> None:
+        if self._pdf is not None:
+            self._pdf.close()
+            self._pdf = None
+
+    def _find_tables(self, index: int, page: pdfium.PdfPage) -> list[_Table]:
+        import pdfplumber
+
+        try:
+            if self._pdf is None:
+                self._pdf = pdfplumber.open(self._path, password=self._password)
+            plumber_page = self._pdf.pages[index]
+            try:
+                found = plumber_page.find_tables()
+                height = float(plumber_page.height)
+                tables = [self._read_table(page, table, height) for table in found]
+            finally:
+                plumber_page.close()  # pdfplumber keeps every parsed page otherwise
+        # pdfminer raises many kinds of errors on PDFs that PDFium reads well; the tables are
+        # an improvement on the text, never a reason to lose it.
+        except Exception:
+            self._failed = True
+            self.close()
+            return []
+        return sorted((t for t in tables if t is not None), key=lambda t: t.top)
+
+    def _read_table(self, page: pdfium.PdfPage, table, height: float) -> _Table | None:
+        textpage = page.get_textpage()
+        try:
+            rows = []
+            for row in table.rows:
+                cells = [
+                    _cell_text(textpage, cell, height) if cell is not None else ""
+                    for cell in row.cells
+                ]
+                if any(cells):
+                    rows.append(cells)
+        finally:
+            textpage.close()
+        # at least a header and a row, two columns in use: anything less is a box of text
+        columns_used = sum(any(row[c] for row in rows) for c in range(len(rows[0]))) if rows else 0
+        if len(rows) < 2 or columns_used < 2:
+            return None
+        x0, top, x1, bottom = table.bbox
+        return _Table(top=top, bottom=bottom, x0=x0, x1=x1, rows=rows)
+
+    def _compose(
+        self, page: pdfium.PdfPage, tables: list[_Table], previous_header: list[str] | None
+    ) -> str:
+        width, height = page.get_size()
+        textpage = page.get_textpage()
+        parts: list[str] = []
+        try:
+            cursor = 0.0  # pdfplumber "top" reached so far
+            for number, table in enumerate(tables):
+                parts.append(_bounded(textpage, 0, cursor, width, table.top, height))
+                continuing = None
+                if number == 0 and previous_header and not "".join(parts).strip():
+                    continuing = previous_header
+                parts.append(_markdown(table.rows, continuing))
+                # text beside the table, left then right of it
+                parts.append(_bounded(textpage, 0, table.top, table.x0, table.bottom, height))
+                parts.append(_bounded(textpage, table.x1, table.top, width, table.bottom, height))
+                cursor = max(cursor, table.bottom)
+                self._last_header = continuing or _header(table.rows)
+            parts.append(_bounded(textpage, 0, cursor, width, height, height))
+        finally:
+            textpage.close()
+        if len(tables) and self._last_header and tables[-1].bottom < height * 0.75:
+            # the last table ends well above the page's foot: nothing continues overleaf
+            self._last_header = None
+        return "\n".join(part for part in parts if part.strip())
+
+
+def _cell_text(textpage: pdfium.PdfTextPage, bbox, height: float) -> str:
+    x0, top, x1, bottom = bbox
+    text = textpage.get_text_bounded(x0, height - bottom, x1, height - top)
+    return _PIPE.sub(r"\|", " ".join(_clean(text).split()))
+
+
+def _bounded(textpage, x0: float, top: float, x1: float, bottom: float, height: float) -> str:
+    if x1 - x0 < 1 or bottom - top < 1:
+        return ""
+    return _clean(textpage.get_text_bounded(x0, height - bottom, x1, height - top)).strip()
+
+
+def _clean(text: str) -> str:
+    # as extract._clean (which imports this module): PDFium's line ends, its hyphenation
+    # mark (removing it joins the word back), stray C0 controls from symbol fonts
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+
+
+def _header(rows: list[list[str]]) -> list[str]:
+    return _split_title(rows)[1][0]
+
+
+def _split_title(rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """Leading rows with a single filled cell are a title spanning the table, not its
+    header: they are kept as plain lines above it."""
+    titles = []
+    while len(rows) > 2 and sum(bool(c) for c in rows[0]) == 1:
+        titles.append(next(c for c in rows[0] if c))
+        rows = rows[1:]
+    return titles, rows
+
+
+def _markdown(rows: list[list[str]], continuing: list[str] | None) -> str:
+    titles, rows = _split_title(rows)
+    if continuing is not None and len(continuing) == len(rows[0]) and rows[0] != continuing:
+        header, body = continuing, rows
+    else:
+        header, body = rows[0], rows[1:]
+    lines = [*titles, _row(header), "| " + " | ".join("---" for _ in header) + " |"]
+    lines += [_row(row) for row in body]
+    return "\n".join(lines)
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
