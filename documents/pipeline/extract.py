@@ -179,7 +179,7 @@ def _pdf_pages(
                     page
                 ):
                     # tables hook: ruled tables become Markdown rows (tables.py)
-                    text = tables.page_text(page, index, text)
+                    text = tables.page_text(page, index, text) if options.tables else text
                     yield Page(number=number, text=text, garbage_score=score.score)
                     continue
                 image = _render(page, options.ocr_dpi)

@@ -147,7 +147,11 @@ class _Running:
                 )
             text = self.output.read_text(encoding="utf-8", errors="replace").strip()
             # No TSV (a Tesseract built without it) costs the confidence, not the page.
-            words = self.words.read_text(encoding="utf-8", errors="replace") if self.words.exists() else ""
+            words = (
+                self.words.read_text(encoding="utf-8", errors="replace")
+                if self.words.exists()
+                else ""
+            )
             confidence = mean_confidence(words)
         finally:
             self._cleanup()

@@ -251,3 +251,56 @@ def _markdown(rows: list[list[str]], continuing: list[str] | None) -> str:
 
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
+
+
+# --- Markdown tables in a page's text, for the chunker ------------------------------------------
+
+_SEPARATOR_LINE = re.compile(r"\|(?:[ \t]*:?-{3,}:?[ \t]*\|)+")
+
+
+@dataclass(frozen=True)
+class MarkdownTable:
+    """A Markdown table found in a text: its header (the header line and the separator line
+    under it) and each row, as (start, end) offsets of the text without surrounding blanks."""
+
+    header: tuple[int, int]
+    rows: tuple[tuple[int, int], ...]
+
+    @property
+    def end(self) -> int:
+        return self.rows[-1][1] if self.rows else self.header[1]
+
+
+def markdown_tables(text: str) -> list[MarkdownTable]:
+    """The tables this module and docx_text write: a line "| a | b |", then a separator line
+    "| --- | --- |", then zero or more "| ... |" lines. Without the separator line a line of
+    pipes is text, so prose that happens to start and end with "|" is left alone."""
+    if "|" not in text or "---" not in text:
+        return []
+    lines = []  # (start, end) of each line without its surrounding blanks
+    pos = 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        lead = len(line) - len(line.lstrip())
+        lines.append((pos + lead, pos + lead + len(stripped)))
+        pos += len(line) + 1
+    tables = []
+    i = 0
+    while i < len(lines) - 1:
+        start, end = lines[i]
+        sep_start, sep_end = lines[i + 1]
+        if _is_row(text, start, end) and _SEPARATOR_LINE.fullmatch(text, sep_start, sep_end):
+            rows = []
+            j = i + 2
+            while j < len(lines) and _is_row(text, *lines[j]):
+                rows.append(lines[j])
+                j += 1
+            tables.append(MarkdownTable(header=(start, sep_end), rows=tuple(rows)))
+            i = j
+        else:
+            i += 1
+    return tables
+
+
+def _is_row(text: str, start: int, end: int) -> bool:
+    return end - start >= 2 and text[start] == "|" and text[end - 1] == "|"

@@ -50,6 +50,9 @@ class ExtractOptions:
     # wordfreq language codes a text layer's words are checked against (quality.py); a page
     # in none of them scores high on non-words and is confirmed by OCR before it is kept
     word_languages: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl", "pt")
+    # read PDF pages that hold ruled tables again with pdfplumber, tables as Markdown rows
+    # (tables.py); off, every PDF page is read with pypdfium2 alone
+    tables: bool = True
     password: str = ""
 
 
@@ -58,7 +61,9 @@ class TextChunk:
     """A piece of the document's text that fits the embedder's input limit.
 
     ``char_start``/``char_end`` are offsets into the document text, which is the pages' text
-    joined with ``PAGE_SEPARATOR``; pages are 1-based and inclusive."""
+    joined with ``PAGE_SEPARATOR``; pages are 1-based and inclusive. A chunk that continues
+    a table starts with the table's header again (``repeated_header``, then a newline),
+    which the offsets do not cover."""
 
     index: int
     text: str
@@ -67,6 +72,7 @@ class TextChunk:
     page_end: int
     char_start: int
     char_end: int
+    repeated_header: str = ""
 
 
 PAGE_SEPARATOR = "\n\n"
