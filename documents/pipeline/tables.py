@@ -32,17 +32,21 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-# Rules and boxes, in PDF points (1/72 inch): a rule is at most _THIN thick and at least
-# _MIN_RULE long; a page needs this many of each direction (a table of 2 rows and 2 columns
-# has 3 of each), or this many equal boxes stacked in a column (shaded rows or cells).
+# Rules and boxes, in PDF points (1/72 inch). A rule is at most _THIN thick and at least
+# _MIN_RULE long. A table's rules line up: its horizontal rules share their left and right
+# ends (a row's top and bottom borders, a booktabs table's three rules), its vertical rules
+# their top and bottom ends within a row. A page needs _MIN_H_RULES horizontal rules of one
+# extent (a table of two rows has three), or _MIN_V_RULES vertical rules of one extent beside
+# two horizontal ones, or _MIN_ALIGNED_BOXES boxes of one left edge, width and height stacked
+# (shaded rows, bordered cells). Underlined links, fraction bars, a running head's rule and
+# the axes of a chart do not line up like that (measured on the corpus, docs/quality-and-
+# tables.md); pdfplumber makes the final call on the pages that pass.
 _THIN = 2.5
 _MIN_RULE = 8.0
 _MIN_H_RULES = 3
-_MIN_V_RULES = 2
+_MIN_V_RULES = 3
 _MIN_ALIGNED_BOXES = 4
-# A single path with this many segments may be a whole grid (some producers draw every
-# rule of a table in one path): its segments are counted as rules.
-_GRID_SEGMENTS = 12
+_SNAP = 2.0  # points: ends this close count as the same
 
 _PIPE = re.compile(r"\|")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe]")
@@ -50,7 +54,8 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe]")
 
 @dataclass(frozen=True)
 class TableStats:
-    """What the cheap check saw: rules in each direction, boxes, and whether it says table."""
+    """What the cheap check saw: the largest group of horizontal rules with the same
+    extent, of vertical rules with the same extent, and of equal boxes in a column."""
 
     horizontal: int
     vertical: int
@@ -58,38 +63,48 @@ class TableStats:
 
     @property
     def table(self) -> bool:
-        return (self.horizontal >= _MIN_H_RULES and self.vertical >= _MIN_V_RULES) or (
-            self.aligned_boxes >= _MIN_ALIGNED_BOXES
+        return (
+            self.horizontal >= _MIN_H_RULES
+            or (self.vertical >= _MIN_V_RULES and self.horizontal >= 2)
+            or self.aligned_boxes >= _MIN_ALIGNED_BOXES
         )
 
 
 def page_objects_stats(page: pdfium.PdfPage) -> TableStats:
-    """Count the rules and aligned boxes among the page's path objects (top level only:
-    tables inside form XObjects are not seen, a cost the check accepts for its speed)."""
+    """Group the page's path objects into rules and boxes by their bounds (top level only:
+    tables inside form XObjects are not seen, nor a grid drawn as one path, a cost the check
+    accepts for its speed: two ctypes calls per object, four per path)."""
     raw = page.raw
-    horizontal = vertical = 0
-    boxes: dict[tuple[int, int], int] = {}
+    get_object, get_type = pdfium_c.FPDFPage_GetObject, pdfium_c.FPDFPageObj_GetType
+    get_bounds, path = pdfium_c.FPDFPageObj_GetBounds, pdfium_c.FPDF_PAGEOBJ_PATH
+    horizontal: dict[tuple[int, int], int] = {}
+    vertical: dict[tuple[int, int], int] = {}
+    boxes: dict[tuple[int, int, int], int] = {}
     left, bottom, right, top = (ctypes.c_float() for _ in range(4))
     for index in range(pdfium_c.FPDFPage_CountObjects(raw)):
-        obj = pdfium_c.FPDFPage_GetObject(raw, index)
-        if pdfium_c.FPDFPageObj_GetType(obj) != pdfium_c.FPDF_PAGEOBJ_PATH:
-            continue
-        if not pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top):
+        obj = get_object(raw, index)
+        if get_type(obj) != path or not get_bounds(obj, left, bottom, right, top):
             continue
         width, height = right.value - left.value, top.value - bottom.value
         if height <= _THIN and width >= _MIN_RULE:
-            horizontal += 1
+            _add(horizontal, (_snap(left.value), _snap(right.value)))
         elif width <= _THIN and height >= _MIN_RULE:
-            vertical += 1
+            _add(vertical, (_snap(bottom.value), _snap(top.value)))
         elif width >= _MIN_RULE and height >= _THIN:
-            if pdfium_c.FPDFPath_CountSegments(obj) >= _GRID_SEGMENTS:
-                # a grid in one path: assume rules both ways, pdfplumber will tell
-                horizontal += _MIN_H_RULES
-                vertical += _MIN_V_RULES
-            else:
-                key = (round(left.value), round(width))  # same left edge and width
-                boxes[key] = boxes.get(key, 0) + 1
-    return TableStats(horizontal, vertical, max(boxes.values(), default=0))
+            _add(boxes, (_snap(left.value), _snap(width), _snap(height)))
+    return TableStats(_largest(horizontal), _largest(vertical), _largest(boxes))
+
+
+def _snap(value: float) -> int:
+    return round(value / _SNAP)
+
+
+def _add(groups: dict, key) -> None:
+    groups[key] = groups.get(key, 0) + 1
+
+
+def _largest(groups: dict) -> int:
+    return max(groups.values(), default=0)
 
 
 def looks_like_table(page: pdfium.PdfPage) -> bool:
@@ -140,42 +155,46 @@ class TableReader:
     def _find_tables(self, index: int, page: pdfium.PdfPage) -> list[_Table]:
         import pdfplumber
 
+        plumber_page = None
         try:
             if self._pdf is None:
                 self._pdf = pdfplumber.open(self._path, password=self._password)
             plumber_page = self._pdf.pages[index]
-            try:
-                found = plumber_page.find_tables()
-                height = float(plumber_page.height)
-                tables = [self._read_table(page, table, height) for table in found]
-            finally:
-                plumber_page.close()  # pdfplumber keeps every parsed page otherwise
+            height = float(plumber_page.height)
+            found = [
+                (table.bbox, [list(row.cells) for row in table.rows])
+                for table in plumber_page.find_tables()
+            ]
         # pdfminer raises many kinds of errors on PDFs that PDFium reads well; the tables are
-        # an improvement on the text, never a reason to lose it.
+        # an improvement on the text, never a reason to lose it. Only pdfplumber's calls are
+        # inside this block, so a bug of ours still surfaces.
         except Exception:
             self._failed = True
             self.close()
             return []
+        finally:
+            if plumber_page is not None:
+                plumber_page.close()  # pdfplumber keeps every parsed page otherwise
+        tables = [self._read_table(page, bbox, rows, height) for bbox, rows in found]
         return sorted((t for t in tables if t is not None), key=lambda t: t.top)
 
-    def _read_table(self, page: pdfium.PdfPage, table, height: float) -> _Table | None:
+    def _read_table(
+        self, page: pdfium.PdfPage, bbox, cell_rows: list[list], height: float
+    ) -> _Table | None:
         textpage = page.get_textpage()
         try:
             rows = []
-            for row in table.rows:
-                cells = [
-                    _cell_text(textpage, cell, height) if cell is not None else ""
-                    for cell in row.cells
-                ]
-                if any(cells):
-                    rows.append(cells)
+            for cells in cell_rows:
+                texts = [_cell_text(textpage, cell, height) if cell else "" for cell in cells]
+                if any(texts):
+                    rows.append(texts)
         finally:
             textpage.close()
         # at least a header and a row, two columns in use: anything less is a box of text
         columns_used = sum(any(row[c] for row in rows) for c in range(len(rows[0]))) if rows else 0
         if len(rows) < 2 or columns_used < 2:
             return None
-        x0, top, x1, bottom = table.bbox
+        x0, top, x1, bottom = bbox
         return _Table(top=top, bottom=bottom, x0=x0, x1=x1, rows=rows)
 
     def _compose(

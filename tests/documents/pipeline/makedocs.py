@@ -119,6 +119,59 @@ def broken_tounicode_pdf(path: Path, pages: list[str], broken: str) -> Path:
     return _write_pdf(path, objects, encrypted=False)
 
 
+def ruled_table_pdf(path: Path, pages: list[tuple[str, list[list[str]], str]]) -> Path:
+    """A text PDF with a ruled table on each page: (text above, rows of cells, text below).
+    Cells are 150 pt wide and 24 pt high, in Helvetica 11, with a 0.8 pt rule around every
+    cell, drawn as separate lines as word processors do."""
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{' '.join(f'{4 + 2 * i} 0 R' for i in range(len(pages)))}] "
+        f"/Count {len(pages)} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    for i, (above, rows, below) in enumerate(pages):
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> " + f"/Contents {5 + 2 * i} 0 R >>".encode()
+        )
+        stream = _table_stream(above, rows, below)
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream")
+    return _write_pdf(path, objects, encrypted=False)
+
+
+def _table_stream(above: str, rows: list[list[str]], below: str) -> bytes:
+    left, width, height = 72, 150, 24
+    top = 740 - 18 * (above.count("\n") + 1) if above else 760
+    ops = []
+    if above:
+        ops.append(_text_lines(above, 72, 740))
+    columns = max(len(row) for row in rows)
+    right, bottom = left + columns * width, top - len(rows) * height
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            escaped = cell.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            x, y = left + c * width + 6, top - (r + 1) * height + 8
+            ops.append(f"BT /F1 11 Tf 1 0 0 1 {x} {y} Tm ({escaped}) Tj ET")
+    for r in range(len(rows) + 1):
+        y = top - r * height
+        ops.append(f"0.8 w {left} {y} m {right} {y} l S")
+    for c in range(columns + 1):
+        x = left + c * width
+        ops.append(f"0.8 w {x} {top} m {x} {bottom} l S")
+    if below:
+        ops.append(_text_lines(below, 72, bottom - 30))
+    return "\n".join(ops).encode("cp1252")
+
+
+def _text_lines(text: str, x: int, y: int) -> str:
+    lines = [f"BT /F1 12 Tf {x} {y} Td 18 TL"]
+    for line in text.split("\n"):
+        escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        lines.append(f"({escaped}) Tj T*")
+    lines.append("ET")
+    return "\n".join(lines)
+
+
 def _content_stream(text: str) -> bytes:
     lines = ["BT /F1 14 Tf 72 720 Td 18 TL"]
     for line in text.split("\n"):
