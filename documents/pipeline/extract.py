@@ -13,7 +13,8 @@ through extract_text 154/143/76 pages/s, pdfplumber with each page closed 2.6/1.
 ratios 58x/78x/47x (reference/measured-here.md: 326 vs 6.6 pages/s, 48.5x, 0.991 of the
 characters shared; pypdfium2 also reads vertical Japanese that pdfplumber garbles). What
 pdfplumber adds (table cells, word boxes) is not used by the chunker, so it would cost ~50x
-the time for nothing; it is used nowhere in extraction.
+the time for nothing; it reads only the pages that hold a ruled table (tables.py), for the
+cells.
 """
 
 from __future__ import annotations

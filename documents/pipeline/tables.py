@@ -17,8 +17,9 @@ cell reads like the rest of the page (pdfplumber spaced the digits of ca-warn-re
 dates apart: "0 3 / 2 5 / 2 0 16"). The page text is then: the text above each table, the
 table, the text beside it, the text below, in reading order from the top.
 
-A table continued from the previous page (same number of columns, first on the page, a first
-row unlike its header) gets that header again, so its rows are not read as a new table whose
+A table continued from the previous page (the previous page's last table reaching its foot,
+the same number of columns, first on the page under at most a running head, a first row
+unlike that header) gets that header again, so its rows are not read as a new table whose
 header is a row of data.
 """
 
@@ -47,6 +48,10 @@ _MIN_H_RULES = 3
 _MIN_V_RULES = 3
 _MIN_ALIGNED_BOXES = 4
 _SNAP = 2.0  # points: ends this close count as the same
+
+# A table continued overleaf may sit under the page's running head (a report's title and
+# page number: issue-67-example.pdf); more text than this above it and it is a new table.
+_RUNNING_HEAD_CHARS = 120
 
 _PIPE = re.compile(r"\|")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe]")
@@ -208,7 +213,8 @@ class TableReader:
             for number, table in enumerate(tables):
                 parts.append(_bounded(textpage, 0, cursor, width, table.top, height))
                 continuing = None
-                if number == 0 and previous_header and not "".join(parts).strip():
+                above = "".join(parts).strip()
+                if number == 0 and previous_header and len(above) <= _RUNNING_HEAD_CHARS:
                     continuing = previous_header
                 parts.append(_markdown(table.rows, continuing))
                 # text beside the table, left then right of it
