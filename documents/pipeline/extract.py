@@ -150,9 +150,9 @@ def _pdf_pages(
 ) -> Iterator[Page | OcrJob]:
     """Yield each page's text layer, or an OcrJob with the rendered page when the layer has
     fewer than ``ocr_min_chars`` visible characters or scores as garbage (quality.py) and
-    the page is not blank. Each page and
-    text page is closed before the next is opened, and the document is reopened every
-    ``REOPEN_EVERY_PAGES`` pages, so memory stays flat whatever the page count."""
+    the page is not blank. Each page and text page is closed before the next is opened, and
+    the document is reopened every ``REOPEN_EVERY_PAGES`` pages, so memory stays flat
+    whatever the page count."""
     tables = TableReader(path, options.password)
     try:
         for index in range(len(pdf)):
@@ -176,9 +176,8 @@ def _pdf_pages(
                     textpage.close()
                 # quality hook: a layer that scores as garbage is read with OCR as well
                 score = score_text(text, options.word_languages)
-                if (visible_chars(text) >= options.ocr_min_chars and not score.garbage) or _blank(
-                    page
-                ):
+                readable = visible_chars(text) >= options.ocr_min_chars and not score.garbage
+                if readable or _blank(page):
                     # tables hook: ruled tables become Markdown rows (tables.py)
                     text = tables.page_text(page, index, text) if options.tables else text
                     yield Page(number=number, text=text, garbage_score=score.score)
