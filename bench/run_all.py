@@ -6,7 +6,9 @@
 and this script reads those files back for the summary, which it also writes to
 bench/results/summary.json. The end-to-end bench sets up LlamaIndex's separate virtualenv
 (var/bench-llamaindex-venv) the first time, which takes a few minutes; if that fails it says
-why and reports only our ratio to the embedding bound. About 15-25 minutes on 2 cores.
+why and reports only our ratio to the embedding bound. About 15-25 minutes on 2 cores, plus
+about 5 for bench_quality.py (OCR of the corpus scans) and 10 for bench_tables.py (pdfplumber
+on every table page, --runs times).
 """
 
 from __future__ import annotations
