@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import ftfy
 import ftfy.badness
 
-from .types import Page
+from .types import ExtractOptions, Page
 
 # A text-layer page scoring at least this is read with OCR as well. Clean corpus pages score
 # at most ~0.75 (lorem ipsum: Latin words are in none of the lists) and the generated broken
@@ -58,7 +58,7 @@ MIN_NON_ASCII = 8
 # and keeps each language's set at a couple of MB.
 WORDS_PER_LANGUAGE = 20_000
 # The languages a Latin-script page is checked against when the options name none.
-DEFAULT_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pt")
+DEFAULT_LANGUAGES: tuple[str, ...] = ExtractOptions.word_languages
 # OCR must beat the text layer's score by this much to replace it, and share less than this
 # part of its words with the layer (more means the layer says what the page shows).
 _BETTER_BY = 0.2
