@@ -6,7 +6,9 @@
 and this script reads those files back for the summary, which it also writes to
 bench/results/summary.json. The end-to-end bench sets up LlamaIndex's separate virtualenv
 (var/bench-llamaindex-venv) the first time, which takes a few minutes; if that fails it says
-why and reports only our ratio to the embedding bound. About 15-25 minutes on 2 cores.
+why and reports only our ratio to the embedding bound. About 15-25 minutes on 2 cores, plus
+about 5 for bench_quality.py (OCR of the corpus scans) and 10 for bench_tables.py (pdfplumber
+on every table page, --runs times).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def main() -> None:
             + (["--no-llamaindex"] if args.no_llamaindex else []),
         ),
         ("memory", ["bench_memory.py", *corpus, *runs]),
+        ("quality", ["bench_quality.py", *corpus]),
+        ("tables", ["bench_tables.py", *corpus, *runs]),
     ]
     walls: dict[str, float] = {}
     failed: list[str] = []
@@ -79,8 +83,8 @@ def _read(name: str) -> dict:
 
 def summarise(walls: dict) -> dict:
     rows: list[tuple[str, str]] = []
-    extract, chunk_embed, e2e, memory = (
-        _read(n) for n in ("extract", "chunk_embed", "end_to_end", "memory")
+    extract, chunk_embed, e2e, memory, quality, tables = (
+        _read(n) for n in ("extract", "chunk_embed", "end_to_end", "memory", "quality", "tables")
     )
     if extract:
         t = extract["text_layer"]
@@ -179,6 +183,40 @@ def summarise(walls: dict) -> dict:
                     f"(limit {memory['limit']})",
                 )
             )
+    if quality:
+        t = quality["text_layers"]
+        rows.append(
+            (
+                f"garbage scores, {t['pages']} corpus pages",
+                f"{len(t['pages_at_or_above_threshold'])} at or above {t['threshold']}; "
+                f"scoring costs {t['cost']['ratio']}x reading the text layer",
+            )
+        )
+        if "ocr" in quality:
+            flagged = len(quality["ocr"]["flagged"])
+            rows.append(
+                (
+                    f"OCR confidence, {len(quality['ocr']['pages'])} corpus OCR pages",
+                    f"{flagged} below {quality['ocr']['threshold']}",
+                )
+            )
+    if tables:
+        b, a = tables["totals"]["before"], tables["totals"]["after"]
+        s, d = tables["pdf_seconds"], tables["detection"]
+        rows.append(
+            (
+                f"table rows whole with header, {len(tables['files'])} table files",
+                f"{b['whole_with_header']} -> {a['whole_with_header']} of {a['rows']} "
+                f"(whole: {b['whole']} -> {a['whole']})",
+            )
+        )
+        rows.append(
+            (
+                "  PDF table files, tables off / on",
+                f"{s['tables_off']} s / {s['tables_on']} s ({s['table_pages']} table pages); "
+                f"page check {d['check_ms_per_page']} ms/page = {d['ratio']}x reading the text",
+            )
+        )
     rows.append(("wall time per bench (s)", ", ".join(f"{k} {v}" for k, v in walls.items())))
     return {"rows": rows, "walls": walls, "load_at_end": _load()}
 

@@ -4,11 +4,21 @@ Sentences come from spaCy's blank multi-language pipeline with the rule-based se
 (no model to download; CJK, Thai and Arabic text goes through without errors). Sentences are
 packed into chunks whose token count, measured with the embedder's own counter on the text
 actually sent, never exceeds ``max_tokens``. A sentence that is over the limit on its own is
-cut into pieces that fit, at word boundaries where a word fits, else inside the word.
+cut into pieces that fit, at word boundaries where a word fits, else inside the word
+(``cut.py``).
+
+Tables: a Markdown table in a page's text (``tables.markdown_tables``: the PDF tables of
+tables.py and the Word tables of docx_text.py) is not sentencized; its header (with the
+separator line) and each row are units of their own, so a row that fits is never cut. A chunk
+that starts inside a table gets the table's header repeated at its top (``repeated_header``),
+a chunk never ends on a header whose rows go to the next, and a row is not packed into a
+chunk that lacks its header when the two would fit together.
 
 Offsets: ``char_start``/``char_end`` index the document text (``PAGE_SEPARATOR.join`` of every
 page's text, empty pages included). ``chunk.text`` equals that slice after whitespace
-normalisation: ``chunk.text.split() == doc_text[char_start:char_end].split()``. Inside a
+normalisation, after any repeated table header:
+``chunk.text.split() == chunk.repeated_header.split() + doc_text[char_start:char_end].split()``.
+Inside a
 sentence the original whitespace is kept; between two sentences it is shortened to ``" "``,
 ``"\\n"`` or ``"\\n\\n"`` so a page of blank lines does not travel into the embedder.
 
@@ -23,12 +33,15 @@ in the text for any chunk size.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 
+from documents.pipeline.cut import cut_by_search, cut_with_offsets, last_space
+from documents.pipeline.tables import markdown_tables
 from documents.pipeline.types import PAGE_SEPARATOR, Page, TextChunk, TokenCounter
 
 # spaCy refuses texts over 1,000,000 characters and its Doc costs ~several hundred bytes per
@@ -54,6 +67,8 @@ class _Unit:
     page: int
     sep: str  # normalised whitespace joining it to the previous unit inside a chunk
     count: int = 0  # tokens of ``text`` alone, special tokens included
+    table: int = -1  # the document's table this is the header or a row of, -1 for text
+    header: bool = False  # the table's header line and separator line
 
 
 def split_text(
@@ -115,42 +130,67 @@ def _sentencizer():
 
 
 def _sentences(pages: Iterable[Page]) -> Iterator[_Unit]:
-    """Yield every non-blank sentence of the document, stripped, with document offsets."""
+    """Yield every non-blank sentence of the document, stripped, with document offsets; each
+    header and row of a Markdown table is one unit of its own, never cut by the sentencizer."""
     nlp = _sentencizer()
     page_offset = 0
+    tables_seen = 0
     pending: _Unit | None = None  # held back until we know whether the next one glues to it
     for page in pages:
         text = page.text
         sep = PAGE_SEPARATOR
         prev_end = None  # end of the previous sentence, in page coordinates
-        for block_start, block in _blocks(text):
-            doc = nlp(block)
-            for sent in doc.sents:
-                raw = block[sent.start_char : sent.end_char]
-                stripped = raw.strip()
-                if not stripped:
-                    continue
-                start = block_start + sent.start_char + (len(raw) - len(raw.lstrip()))
-                end = start + len(stripped)
-                if prev_end is not None:
-                    sep = _normalise_gap(text[prev_end:start])
-                unit = _Unit(stripped, page_offset + start, page_offset + end, page.number, sep)
-                prev_end = end
-                if (
-                    pending is not None
-                    and sep == ""
-                    and pending.text[-1] not in (_NO_SPACE_SENTENCE_ENDS)
-                ):
-                    pending = _Unit(
-                        pending.text + unit.text, pending.start, unit.end, page.number, pending.sep
-                    )
-                    continue
-                if pending is not None:
-                    yield pending
-                pending = unit
+        for start, end, table, header in _page_spans(text, nlp, tables_seen):
+            tables_seen = max(tables_seen, table + 1)
+            if prev_end is not None:
+                sep = _normalise_gap(text[prev_end:start])
+            unit = _Unit(
+                text[start:end], page_offset + start, page_offset + end, page.number, sep,
+                table=table, header=header,
+            )  # fmt: skip
+            prev_end = end
+            if (
+                pending is not None
+                and sep == ""
+                and pending.table < 0
+                and unit.table < 0
+                and pending.text[-1] not in (_NO_SPACE_SENTENCE_ENDS)
+            ):
+                pending = _Unit(
+                    pending.text + unit.text, pending.start, unit.end, page.number, pending.sep
+                )
+                continue
+            if pending is not None:
+                yield pending
+            pending = unit
         page_offset += len(text) + len(PAGE_SEPARATOR)
     if pending is not None:
         yield pending
+
+
+def _page_spans(text: str, nlp, first_table: int) -> Iterator[tuple[int, int, int, bool]]:
+    """(start, end, table, is header) of each sentence or table line of a page, in order;
+    table is -1 for a sentence, else the table's number in the document."""
+    cursor = 0
+    for number, table in enumerate(markdown_tables(text), start=first_table):
+        yield from _text_spans(text, cursor, table.header[0], nlp)
+        yield (*table.header, number, True)
+        for row in table.rows:
+            yield (*row, number, False)
+        cursor = table.end
+    yield from _text_spans(text, cursor, len(text), nlp)
+
+
+def _text_spans(text: str, lo: int, hi: int, nlp) -> Iterator[tuple[int, int, int, bool]]:
+    for block_start, block in _blocks(text[lo:hi]):
+        doc = nlp(block)
+        for sent in doc.sents:
+            raw = block[sent.start_char : sent.end_char]
+            stripped = raw.strip()
+            if not stripped:
+                continue
+            start = lo + block_start + sent.start_char + (len(raw) - len(raw.lstrip()))
+            yield start, start + len(stripped), -1, False
 
 
 def _blocks(text: str) -> Iterator[tuple[int, str]]:
@@ -160,7 +200,7 @@ def _blocks(text: str) -> Iterator[tuple[int, str]]:
         limit = start + _BLOCK_CHARS
         cut = text.rfind("\n", start + _BLOCK_CHARS // 2, limit)
         if cut < 0:
-            cut = _last_space(text, start + _BLOCK_CHARS // 2, limit)
+            cut = last_space(text, start + _BLOCK_CHARS // 2, limit)
         if cut <= start:
             cut = limit  # one enormous word: the glue rule in _sentences rejoins it
         yield start, text[start:cut]
@@ -174,14 +214,6 @@ def _normalise_gap(gap: str) -> str:
     if not gap:
         return ""
     return "\n\n" if newlines >= 2 else "\n" if newlines else " "
-
-
-def _last_space(text: str, lo: int, hi: int) -> int:
-    """Index of the last whitespace character in text[lo:hi], or -1."""
-    for i in range(hi - 1, lo - 1, -1):
-        if text[i].isspace():
-            return i
-    return -1
 
 
 def _counted_units(
@@ -204,7 +236,7 @@ def _batch_counter(counter: TokenCounter) -> Callable[[list[str]], list[int]]:
 
 
 def _with_count(unit: _Unit, n: int) -> _Unit:
-    return _Unit(unit.text, unit.start, unit.end, unit.page, unit.sep, n)
+    return dataclasses.replace(unit, count=n)
 
 
 def _hard_split(
@@ -219,13 +251,17 @@ def _hard_split(
     sep = unit.sep
     while pos < len(text):
         if offsets is not None:
-            end, n = _cut_with_offsets(text, pos, offsets, count, max_tokens, overhead)
+            end, n = cut_with_offsets(text, pos, offsets, count, max_tokens, overhead)
         else:
-            end, n = _cut_by_search(text, pos, count, max_tokens)
+            end, n = cut_by_search(text, pos, count, max_tokens)
         piece = text[pos:end].rstrip()
         if len(piece) != end - pos:
             n = count(piece)
-        yield _Unit(piece, unit.start + pos, unit.start + pos + len(piece), unit.page, sep, n)
+        # Pieces of a row stay rows of their table (the header can still be repeated above
+        # them); pieces of a header are plain text, too long to repeat.
+        table = -1 if unit.header else unit.table
+        start = unit.start + pos
+        yield _Unit(piece, start, start + len(piece), unit.page, sep, n, table=table)
         nxt = end
         while nxt < len(text) and text[nxt].isspace():
             nxt += 1
@@ -233,113 +269,9 @@ def _hard_split(
         pos = nxt
 
 
-def _prefer_word_boundary(
-    text: str, pos: int, end: int, n: int, count: Callable[[str], int], max_tokens: int
-) -> tuple[int, int]:
-    """Move a checked cut that falls inside a word to that word's edge when the result still
-    fits: back to the space before it, or (when it is the piece's first word) to its end, so
-    that a word which fits on its own is never split. Word-piece counts are not monotonic
-    ("unbelievab" can take more tokens than "unbelievable"), hence the re-counts."""
-    if end >= len(text) or text[end].isspace() or text[end - 1].isspace():
-        return end, n
-    space = _last_space(text, pos + 1, end)
-    if space > pos:
-        m = count(text[pos:space])
-        return (space, m) if m <= max_tokens else (end, n)
-    # Look for the word's end only a few piece-lengths ahead: a longer word cannot fit, and
-    # scanning a megabyte-long "word" once per piece would be quadratic.
-    word_end = end
-    horizon = min(len(text), end + 4 * (end - pos) + 16)
-    while word_end < horizon and not text[word_end].isspace():
-        word_end += 1
-    if word_end < horizon or word_end == len(text):
-        m = count(text[pos:word_end])
-        if m <= max_tokens:
-            return word_end, m
-    return end, n
-
-
-def _cut_by_search(
-    text: str, pos: int, count: Callable[[str], int], max_tokens: int
-) -> tuple[int, int]:
-    """A long end with count(text[pos:end]) <= max_tokens, found by galloping + bisection so
-    that each count covers about one piece, not the rest of the sentence."""
-    good, good_n = pos + 1, count(text[pos : pos + 1])
-    if good_n > max_tokens:
-        raise ValueError(f"one character {text[pos]!r} is over max_tokens={max_tokens}")
-    step = max(64, 4 * max_tokens)
-    bad = None
-    while bad is None:
-        hi = min(len(text), pos + step)
-        n = count(text[pos:hi])
-        if n <= max_tokens:
-            good, good_n = hi, n
-            if hi == len(text):
-                return good, good_n
-            step *= 2
-        else:
-            bad = hi
-    while bad - good > 1:
-        mid = (good + bad) // 2
-        n = count(text[pos:mid])
-        if n <= max_tokens:
-            good, good_n = mid, n
-        else:
-            bad = mid
-    return _prefer_word_boundary(text, pos, good, good_n, count, max_tokens)
-
-
-def _cut_with_offsets(
-    text: str,
-    pos: int,
-    offsets: list[tuple[int, int]],
-    count: Callable[[str], int],
-    max_tokens: int,
-    overhead: int,
-) -> tuple[int, int]:
-    """Cut after the last token that fits, using the counter's character offsets; the piece is
-    re-counted because a word piece re-tokenised on its own can come out differently."""
-    first = _first_token_at(offsets, pos)
-    budget = max_tokens - overhead
-    while budget > 0:
-        last = min(first + budget, len(offsets)) - 1
-        if last == len(offsets) - 1:
-            end = len(text)
-        else:
-            # End at the last whole word in reach when there is one, so the piece needs
-            # one count rather than one here and more in _prefer_word_boundary.
-            end = _last_word_end(text, offsets, first, last)
-            if end <= pos:
-                end = max(offsets[last][1], pos + 1)
-        n = count(text[pos:end])
-        if n <= max_tokens:
-            return _prefer_word_boundary(text, pos, end, n, count, max_tokens)
-        budget -= max(1, n - max_tokens)
-    return _cut_by_search(text, pos, count, max_tokens)
-
-
-def _last_word_end(text: str, offsets: list[tuple[int, int]], first: int, last: int) -> int:
-    """The end of the last token in ``offsets[first:last + 1]`` that whitespace follows, or -1."""
-    for j in range(last, first - 1, -1):
-        end = offsets[j][1]
-        if end < len(text) and text[end].isspace():
-            return end
-    return -1
-
-
-def _first_token_at(offsets: list[tuple[int, int]], pos: int) -> int:
-    lo, hi = 0, len(offsets)
-    while lo < hi:  # first token whose end is past pos
-        mid = (lo + hi) // 2
-        if offsets[mid][1] <= pos:
-            lo = mid + 1
-        else:
-            hi = mid
-    return min(lo, max(len(offsets) - 1, 0))
-
-
-def _join(units: list[_Unit]) -> str:
-    return units[0].text + "".join(u.sep + u.text for u in units[1:])
+def _join(units: list[_Unit], head: _Unit | None = None) -> str:
+    text = units[0].text + "".join(u.sep + u.text for u in units[1:])
+    return f"{head.text}\n{text}" if head is not None else text
 
 
 def _pack(
@@ -352,39 +284,82 @@ def _pack(
     trust_sums: bool = False,
 ) -> Iterator[TextChunk]:
     """Yield chunks of at most ``max_tokens``. With ``trust_sums`` a chunk's count is the sum
-    of its units' counts, never measured: the caller must check the chunks afterwards."""
+    of its units' counts, never measured: the caller must check the chunks afterwards.
+
+    Tables: a chunk that starts inside a table (its first unit a row whose header is in an
+    earlier chunk) gets the header repeated at its top as ``head``, outside its offsets, when
+    the header and the chunk's first new unit fit together; a header is not left as the last
+    unit of a chunk while its rows go to the next."""
     source = iter(units)
     pending: deque[_Unit] = deque()  # units pushed back after a chunk was cut short
     cur: list[_Unit] = []
     carried = 0  # leading units of ``cur`` repeated from the previous chunk (overlap)
-    est = 0  # token estimate for _join(cur); exact when ``exact`` is True
+    head: _Unit | None = None  # a table header repeated above ``cur``
+    est = 0  # token estimate for _join(cur, head); exact when ``exact`` is True
     exact = False
     index = 0
+    headers: dict[int, _Unit] = {}  # table -> its header unit, as counted
 
-    def fit() -> tuple[list[_Unit], list[_Unit], int]:
+    def header_for(first: _Unit | None) -> _Unit | None:
+        if first is None or first.table < 0 or first.header:
+            return None
+        return headers.get(first.table)
+
+    def lacks_header(unit: _Unit) -> bool:
+        """A row whose header is neither repeated above the chunk nor in it, though the
+        two would fit together."""
+        header = header_for(unit)
+        return (
+            header is not None
+            and head is not header
+            and not any(u.header and u.table == unit.table for u in cur)
+            and header.count + unit.count - overhead <= max_tokens
+        )
+
+    def fit() -> tuple[_Unit | None, list[_Unit], list[_Unit], int]:
         known = est if exact or trust_sums else None
-        return _fit(cur, carried, known, count, max_tokens)
+        return _fit(head, cur, carried, known, count, max_tokens, header_for)
 
     def take() -> _Unit | None:
-        return pending.popleft() if pending else next(source, None)
+        unit = pending.popleft() if pending else next(source, None)
+        if unit is not None and unit.header:
+            headers[unit.table] = unit
+        return unit
+
+    def restart(units: list[_Unit]) -> None:
+        nonlocal cur, carried, head, est, exact
+        cur, carried = units, len(units)
+        head = header_for(cur[0]) if cur else None
+        est, exact = _estimate(cur, head, overhead), False
 
     while True:
         unit = take()
         if unit is None:
             if len(cur) == carried:  # nothing new since the last chunk
                 break
-            chunk_units, carry, n = fit()
-            yield _chunk(index, chunk_units, n)
+            head, chunk_units, carry, n = fit()
+            yield _chunk(index, chunk_units, n, head)
             index += 1
             # The estimate fell short (a tokenizer that merges across sentences): the units
             # pushed back go round the loop again.
             pending.extend(carry)
-            cur = _overlap_tail(chunk_units, overlap, overhead) if carry else []
-            carried = len(cur)
-            est, exact = _estimate(cur, overhead), False
+            restart(_overlap_tail(chunk_units, overlap, overhead) if carry else [])
             continue
         if not cur:
-            cur, est, exact = [unit], unit.count, True
+            head = header_for(unit)
+            if head is not None and head.count + unit.count - overhead > max_tokens:
+                head = None  # the header and this row do not fit together: the row goes alone
+            cur, est, exact = [unit], _estimate([unit], head, overhead), head is None
+            continue
+        if len(cur) > carried and lacks_header(unit):
+            # The chunk began inside this row's table without the header (the header and
+            # that first row were too long together): start a chunk where they fit.
+            pending.appendleft(unit)
+            head, chunk_units, carry, n = fit()
+            yield _chunk(index, chunk_units, n, head)
+            index += 1
+            pending.extendleft(reversed(carry))
+            restart(_overlap_tail(chunk_units, overlap, overhead))
             continue
         # The unit's own special tokens are already in ``est``; add its content tokens only.
         if est + unit.count - overhead <= max_tokens:
@@ -392,7 +367,7 @@ def _pack(
             est, exact = est + unit.count - overhead, False
             continue
         # Near the limit: measure the real joined text, unless sums are trusted.
-        n = est + unit.count - overhead if trust_sums else count(_join([*cur, unit]))
+        n = est + unit.count - overhead if trust_sums else count(_join([*cur, unit], head))
         if n <= max_tokens:
             cur.append(unit)
             est, exact = n, True
@@ -401,39 +376,48 @@ def _pack(
             # Only overlap so far and the new unit does not fit beside it: shorten the
             # overlap rather than emit a chunk with nothing new in it.
             pending.appendleft(unit)
-            cur, carried = cur[1:], carried - 1
-            est, exact = _estimate(cur, overhead), False
+            restart(cur[1:])
             continue
-        chunk_units, carry, n = fit()
-        yield _chunk(index, chunk_units, n)
+        head, chunk_units, carry, n = fit()
+        if chunk_units[-1].header and len(chunk_units) - carried > 1:
+            # Do not end on a table's header: it opens the next chunk with its rows.
+            carry.insert(0, chunk_units.pop())
+            n = _estimate(chunk_units, head, overhead) if trust_sums else None
+            n = n if n is not None else count(_join(chunk_units, head))
+        yield _chunk(index, chunk_units, n, head)
         index += 1
         pending.appendleft(unit)
         pending.extendleft(reversed(carry))
-        cur = _overlap_tail(chunk_units, overlap, overhead)
-        carried = len(cur)
-        est, exact = _estimate(cur, overhead), False
+        restart(_overlap_tail(chunk_units, overlap, overhead))
 
 
 def _fit(
+    head: _Unit | None,
     cur: list[_Unit],
     carried: int,
     known: int | None,
     count: Callable[[str], int],
     max_tokens: int,
-) -> tuple[list[_Unit], list[_Unit], int]:
-    """Check the chunk on its joined text; if over, push trailing units back (or drop overlap
-    when only one new unit is left). A single unit always fits: _counted_units made sure."""
+    header_for: Callable[[_Unit | None], _Unit | None],
+) -> tuple[_Unit | None, list[_Unit], list[_Unit], int]:
+    """Check the chunk on its joined text; if over, push trailing units back, then drop
+    overlap, then the repeated header (when only one new unit is left). A single unit
+    always fits: _counted_units made sure."""
     units = list(cur)
     carry: list[_Unit] = []
-    n = known if known is not None else count(_join(units))
+    n = known if known is not None else count(_join(units, head))
     while n > max_tokens:
         if len(units) - carried > 1:
             carry.insert(0, units.pop())
-        else:
+        elif carried:
             units.pop(0)
             carried -= 1
-        n = count(_join(units))
-    return units, carry, n
+            # the chunk now starts elsewhere: inside a table it needs that table's header
+            head = header_for(units[0])
+        else:
+            head = None
+        n = count(_join(units, head))
+    return head, units, carry, n
 
 
 def _overlap_tail(units: list[_Unit], overlap: int, overhead: int) -> list[_Unit]:
@@ -448,17 +432,21 @@ def _overlap_tail(units: list[_Unit], overlap: int, overhead: int) -> list[_Unit
     return tail
 
 
-def _estimate(units: list[_Unit], overhead: int) -> int:
-    return sum(u.count - overhead for u in units) + overhead if units else 0
+def _estimate(units: list[_Unit], head: _Unit | None, overhead: int) -> int:
+    if not units:
+        return 0
+    total = sum(u.count - overhead for u in units) + overhead
+    return total + head.count - overhead if head is not None else total
 
 
-def _chunk(index: int, units: list[_Unit], n: int) -> TextChunk:
+def _chunk(index: int, units: list[_Unit], n: int, head: _Unit | None) -> TextChunk:
     return TextChunk(
         index=index,
-        text=_join(units),
+        text=_join(units, head),
         token_count=n,
         page_start=units[0].page,
         page_end=units[-1].page,
         char_start=units[0].start,
         char_end=units[-1].end,
+        repeated_header=head.text if head is not None else "",
     )

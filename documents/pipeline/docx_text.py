@@ -151,6 +151,7 @@ def _body_blocks(stream, numbering: _Numbering) -> Iterator[str]:
     """The body's blocks in document order, read as the parser reaches the end of each
     top-level paragraph or top-level table row, which is then removed from the tree."""
     first = True
+    current_table, markdown = None, _MarkdownTable()
     for event, element in xml_events(stream, events=("start", "end"), tag=_STREAM_TAGS):
         if first:
             first = False
@@ -161,9 +162,10 @@ def _body_blocks(stream, numbering: _Numbering) -> Iterator[str]:
         if name == "p" and _top_level(element.getparent()):
             yield from _paragraph(element, numbering)
         elif name == "tr" and _top_level_row(element):
-            row = _row(element, numbering)
-            if row:
-                yield row
+            owner = _nearest_table(element)
+            if owner is not current_table:
+                current_table, markdown = owner, _MarkdownTable()
+            yield from markdown.lines(_cells(element, numbering))
         elif not (name in _BLOCK_WRAPPERS or name == "tbl") or not _top_level(element.getparent()):
             continue  # inside a block still being read, or the root
         _drop(element)
@@ -214,15 +216,15 @@ def _w(element, name: str) -> str:
 _SKIP = {"pPr", "rPr", "sectPr", "del", "moveFrom", "instrText", "delText", "Fallback"}
 
 
-def _blocks(container, numbering: _Numbering) -> Iterator[str]:
+def _blocks(container, numbering: _Numbering, *, in_cell: bool = False) -> Iterator[str]:
     for child in container:
         name = _local(child)
         if name == "p":
             yield from _paragraph(child, numbering)
         elif name == "tbl":
-            yield from _table(child, numbering)
+            yield from _table(child, numbering, nested=in_cell)
         elif name in _BLOCK_WRAPPERS:
-            yield from _blocks(child, numbering)
+            yield from _blocks(child, numbering, in_cell=in_cell)
 
 
 def _paragraph(paragraph, numbering: _Numbering) -> Iterator[str]:
@@ -254,25 +256,60 @@ def _inline(element, parts: list[str], boxes: list) -> None:
             _inline(child, parts, boxes)
 
 
-def _table(table, numbering: _Numbering) -> Iterator[str]:
-    # One line per row, cells separated by " | ". Cells covered by a merge are empty in the
-    # XML (unlike python-docx's cell API, which repeats the merged text), so nothing repeats.
+def _table(table, numbering: _Numbering, *, nested: bool = False) -> Iterator[str]:
+    """A table read whole (in a header, a note, a text box or a cell) as Markdown rows; a
+    table inside a cell is flattened into that cell's text."""
+    rows = []
     for row in table.iter(_w(table, "tr")):
         if row.getparent() is not table and _nearest_table(row) is not table:
             continue  # a row of a nested table: read with its own cell
-        line = _row(row, numbering)
-        if line:
-            yield line
+        rows.append(_cells(row, numbering))
+    if nested:
+        # inside a cell: one line of "a; b" per row, no Markdown of its own
+        yield " ".join("; ".join(c for c in cells if c) for cells in rows if any(cells))
+        return
+    yield from _markdown_rows(rows)
 
 
-def _row(row, numbering: _Numbering) -> str:
+def _cells(row, numbering: _Numbering) -> list[str]:
+    """A row's cells, each keeping its column: a cell merged across columns (gridSpan) is
+    followed by empty ones, and the cells a vertical merge covers are empty in the XML, so
+    merged text is not repeated."""
     cells = []
     for cell in row:
         if _local(cell) == "tc":
-            text = " ".join(_blocks(cell, numbering)).strip()
-            if text:
-                cells.append(text.replace("\n", " "))
-    return " | ".join(cells)
+            text = " ".join(_blocks(cell, numbering, in_cell=True)).strip()
+            cells.append(" ".join(text.split()).replace("|", "\\|"))
+            span = _int(_val(_child(_child(cell, "tcPr"), "gridSpan")), 1)
+            cells.extend("" for _ in range(span - 1))
+    return cells
+
+
+class _MarkdownTable:
+    """Rows of one table as Markdown, the first row its header followed by the separator, so
+    the chunker keeps each row whole and with its header (documents/pipeline/chunk.py), as it
+    does for PDF tables. Rows come one at a time (a streamed body table), so later rows are
+    padded to the header's width rather than to the widest row."""
+
+    def __init__(self):
+        self.width: int | None = None
+
+    def lines(self, cells: list[str]) -> Iterator[str]:
+        if not any(cells):
+            return
+        if self.width is None:
+            self.width = len(cells)
+            yield "| " + " | ".join(cells) + " |"
+            yield "| " + " | ".join("---" for _ in cells) + " |"
+            return
+        cells = cells + [""] * (self.width - len(cells))
+        yield "| " + " | ".join(cells) + " |"
+
+
+def _markdown_rows(rows: list[list[str]]) -> Iterator[str]:
+    table = _MarkdownTable()
+    for cells in rows:
+        yield from table.lines(cells)
 
 
 def _nearest_table(row):

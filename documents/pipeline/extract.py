@@ -20,7 +20,8 @@ through extract_text 154/143/76 pages/s, pdfplumber with each page closed 2.6/1.
 ratios 58x/78x/47x (reference/measured-here.md: 326 vs 6.6 pages/s, 48.5x, 0.991 of the
 characters shared; pypdfium2 also reads vertical Japanese that pdfplumber garbles). What
 pdfplumber adds (table cells, word boxes) is not used by the chunker, so it would cost ~50x
-the time for nothing; it is used nowhere in extraction.
+the time for nothing; it reads only the pages that hold a ruled table (tables.py), for the
+cells.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from .docx_text import docx_text
 from .images import image_frames, ocr_scale, open_image
 from .ocr import OcrJob, ocr_pages, visible_chars
 from .pdf_streams import PageStreams
+from .quality import TextScore, score_text
+from .tables import TableReader
 from .types import Extraction, ExtractOptions, Page
 
 PDF = "application/pdf"
@@ -152,11 +155,13 @@ def _pdf_open_error(exc: pdfium.PdfiumError, options: ExtractOptions) -> Permane
 
 class _PdfPages:
     """The pages of an open PDF, each yielded as its text layer, or as an OcrJob with the
-    rendered page when the layer has fewer than ``ocr_min_chars`` visible characters and the
-    page is not blank. Each page and text page is closed before the next is opened, and the
-    document is reopened every ``REOPEN_EVERY_PAGES`` pages loaded, so memory stays flat
-    whatever the page count. Before PDFium loads a page, the streams it draws are checked
-    (pdf_streams.py); before it renders one, the images it holds."""
+    rendered page when the layer has fewer than ``ocr_min_chars`` visible characters or
+    scores as garbage (quality.py) and the page is not blank. A readable page that holds a
+    ruled table has it as Markdown rows (tables.py). Each page and text page is closed before
+    the next is opened, and the document is reopened every ``REOPEN_EVERY_PAGES`` pages
+    loaded, so memory stays flat whatever the page count. Before PDFium loads a page, the
+    streams it draws are checked (pdf_streams.py); before it renders one, the images it
+    holds."""
 
     def __init__(
         self, path: Path, pdf: pdfium.PdfDocument, options: ExtractOptions, deadline: Deadline
@@ -173,17 +178,18 @@ class _PdfPages:
             max_image_pixels=options.max_image_pixels,
             deadline=deadline,
         )
+        self.tables = TableReader(path, options.password) if options.tables else None
         self._loaded = 0
 
     def pages(self) -> Iterator[Page | OcrJob]:
-        ahead: dict[int, tuple[str, bool]] = {}
+        ahead: dict[int, tuple[str, bool, TextScore]] = {}
         counted = False
         try:
             for index in range(self.count):
                 number = index + 1
-                text, needs_ocr = ahead.pop(index, None) or self._read(index)
+                text, needs_ocr, score = ahead.pop(index, None) or self._read(index)
                 if not needs_ocr:
-                    yield Page(number=number, text=text)
+                    yield Page(number=number, text=text, garbage_score=score.score)
                     continue
                 image = self._render(index)
                 if not counted:
@@ -191,13 +197,21 @@ class _PdfPages:
                     # reads and checks every later page, which leaves PDFium and qpdf larger.
                     counted = True
                     self._count_ocr_pages(index, ahead)
-                yield OcrJob(number=number, image=image, dpi=image.info["dpi"], fallback_text=text)
+                yield OcrJob(
+                    number=number,
+                    image=image,
+                    dpi=image.info["dpi"],
+                    fallback_text=text,
+                    fallback_score=score if score.garbage else None,
+                )
                 del image  # handed over: do not keep it alive while the next page is read
         finally:
             self.pdf.close()
             self.streams.close()
+            if self.tables is not None:
+                self.tables.close()
 
-    def _count_ocr_pages(self, first: int, ahead: dict[int, tuple[str, bool]]) -> None:
+    def _count_ocr_pages(self, first: int, ahead: dict[int, tuple[str, bool, TextScore]]) -> None:
         """Before the first page goes to OCR: read the text layers of the pages after it
         (kept in ``ahead`` for their turn), count those that need OCR too, and check the
         images of each one (reading a text layer takes milliseconds, OCR seconds). Then
@@ -236,8 +250,9 @@ class _PdfPages:
                 kind=FailureKind.CORRUPT,
             ) from None
 
-    def _read(self, index: int) -> tuple[str, bool]:
-        """The page's text layer, and whether the page needs OCR."""
+    def _read(self, index: int) -> tuple[str, bool, TextScore]:
+        """The page's text layer, whether the page needs OCR, and the layer's garbage score.
+        A layer that scores as garbage is read with OCR as well (quality.py)."""
         page = self._load(index)
         try:
             textpage = page.get_textpage()
@@ -245,10 +260,14 @@ class _PdfPages:
                 text = _clean(textpage.get_text_range())
             finally:
                 textpage.close()
-            needs_ocr = visible_chars(text) < self.options.ocr_min_chars and not _blank(page)
+            score = score_text(text, self.options.word_languages)
+            readable = visible_chars(text) >= self.options.ocr_min_chars and not score.garbage
+            needs_ocr = not readable and not _blank(page)
+            if not needs_ocr and self.tables is not None:
+                text = self.tables.page_text(page, index, text)
         finally:
             page.close()
-        return text, needs_ocr
+        return text, needs_ocr, score
 
     def _render(self, index: int) -> Image.Image:
         self.streams.check_images(index)

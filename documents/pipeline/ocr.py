@@ -36,6 +36,7 @@ from PIL import Image
 from documents.errors import TransientError
 
 from .budgets import Deadline
+from .quality import TextScore, ocr_page
 from .types import Page
 
 # A dense 200 DPI page takes 3-5 s here; a page still running after this long is a runaway
@@ -61,6 +62,8 @@ class OcrJob:
     image: Image.Image
     dpi: int | None = None
     fallback_text: str = ""
+    # set when the text layer was sent to OCR for looking garbled (quality.py)
+    fallback_score: TextScore | None = None
 
 
 class OcrError(RuntimeError):
@@ -131,8 +134,10 @@ def _wants_more(queue: deque, parallel: int) -> bool:
 class _Running:
     job_number: int
     fallback_text: str
+    fallback_score: TextScore | None
     process: subprocess.Popen
     output: Path
+    words: Path
     errors: Path
     files: tuple[Path, ...]
 
@@ -158,13 +163,23 @@ class _Running:
                     f"(exit {self.process.returncode}): {detail}"
                 )
             text = self.output.read_text(encoding="utf-8", errors="replace").strip()
+            # No TSV (a Tesseract built without it) costs the confidence, not the page.
+            words = (
+                self.words.read_text(encoding="utf-8", errors="replace")
+                if self.words.exists()
+                else ""
+            )
+            confidence = mean_confidence(words)
         finally:
             self._cleanup()
-        # Keep the text layer when OCR found no more (a page with a short caption and a
-        # picture without words): what the PDF says exactly beats a guess.
-        if self.fallback_text and visible_chars(text) <= visible_chars(self.fallback_text):
-            return Page(number=self.job_number, text=self.fallback_text)
-        return Page(number=self.job_number, text=text, ocr=True)
+        # OCR text or the text layer it was to replace: quality.ocr_page decides.
+        return ocr_page(
+            self.job_number,
+            text,
+            confidence,
+            layer=self.fallback_text,
+            layer_score=self.fallback_score,
+        )
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -189,6 +204,7 @@ def _start(job: OcrJob, workdir: Path, languages: str, tesseract: str) -> _Runni
     command += ["--psm", PAGE_SEGMENTATION_MODE]
     if job.dpi:
         command += ["--dpi", str(job.dpi)]
+    command += ["txt", "tsv"]  # config files, after the options: text and words in one run
     try:
         with errors.open("wb") as stderr:
             # stdout/stderr go to files, not pipes: a pipe nobody reads while we wait for
@@ -204,11 +220,26 @@ def _start(job: OcrJob, workdir: Path, languages: str, tesseract: str) -> _Runni
     return _Running(
         job_number=job.number,
         fallback_text=job.fallback_text,
+        fallback_score=job.fallback_score,
         process=process,
         output=base.with_suffix(".txt"),
+        words=base.with_suffix(".tsv"),
         errors=errors,
-        files=(image_path, errors, base.with_suffix(".txt")),
+        files=(image_path, errors, base.with_suffix(".txt"), base.with_suffix(".tsv")),
     )
+
+
+def mean_confidence(tsv: str) -> float | None:
+    """Tesseract's mean word confidence (0-100) from its TSV output, or None without words.
+    Rows of level 5 are words; the other levels (page, block, paragraph, line) carry -1."""
+    confidences = []
+    for line in tsv.splitlines()[1:]:
+        fields = line.split("\t")
+        if len(fields) == 12 and fields[0] == "5" and fields[11].strip():
+            confidence = float(fields[10])
+            if confidence >= 0:
+                confidences.append(confidence)
+    return round(sum(confidences) / len(confidences), 2) if confidences else None
 
 
 def visible_chars(text: str) -> int:

@@ -13,11 +13,20 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class Page:
-    """The text of one page (1-based ``number``); DOCX and plain text are a single page."""
+    """The text of one page (1-based ``number``); DOCX and plain text are a single page.
+
+    Quality signals (documents/pipeline/quality.py): ``ocr_confidence`` is Tesseract's mean
+    word confidence (0-100) for a page read with OCR; ``garbage_score`` is how garbled the
+    PDF's text layer looked (0-1), set for PDF pages, including those then read with OCR;
+    ``flagged`` marks a page a person should check, ``flag_reason`` says why."""
 
     number: int
     text: str
     ocr: bool = False
+    ocr_confidence: float | None = None
+    garbage_score: float | None = None
+    flagged: bool = False
+    flag_reason: str = ""
 
 
 @dataclass
@@ -51,6 +60,12 @@ class ExtractOptions:
     tesseract_cmd: str = "tesseract"
     # a page whose text layer has fewer visible characters than this is read with OCR
     ocr_min_chars: int = 16
+    # wordfreq language codes a text layer's words are checked against (quality.py); a page
+    # in none of them scores high on non-words and is confirmed by OCR before it is kept
+    word_languages: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl", "pt")
+    # read PDF pages that hold ruled tables again with pdfplumber, tables as Markdown rows
+    # (tables.py); off, every PDF page is read with pypdfium2 alone
+    tables: bool = True
     password: str = ""
     # uncompressed bytes of any one part of a ZIP package (DOCX), from the archive directory
     # and again while inflating; the corpus's largest is 2.3 MB
@@ -79,7 +94,9 @@ class TextChunk:
     """A piece of the document's text that fits the embedder's input limit.
 
     ``char_start``/``char_end`` are offsets into the document text, which is the pages' text
-    joined with ``PAGE_SEPARATOR``; pages are 1-based and inclusive."""
+    joined with ``PAGE_SEPARATOR``; pages are 1-based and inclusive. A chunk that continues
+    a table starts with the table's header again (``repeated_header``, then a newline),
+    which the offsets do not cover."""
 
     index: int
     text: str
@@ -88,6 +105,7 @@ class TextChunk:
     page_end: int
     char_start: int
     char_end: int
+    repeated_header: str = ""
 
 
 PAGE_SEPARATOR = "\n\n"

@@ -10,6 +10,7 @@ parts it cannot write (footnotes, text boxes) added as XML.
 from __future__ import annotations
 
 import hashlib
+import random
 import struct
 import zipfile
 from pathlib import Path
@@ -19,7 +20,7 @@ from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.opc.packuri import PackURI
 from docx.opc.part import Part
 from docx.oxml import parse_xml
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
@@ -67,6 +68,108 @@ def text_pdf(
     if encrypt_dict:
         objects.append(encrypt_dict.encode())
     return _write_pdf(path, objects, encrypted=bool(encrypt_dict))
+
+
+# What a broken ToUnicode map makes of the text, per character code (printable ASCII):
+# letters shifted by one ("Uif" for "The"), every code into the private-use area, every
+# code to U+FFFD, or each code to a glyph name ("/g84"), as some converters write.
+_BROKEN_MAPS = {
+    "shifted": lambda b: chr(b + 1) if chr(b).isalpha() and chr(b) not in "zZ" else chr(b),
+    "private-use": lambda b: chr(0xE000 + b),
+    "replacement": lambda b: " " if b == 0x20 else "\ufffd",
+    "glyph-names": lambda b: " " if b == 0x20 else f"/g{b}",
+}
+
+
+def broken_tounicode_pdf(path: Path, pages: list[str], broken: str) -> Path:
+    """A text PDF that looks right but whose Helvetica font carries a ToUnicode CMap that
+    maps the codes to the wrong characters (``broken``: a key of _BROKEN_MAPS): the glyphs
+    drawn are the text, the text a reader extracts is not."""
+    wrong = _BROKEN_MAPS[broken]
+    entries = []
+    for code in range(0x20, 0x7F):
+        target = wrong(code).encode("utf-16-be").hex().upper()
+        entries.append(f"<{code:02X}> <{target}>")
+    cmap = (
+        "/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+        "/CMapName /Broken def /CMapType 2 def\n"
+        "1 begincodespacerange <00> <FF> endcodespacerange\n"
+        f"{len(entries)} beginbfchar\n" + "\n".join(entries) + "\nendbfchar\n"
+        "endcmap CMapName currentdict /CMap defineresource pop end end"
+    ).encode()
+    count = len(pages)
+    first_page = 5
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{' '.join(f'{first_page + 2 * i} 0 R' for i in range(count))}] "
+        f"/Count {count} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding "
+        b"/ToUnicode 4 0 R >>",
+        f"<< /Length {len(cmap)} >>\nstream\n".encode() + cmap + b"\nendstream",
+    ]
+    for i, text in enumerate(pages):
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> "
+            + f"/Contents {first_page + 2 * i + 1} 0 R >>".encode()
+        )
+        stream = _content_stream(text)
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream")
+    return _write_pdf(path, objects, encrypted=False)
+
+
+def ruled_table_pdf(path: Path, pages: list[tuple[str, list[list[str]], str]]) -> Path:
+    """A text PDF with a ruled table on each page: (text above, rows of cells, text below).
+    Cells are 150 pt wide and 24 pt high, in Helvetica 11, with a 0.8 pt rule around every
+    cell, drawn as separate lines as word processors do."""
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{' '.join(f'{4 + 2 * i} 0 R' for i in range(len(pages)))}] "
+        f"/Count {len(pages)} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    for i, (above, rows, below) in enumerate(pages):
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> " + f"/Contents {5 + 2 * i} 0 R >>".encode()
+        )
+        stream = _table_stream(above, rows, below)
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream")
+    return _write_pdf(path, objects, encrypted=False)
+
+
+def _table_stream(above: str, rows: list[list[str]], below: str) -> bytes:
+    left, width, height = 72, 150, 24
+    top = 740 - 18 * (above.count("\n") + 1) if above else 760
+    ops = []
+    if above:
+        ops.append(_text_lines(above, 72, 740))
+    columns = max(len(row) for row in rows)
+    right, bottom = left + columns * width, top - len(rows) * height
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            escaped = cell.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            x, y = left + c * width + 6, top - (r + 1) * height + 8
+            ops.append(f"BT /F1 11 Tf 1 0 0 1 {x} {y} Tm ({escaped}) Tj ET")
+    for r in range(len(rows) + 1):
+        y = top - r * height
+        ops.append(f"0.8 w {left} {y} m {right} {y} l S")
+    for c in range(columns + 1):
+        x = left + c * width
+        ops.append(f"0.8 w {x} {top} m {x} {bottom} l S")
+    if below:
+        ops.append(_text_lines(below, 72, bottom - 30))
+    return "\n".join(ops).encode("cp1252")
+
+
+def _text_lines(text: str, x: int, y: int) -> str:
+    lines = [f"BT /F1 12 Tf {x} {y} Td 18 TL"]
+    for line in text.split("\n"):
+        escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        lines.append(f"({escaped}) Tj T*")
+    lines.append("ET")
+    return "\n".join(lines)
 
 
 def _content_stream(text: str) -> bytes:
@@ -145,6 +248,31 @@ def text_image(text: str, *, size: tuple[int, int] = (1700, 1100), mode: str = "
     font = ImageFont.load_default(size=64)
     draw.multiline_text((100, 100), text, fill="black", font=font, spacing=40)
     return image
+
+
+def degraded(
+    image: Image.Image,
+    *,
+    blur: float = 0.0,
+    noise: float = 0.0,
+    contrast: float = 1.0,
+    seed: int = 0,
+) -> Image.Image:
+    """A worse scan of ``image`` (mode "L"): Gaussian blur of radius ``blur`` pixels,
+    ``contrast`` < 1 pulling black and white towards mid-grey, and salt-and-pepper noise on
+    a ``noise`` share of the pixels (a fixed seed, so a test sees the same image each run)."""
+    out = image.convert("L")
+    if blur:
+        out = out.filter(ImageFilter.GaussianBlur(blur))
+    if contrast != 1.0:
+        out = ImageEnhance.Contrast(out).enhance(contrast)
+    if noise:
+        rng = random.Random(seed)
+        pixels = out.load()
+        width, height = out.size
+        for _ in range(int(noise * width * height)):
+            pixels[rng.randrange(width), rng.randrange(height)] = rng.choice((0, 255))
+    return out
 
 
 def image_pdf(path: Path, pages: list[str]) -> Path:

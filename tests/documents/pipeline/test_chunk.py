@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from documents.pipeline.chunk import _sentencizer, split_text
 from documents.pipeline.embedders.local import LocalEmbedder
+from documents.pipeline.tables import markdown_tables
 from documents.pipeline.types import PAGE_SEPARATOR, Page
 
 # Sentence ends of scripts written without spaces: the chunker may break right after them even
@@ -121,8 +122,11 @@ def check_chunks(pages, counter, max_tokens, overlap):
         assert c.index == i
         # (a) within the limit, counted on the text that will be embedded
         assert counter.count_tokens(c.text) == c.token_count <= max_tokens
-        # offsets: the slice is the chunk's text up to whitespace
-        assert c.text.split() == doc[c.char_start : c.char_end].split()
+        # offsets: the slice is the chunk's text up to whitespace, after the table header
+        # repeated at its top when it continues a table
+        body = doc[c.char_start : c.char_end]
+        assert c.text.split() == c.repeated_header.split() + body.split()
+        assert c.text.startswith(c.repeated_header)
         assert c.text == c.text.strip() and c.text
         # (d) page span
         assert c.page_start == page_of(c.char_start)
@@ -279,3 +283,124 @@ def test_chunks_at_the_limit_are_filled_not_cut_early():
 def test_it_refuses_impossible_settings(max_tokens, overlap):
     with pytest.raises(ValueError):
         split_text([Page(1, "a b")], counter=WordCounter(), max_tokens=max_tokens, overlap=overlap)
+
+
+# -- tables -----------------------------------------------------------------------------------
+
+cell = st.lists(st.one_of(short_word, short_word, long_word), min_size=0, max_size=4).map(" ".join)
+
+
+def markdown_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+@st.composite
+def table_text(draw):
+    columns = draw(st.integers(1, 4))
+    header = draw(st.lists(short_word, min_size=columns, max_size=columns))
+    rows = draw(st.lists(st.lists(cell, min_size=columns, max_size=columns), max_size=8))
+    lines = [markdown_row(header), markdown_row(["---"] * columns)]
+    return "\n".join(lines + [markdown_row(row) for row in rows])
+
+
+@st.composite
+def page_with_tables(draw):
+    parts = []
+    for _ in range(draw(st.integers(1, 3))):
+        if draw(st.booleans()):
+            parts.append(draw(sentence()))
+        parts.append(draw(table_text()))
+    if draw(st.booleans()):
+        parts.append(draw(sentence()))
+    return "\n".join(parts)
+
+
+table_pages = st.lists(page_with_tables(), min_size=1, max_size=3).map(
+    lambda texts: [Page(number=i + 1, text=t) for i, t in enumerate(texts)]
+)
+
+
+def check_tables(pages, chunks, counter, max_tokens):
+    """Every row that fits the limit lies whole in a chunk, and when it fits together with
+    its header, whole in a chunk that also holds the header (or repeats it at its top)."""
+    offset = 0
+    rows_checked = 0
+    for page in pages:
+        for table in markdown_tables(page.text):
+            header = page.text[slice(*table.header)]
+            h_start, h_end = (offset + x for x in table.header)
+            for row_start, row_end in table.rows:
+                row = page.text[row_start:row_end]
+                start, end = offset + row_start, offset + row_end
+                holding = [c for c in chunks if c.char_start <= start and end <= c.char_end]
+                if counter.count_tokens(row) <= max_tokens:
+                    assert holding, f"row {row!r} was split"
+                if counter.count_tokens(f"{header}\n{row}") <= max_tokens:
+                    rows_checked += 1
+                    assert any(
+                        c.repeated_header == header
+                        or (c.char_start <= h_start and h_end <= c.char_end)
+                        for c in holding
+                    ), f"row {row!r} is in no chunk with its header"
+        offset += len(page.text) + len(PAGE_SEPARATOR)
+    return rows_checked
+
+
+@common
+@given(pages=table_pages, max_tokens=st.integers(1, 60), data=st.data())
+def test_table_rows_stay_whole_and_with_their_header_with_a_word_counter(pages, max_tokens, data):
+    overlap = data.draw(st.integers(0, max_tokens - 1))
+    chunks = check_chunks(pages, WordCounter(), max_tokens, overlap)
+    check_tables(pages, chunks, WordCounter(), max_tokens)
+
+
+@common
+@given(pages=table_pages, max_tokens=st.integers(8, 120), data=st.data())
+def test_table_rows_stay_whole_and_with_their_header_with_the_minilm_tokenizer(
+    pages, max_tokens, data
+):
+    overlap = data.draw(st.integers(0, max_tokens // 2))
+    chunks = check_chunks(pages, MINILM, max_tokens, overlap)
+    check_tables(pages, chunks, MINILM, max_tokens)
+
+
+@settings(common, max_examples=100)
+@given(pages=table_pages, max_tokens=st.integers(16, 600), data=st.data())
+def test_table_rows_stay_whole_with_a_counter_that_grows_when_texts_are_joined(
+    pages, max_tokens, data
+):
+    overlap = data.draw(st.integers(0, max_tokens - 1))
+    chunks = check_chunks(pages, CharCounter(), max_tokens, overlap)
+    check_tables(pages, chunks, CharCounter(), max_tokens)
+
+
+def test_a_long_table_repeats_its_header_at_the_top_of_every_chunk_it_spans():
+    header = "| Region | Revenue | Margin |\n| --- | --- | --- |"
+    rows = [f"| Region number {i} | {1000 + i} euros | {i % 7} percent |" for i in range(60)]
+    text = "Sales by region.\n" + header + "\n" + "\n".join(rows) + "\nEnd of the table."
+    pages = [Page(1, text)]
+    chunks = check_chunks(pages, MINILM, 64, 8)
+    assert len(chunks) > 5
+    assert chunks[0].repeated_header == ""  # the header is there in its own place
+    for chunk in chunks:
+        assert chunk.text.startswith(header) or chunk.text.startswith("Sales by region.")
+        for line in chunk.text.splitlines():
+            if line.startswith("| Region number"):
+                assert line in rows  # never a piece of a row
+    assert all(c.repeated_header == header for c in chunks[1:-1])
+    assert check_tables(pages, chunks, MINILM, 64) == 60
+
+
+def test_a_table_header_is_not_left_alone_at_the_end_of_a_chunk():
+    text = " ".join(["word"] * 8) + "\n| A | B |\n| --- | --- |\n| one two | three four |"
+    # 8 words, a header of 10 "words" (pipes count), a row of 7: the first two fit in 20
+    chunks = split_text([Page(1, text)], counter=WordCounter(), max_tokens=20, overlap=0)
+    assert [c.text for c in chunks] == [
+        " ".join(["word"] * 8),
+        "| A | B |\n| --- | --- |\n| one two | three four |",
+    ]
+
+
+def test_pipes_without_a_separator_line_are_ordinary_text():
+    text = "| not a table |\n| just pipes |. And a sentence."
+    assert markdown_tables(text) == []

@@ -171,8 +171,9 @@ def test_a_word_document_reads_header_body_lists_table_and_footer_in_order(tmp_p
         "• pears",
         "1. first step",
         "2. second step",
-        "Region | Revenue",
-        "North | 1200",
+        "| Region | Revenue |",
+        "| --- | --- |",
+        "| North | 1200 |",
         "Closing paragraph.",
         "Confidential footer",
     ]
@@ -275,3 +276,19 @@ def test_other_types_are_unsupported(tmp_path):
     error = failure(path, "application/vnd.oasis.opendocument.text")
     assert error.kind == FailureKind.UNSUPPORTED_TYPE
     assert "upload a PDF" in str(error)
+
+
+def test_a_word_table_keeps_its_columns_when_cells_are_merged_or_empty(tmp_path):
+    document = docx.Document()
+    table = document.add_table(rows=3, cols=3)
+    for r, row in enumerate([("Item", "Q1", "Q2"), ("Pens | pencils", "", "7"), ("Total", "", "")]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    table.cell(2, 1).merge(table.cell(2, 2)).text = "12"  # one cell across two columns
+    document.save(tmp_path / "t.docx")
+    assert docx_text(tmp_path / "t.docx").splitlines() == [
+        "| Item | Q1 | Q2 |",
+        "| --- | --- | --- |",
+        "| Pens \\| pencils |  | 7 |",
+        "| Total | 12 |  |",
+    ]

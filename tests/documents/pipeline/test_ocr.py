@@ -4,6 +4,7 @@ must observe the process itself (its environment, how many run at once, a hang).
 
 import signal
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -251,3 +252,17 @@ def test_closing_an_extraction_stops_its_ocr(tmp_path):
     pids = started(tmp_path, 2)  # pages 1 and 2 (two at a time): page 2 sleeping
     extraction.close()
     assert_cleaned_up(tmp_path, pids)
+
+
+def test_writing_the_word_table_leaves_the_text_byte_for_byte_the_same(tmp_path):
+    # ocr.py asks Tesseract for the text and the TSV of words (for the confidence) in one
+    # run; the text must be what the run without the TSV writes.
+    image = tmp_path / "page.png"
+    makedocs.text_image("HOTEL INDIA 1234\nJULIET kilo lima").save(image)
+    common = ["-l", "eng", "--psm", ocr.PAGE_SEGMENTATION_MODE, "--dpi", "200"]
+    subprocess.run(["tesseract", image, tmp_path / "alone", *common], check=True)
+    subprocess.run(["tesseract", image, tmp_path / "both", *common, "txt", "tsv"], check=True)
+    alone = (tmp_path / "alone.txt").read_bytes()
+    assert "JULIET" in alone.decode()
+    assert (tmp_path / "both.txt").read_bytes() == alone
+    assert ocr.mean_confidence((tmp_path / "both.tsv").read_text()) > 80

@@ -1,0 +1,364 @@
+"""Tables on PDF pages, kept whole: each table becomes Markdown rows in the page's text, one
+row a line under its header, so the chunker can keep a row with its header.
+
+Finding them costs two steps, and text-only pages pay for the first alone:
+
+1. ``looks_like_table``: the page's objects as PDFium already holds them. A ruled table is
+   drawn as thin horizontal and vertical paths (or one path of many line segments), a
+   shaded one as a column of equal boxes; a page of text has few paths or none. Walking the
+   object list is a few ctypes calls per object, no parsing (cost per page in
+   docs/quality-and-tables.md).
+2. pdfplumber's table finder (the lines strategy: cells from the ruling lines) on those
+   pages only. pdfplumber parses the whole page again with pdfminer, ~0.2-1 s a page here,
+   against ~3 ms for PDFium's text, which is why it runs on nothing else.
+
+pdfplumber gives the cells' boxes; their text is read with PDFium from the same boxes, so a
+cell reads like the rest of the page (pdfplumber spaced the digits of ca-warn-report.pdf's
+dates apart: "0 3 / 2 5 / 2 0 16"). The page text is then: the text above each table, the
+table, the text beside it, the text below, in reading order from the top.
+
+A table continued from the previous page (the previous page's last table reaching its foot,
+the same number of columns, first on the page under at most a running head, a first row
+unlike that header) gets that header again, so its rows are not read as a new table whose
+header is a row of data.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+# Rules and boxes, in PDF points (1/72 inch). A rule is at most _THIN thick and at least
+# _MIN_RULE long. A table's rules line up: its horizontal rules share their left and right
+# ends (a row's top and bottom borders, a booktabs table's three rules), its vertical rules
+# their top and bottom ends within a row. A page needs _MIN_H_RULES horizontal rules of one
+# extent (a table of two rows has three), or _MIN_V_RULES vertical rules of one extent beside
+# two horizontal ones, or _MIN_ALIGNED_BOXES boxes of one left edge, width and height stacked
+# (shaded rows, bordered cells). Underlined links, fraction bars, a running head's rule and
+# the axes of a chart do not line up like that (measured on the corpus, docs/quality-and-
+# tables.md); pdfplumber makes the final call on the pages that pass.
+_THIN = 2.5
+_MIN_RULE = 8.0
+_MIN_H_RULES = 3
+_MIN_V_RULES = 3
+_MIN_ALIGNED_BOXES = 4
+_SNAP = 2.0  # points: ends this close count as the same
+
+# A table continued overleaf may sit under the page's running head (a report's title and
+# page number: issue-67-example.pdf); more text than this above it and it is a new table.
+_RUNNING_HEAD_CHARS = 120
+
+# pdfminer's object cache is emptied every this many pages it walks or reads (TableReader).
+_CLEAR_EVERY_PAGES = 25
+
+_PIPE = re.compile(r"\|")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe]")
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """What the cheap check saw: the largest group of horizontal rules with the same
+    extent, of vertical rules with the same extent, and of equal boxes in a column."""
+
+    horizontal: int
+    vertical: int
+    aligned_boxes: int
+
+    @property
+    def table(self) -> bool:
+        return (
+            self.horizontal >= _MIN_H_RULES
+            or (self.vertical >= _MIN_V_RULES and self.horizontal >= 2)
+            or self.aligned_boxes >= _MIN_ALIGNED_BOXES
+        )
+
+
+def page_objects_stats(page: pdfium.PdfPage) -> TableStats:
+    """Group the page's path objects into rules and boxes by their bounds (top level only:
+    tables inside form XObjects are not seen, nor a grid drawn as one path, a cost the check
+    accepts for its speed: two ctypes calls per object, four per path)."""
+    raw = page.raw
+    get_object, get_type = pdfium_c.FPDFPage_GetObject, pdfium_c.FPDFPageObj_GetType
+    get_bounds, path = pdfium_c.FPDFPageObj_GetBounds, pdfium_c.FPDF_PAGEOBJ_PATH
+    horizontal: dict[tuple[int, int], int] = {}
+    vertical: dict[tuple[int, int], int] = {}
+    boxes: dict[tuple[int, int, int], int] = {}
+    left, bottom, right, top = (ctypes.c_float() for _ in range(4))
+    for index in range(pdfium_c.FPDFPage_CountObjects(raw)):
+        obj = get_object(raw, index)
+        if get_type(obj) != path or not get_bounds(obj, left, bottom, right, top):
+            continue
+        width, height = right.value - left.value, top.value - bottom.value
+        if height <= _THIN and width >= _MIN_RULE:
+            _add(horizontal, (_snap(left.value), _snap(right.value)))
+        elif width <= _THIN and height >= _MIN_RULE:
+            _add(vertical, (_snap(bottom.value), _snap(top.value)))
+        elif width >= _MIN_RULE and height >= _THIN:
+            _add(boxes, (_snap(left.value), _snap(width), _snap(height)))
+    return TableStats(_largest(horizontal), _largest(vertical), _largest(boxes))
+
+
+def _snap(value: float) -> int:
+    return round(value / _SNAP)
+
+
+def _add(groups: dict, key) -> None:
+    groups[key] = groups.get(key, 0) + 1
+
+
+def _largest(groups: dict) -> int:
+    return max(groups.values(), default=0)
+
+
+def looks_like_table(page: pdfium.PdfPage) -> bool:
+    return page_objects_stats(page).table
+
+
+@dataclass(frozen=True)
+class _Table:
+    top: float  # pdfplumber coordinates: points from the page's top-left corner
+    bottom: float
+    x0: float
+    x1: float
+    rows: list[list[str]]
+
+
+class TableReader:
+    """Reads the tables of one PDF's pages with pdfplumber, opened on the first page that
+    looks like it holds one. Pages must be asked for in increasing order. ``close``
+    releases it.
+
+    Memory and time on long documents: pdfplumber's ``pages`` would build a Page for every
+    page of the document before the first one is read (2.3 s for the 607-page corpus file
+    here), so pdfminer's page iterator is advanced to each table page instead; and pdfminer
+    keeps every object it has parsed, so that cache is emptied every ``_CLEAR_EVERY_PAGES``
+    pages walked or read, as extract.py reopens PDFium's document."""
+
+    def __init__(self, path: Path, password: str = ""):
+        self._path = path
+        self._password = password
+        self._pdf = None
+        self._pages = None  # pdfminer's page iterator, at page ``self._next``
+        self._next = 0
+        self._read = 0  # pages walked or read, for emptying pdfminer's caches
+        self._failed = False
+        self._last_header: list[str] | None = None  # of the last table of the previous page
+
+    def page_text(self, page: pdfium.PdfPage, index: int, text: str) -> str:
+        """``text`` (the page's text layer), or the page read again with its tables as
+        Markdown rows when it has any."""
+        previous_header, self._last_header = self._last_header, None
+        if self._failed or not looks_like_table(page):
+            return text
+        # pdfplumber's coordinates start at the top-left of the (unrotated) media box; a
+        # rotated page or one whose box does not start at 0,0 would need them converted, and
+        # is rare enough to keep its plain text.
+        if page.get_rotation() or tuple(page.get_mediabox()[:2]) != (0.0, 0.0):
+            return text
+        tables = self._find_tables(index, page)
+        if not tables:
+            return text
+        return self._compose(page, tables, previous_header)
+
+    def close(self) -> None:
+        if self._pdf is not None:
+            self._pdf.close()
+            self._pdf = self._pages = None
+
+    def _plumber_page(self, index: int):
+        import pdfplumber
+        from pdfminer.pdfpage import PDFPage
+
+        if self._pdf is None or index < self._next:
+            self.close()
+            self._pdf = pdfplumber.open(self._path, password=self._password)
+            self._pages, self._next = PDFPage.create_pages(self._pdf.doc), 0
+        for _ in range(index - self._next):
+            next(self._pages)
+            self._forget_every(_CLEAR_EVERY_PAGES)
+        self._next = index + 1
+        self._forget_every(_CLEAR_EVERY_PAGES)
+        return pdfplumber.page.Page(self._pdf, next(self._pages), page_number=index + 1)
+
+    def _forget_every(self, pages: int) -> None:
+        self._read += 1
+        if self._read % pages == 0:
+            # pdfminer's caches of parsed objects and fonts (no public way to empty them);
+            # what is needed again is parsed again
+            self._pdf.doc._cached_objs.clear()
+            self._pdf.doc._parsed_objs.clear()
+            self._pdf.rsrcmgr._cached_fonts.clear()
+
+    def _find_tables(self, index: int, page: pdfium.PdfPage) -> list[_Table]:
+        plumber_page = None
+        try:
+            plumber_page = self._plumber_page(index)
+            height = float(plumber_page.height)
+            found = [
+                (table.bbox, [list(row.cells) for row in table.rows])
+                for table in plumber_page.find_tables()
+            ]
+        # pdfminer raises many kinds of errors on PDFs that PDFium reads well; the tables are
+        # an improvement on the text, never a reason to lose it. Only pdfplumber's calls are
+        # inside this block, so a bug of ours still surfaces.
+        except Exception:
+            self._failed = True
+            self.close()
+            return []
+        finally:
+            if plumber_page is not None:
+                plumber_page.close()
+        tables = [self._read_table(page, bbox, rows, height) for bbox, rows in found]
+        return sorted((t for t in tables if t is not None), key=lambda t: t.top)
+
+    def _read_table(
+        self, page: pdfium.PdfPage, bbox, cell_rows: list[list], height: float
+    ) -> _Table | None:
+        textpage = page.get_textpage()
+        try:
+            rows = []
+            for cells in cell_rows:
+                texts = [_cell_text(textpage, cell, height) if cell else "" for cell in cells]
+                if any(texts):
+                    rows.append(texts)
+        finally:
+            textpage.close()
+        # at least a header and a row, two columns in use: anything less is a box of text
+        columns_used = sum(any(row[c] for row in rows) for c in range(len(rows[0]))) if rows else 0
+        if len(rows) < 2 or columns_used < 2:
+            return None
+        x0, top, x1, bottom = bbox
+        return _Table(top=top, bottom=bottom, x0=x0, x1=x1, rows=rows)
+
+    def _compose(
+        self, page: pdfium.PdfPage, tables: list[_Table], previous_header: list[str] | None
+    ) -> str:
+        width, height = page.get_size()
+        textpage = page.get_textpage()
+        parts: list[str] = []
+        try:
+            cursor = 0.0  # pdfplumber "top" reached so far
+            for number, table in enumerate(tables):
+                parts.append(_bounded(textpage, 0, cursor, width, table.top, height))
+                continuing = None
+                above = "".join(parts).strip()
+                if number == 0 and previous_header and len(above) <= _RUNNING_HEAD_CHARS:
+                    continuing = previous_header
+                parts.append(_markdown(table.rows, continuing))
+                # text beside the table, left then right of it
+                parts.append(_bounded(textpage, 0, table.top, table.x0, table.bottom, height))
+                parts.append(_bounded(textpage, table.x1, table.top, width, table.bottom, height))
+                cursor = max(cursor, table.bottom)
+                self._last_header = continuing or _header(table.rows)
+            parts.append(_bounded(textpage, 0, cursor, width, height, height))
+        finally:
+            textpage.close()
+        if len(tables) and self._last_header and tables[-1].bottom < height * 0.75:
+            # the last table ends well above the page's foot: nothing continues overleaf
+            self._last_header = None
+        return "\n".join(part for part in parts if part.strip())
+
+
+def _cell_text(textpage: pdfium.PdfTextPage, bbox, height: float) -> str:
+    x0, top, x1, bottom = bbox
+    text = textpage.get_text_bounded(x0, height - bottom, x1, height - top)
+    return _PIPE.sub(r"\|", " ".join(_clean(text).split()))
+
+
+def _bounded(textpage, x0: float, top: float, x1: float, bottom: float, height: float) -> str:
+    if x1 - x0 < 1 or bottom - top < 1:
+        return ""
+    return _clean(textpage.get_text_bounded(x0, height - bottom, x1, height - top)).strip()
+
+
+def _clean(text: str) -> str:
+    # as extract._clean (which imports this module): PDFium's line ends, its hyphenation
+    # mark (removing it joins the word back), stray C0 controls from symbol fonts
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+
+
+def _header(rows: list[list[str]]) -> list[str]:
+    return _split_title(rows)[1][0]
+
+
+def _split_title(rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """Leading rows with a single filled cell are a title spanning the table, not its
+    header: they are kept as plain lines above it."""
+    titles = []
+    while len(rows) > 2 and sum(bool(c) for c in rows[0]) == 1:
+        titles.append(next(c for c in rows[0] if c))
+        rows = rows[1:]
+    return titles, rows
+
+
+def _markdown(rows: list[list[str]], continuing: list[str] | None) -> str:
+    titles, rows = _split_title(rows)
+    if continuing is not None and len(continuing) == len(rows[0]) and rows[0] != continuing:
+        header, body = continuing, rows
+    else:
+        header, body = rows[0], rows[1:]
+    lines = [*titles, _row(header), "| " + " | ".join("---" for _ in header) + " |"]
+    lines += [_row(row) for row in body]
+    return "\n".join(lines)
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+# --- Markdown tables in a page's text, for the chunker ------------------------------------------
+
+_SEPARATOR_LINE = re.compile(r"\|(?:[ \t]*:?-{3,}:?[ \t]*\|)+")
+
+
+@dataclass(frozen=True)
+class MarkdownTable:
+    """A Markdown table found in a text: its header (the header line and the separator line
+    under it) and each row, as (start, end) offsets of the text without surrounding blanks."""
+
+    header: tuple[int, int]
+    rows: tuple[tuple[int, int], ...]
+
+    @property
+    def end(self) -> int:
+        return self.rows[-1][1] if self.rows else self.header[1]
+
+
+def markdown_tables(text: str) -> list[MarkdownTable]:
+    """The tables this module and docx_text write: a line "| a | b |", then a separator line
+    "| --- | --- |", then zero or more "| ... |" lines. Without the separator line a line of
+    pipes is text, so prose that happens to start and end with "|" is left alone."""
+    if "|" not in text or "---" not in text:
+        return []
+    lines = []  # (start, end) of each line without its surrounding blanks
+    pos = 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        lead = len(line) - len(line.lstrip())
+        lines.append((pos + lead, pos + lead + len(stripped)))
+        pos += len(line) + 1
+    tables = []
+    i = 0
+    while i < len(lines) - 1:
+        start, end = lines[i]
+        sep_start, sep_end = lines[i + 1]
+        if _is_row(text, start, end) and _SEPARATOR_LINE.fullmatch(text, sep_start, sep_end):
+            rows = []
+            j = i + 2
+            while j < len(lines) and _is_row(text, *lines[j]):
+                rows.append(lines[j])
+                j += 1
+            tables.append(MarkdownTable(header=(start, sep_end), rows=tuple(rows)))
+            i = j
+        else:
+            i += 1
+    return tables
+
+
+def _is_row(text: str, start: int, end: int) -> bool:
+    return end - start >= 2 and text[start] == "|" and text[end - 1] == "|"

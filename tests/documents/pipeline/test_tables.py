@@ -1,0 +1,101 @@
+"""Tables on PDF pages: the cheap check on the page's objects, pdfplumber's cells read with
+PDFium, Markdown rows in the page text, a table continued overleaf, and the chunks made of
+them. The PDFs are written by makedocs with rules drawn as separate lines, as word
+processors draw them."""
+
+from __future__ import annotations
+
+import pypdfium2 as pdfium
+
+from documents.pipeline.chunk import split_text
+from documents.pipeline.embedders.local import LocalEmbedder
+from documents.pipeline.extract import PDF, extract_text
+from documents.pipeline.tables import looks_like_table, markdown_tables
+from documents.pipeline.types import ExtractOptions
+from tests.documents.pipeline import makedocs
+
+HEADER = ["Region", "Revenue", "Staff"]
+
+
+def rows(start: int, stop: int) -> list[list[str]]:
+    return [[f"Region {i}", f"{1000 + i} EUR", str(i)] for i in range(start, stop)]
+
+
+def read(path, **options) -> list[str]:
+    extraction = extract_text(path, content_type=PDF, options=ExtractOptions(**options))
+    return [page.text for page in extraction.pages]
+
+
+def test_a_ruled_table_becomes_markdown_rows_under_its_header_between_its_text(tmp_path):
+    path = makedocs.ruled_table_pdf(
+        tmp_path / "t.pdf", [("Sales by region.", [HEADER, *rows(0, 3)], "Figures unaudited.")]
+    )
+    (text,) = read(path)
+    assert text.splitlines() == [
+        "Sales by region.",
+        "| Region | Revenue | Staff |",
+        "| --- | --- | --- |",
+        "| Region 0 | 1000 EUR | 0 |",
+        "| Region 1 | 1001 EUR | 1 |",
+        "| Region 2 | 1002 EUR | 2 |",
+        "Figures unaudited.",
+    ]
+
+
+def test_with_tables_off_the_page_is_read_as_plain_text(tmp_path):
+    path = makedocs.ruled_table_pdf(tmp_path / "t.pdf", [("", [HEADER, *rows(0, 3)], "")])
+    (text,) = read(path, tables=False)
+    assert "|" not in text
+    assert "Region 2 1002 EUR" in text
+
+
+def test_a_table_continued_overleaf_gets_its_header_again(tmp_path):
+    # 26 rows of 24 pt fill the first page to its foot; the second page goes on without one
+    pages = [("", [HEADER, *rows(0, 25)], ""), ("", rows(25, 28), "End of the list.")]
+    first, second = read(makedocs.ruled_table_pdf(tmp_path / "t.pdf", pages))
+    assert first.splitlines()[0] == "| Region | Revenue | Staff |"
+    assert second.splitlines() == [
+        "| Region | Revenue | Staff |",
+        "| --- | --- | --- |",
+        "| Region 25 | 1025 EUR | 25 |",
+        "| Region 26 | 1026 EUR | 26 |",
+        "| Region 27 | 1027 EUR | 27 |",
+        "End of the list.",
+    ]
+
+
+def test_a_table_that_ends_mid_page_does_not_lend_its_header_to_the_next_page(tmp_path):
+    other = [["Name", "City"], ["Annabel", "Oslo"], ["Bartholomew", "Bergen"]]
+    pages = [("", [HEADER, *rows(0, 3)], "After."), ("", other, "")]
+    _, second = read(makedocs.ruled_table_pdf(tmp_path / "t.pdf", pages))
+    assert second.splitlines()[0] == "| Name | City |"
+
+
+def test_pages_of_text_and_stray_rules_are_not_taken_for_tables(tmp_path):
+    text = makedocs.text_pdf(tmp_path / "text.pdf", ["Just a paragraph of text.\nAnd more."])
+    table = makedocs.ruled_table_pdf(tmp_path / "t.pdf", [("", [HEADER, *rows(0, 3)], "")])
+    assert not looks_like_table(pdfium.PdfDocument(text)[0])
+    assert looks_like_table(pdfium.PdfDocument(table)[0])
+    # a single-column box of text (three rules of one extent, two sides) is checked by
+    # pdfplumber, which finds one column: the page keeps its plain text
+    boxed = makedocs.ruled_table_pdf(tmp_path / "box.pdf", [("", [["Note:"], ["Read me."]], "")])
+    (boxed_text,) = read(boxed)
+    assert "|" not in boxed_text
+
+
+def test_markdown_tables_are_found_with_the_offsets_of_their_header_and_rows():
+    text = "Intro.\n| A | B |\n| --- | --- |\n| 1 | 2 |\n  | 3 | 4 |  \nAfter."
+    (table,) = markdown_tables(text)
+    assert text[slice(*table.header)] == "| A | B |\n| --- | --- |"
+    assert [text[slice(*row)] for row in table.rows] == ["| 1 | 2 |", "| 3 | 4 |"]
+
+
+def test_chunks_of_a_long_pdf_table_each_start_with_its_header(tmp_path):
+    path = makedocs.ruled_table_pdf(tmp_path / "t.pdf", [("", [HEADER, *rows(0, 25)], "")])
+    pages = list(extract_text(path, content_type=PDF, options=ExtractOptions()).pages)
+    chunks = split_text(pages, counter=LocalEmbedder(), max_tokens=48, overlap=0)
+    assert len(chunks) > 3
+    header = "| Region | Revenue | Staff |\n| --- | --- | --- |"
+    assert all(chunk.text.startswith(header) for chunk in chunks)
+    body_rows = [line for c in chunks for line in c.text.splitlines()[2:]]
+    assert body_rows == [f"| Region {i} | {1000 + i} EUR | {i} |" for i in range(25)]
