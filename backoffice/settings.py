@@ -14,6 +14,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from backoffice import secret_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -60,9 +62,43 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
 
 
 DEBUG = _bool("DEBUG", False)
-SECRET_KEY = _read("SECRET_KEY", env.str, "dev-only-insecure-key-change-me")
+# A deployment, as opposed to the embedded defaults `make run` uses with nothing set: it must
+# bring its own SECRET_KEY, and `make setup` does not load the demo logins into it.
+PRODUCTION = _bool("PRODUCTION", bool(_read("DATABASE_URL", env.str, "")))
+SECRET_KEY = secret_key.resolve(
+    configured=_read("SECRET_KEY", env.str, ""),
+    debug=DEBUG,
+    production=PRODUCTION,
+    var_dir=VAR_DIR,
+)
+# Old keys still accepted for signatures made before a rotation; refused like SECRET_KEY.
+SECRET_KEY_FALLBACKS = [
+    secret_key.check_key(key, name="SECRET_KEY_FALLBACKS", debug=DEBUG)
+    for key in _read("SECRET_KEY_FALLBACKS", env.list, [])
+]
 ALLOWED_HOSTS = _read("ALLOWED_HOSTS", env.list, ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", env.list, [])
+
+# --- HTTPS --------------------------------------------------------------------------------
+# Off by default so the embedded defaults work over http://127.0.0.1; a deployment behind
+# HTTPS switches each on (README, "Production"; `manage.py check --deploy` is clean with the
+# values in .env.example).
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", env.int, 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = _bool("CSRF_COOKIE_SECURE", False)
+# The header a TLS-terminating proxy sets to "https" (e.g. X-Forwarded-Proto). Trust it only
+# behind a proxy that always sets or strips it, or a client can claim HTTPS.
+_proxy_ssl_header = _read("SECURE_PROXY_SSL_HEADER", env.str, "").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+# How many proxies in front of the web process append to X-Forwarded-For. 0: the client is
+# REMOTE_ADDR (X-Forwarded-For is ignored, since any client can send one). Throttles and the
+# login lockout count per client address, so this must match the deployment.
+TRUSTED_PROXY_COUNT = _read("TRUSTED_PROXY_COUNT", env.int, 0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
