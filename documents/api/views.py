@@ -18,6 +18,7 @@ from documents.api.serializers import (
     IngestRequestSerializer,
     IngestResponseSerializer,
 )
+from documents.api.throttles import AnonThrottle, IngestThrottle, UserThrottle
 from documents.models import Status
 from documents.selectors import documents_for_user
 
@@ -28,6 +29,7 @@ _MULTIPART_SLACK_BYTES = 64 * 1024
 
 class IngestView(APIView):
     parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [UserThrottle, AnonThrottle, IngestThrottle]
 
     @extend_schema(
         request={"multipart/form-data": IngestRequestSerializer},
