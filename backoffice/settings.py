@@ -383,6 +383,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Upload documents for ingestion and follow their processing.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get components of their own, so an upload is `format: binary` (a file
+    # part) and not the URL the same field would be in a response.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"ErrorCodeEnum": "documents.api.errors.ERROR_CODES"},
     # Swagger UI's assets from the installed sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
