@@ -40,9 +40,17 @@ def document_key(*, tenant_slug: str, document_id, filename: str) -> str:
 
 
 def store_file(key: str, fileobj) -> str:
-    """Write the upload under ``key``; returns the key the storage actually used."""
+    """Write the upload under ``key``; returns the key the storage actually used. A store that
+    cannot be written (S3 unreachable, a full disk) is a TransientError: the upload may be
+    sent again, and the API answers 503 instead of a bare 500."""
     fileobj.seek(0)
-    return default_storage.save(key, fileobj)
+    try:
+        return default_storage.save(key, fileobj)
+    except Exception as exc:
+        raise TransientError(
+            f"The file store could not be written ({type(exc).__name__}); try the upload again.",
+            FailureKind.UNAVAILABLE,
+        ) from exc
 
 
 def delete_file(key: str) -> None:

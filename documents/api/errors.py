@@ -15,7 +15,13 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from documents.errors import ApplicationError, FailureKind, InvalidUpload, NotAMember
+from documents.errors import (
+    ApplicationError,
+    FailureKind,
+    InvalidUpload,
+    NotAMember,
+    TransientError,
+)
 
 # Every code the API answers with. Those of DRF's exceptions keep DRF's names.
 ERROR_CODES = (
@@ -34,6 +40,7 @@ ERROR_CODES = (
     "unsupported_media_type",  # 415: the request body's own content type
     "throttled",  # 429: over a rate in API_THROTTLE_RATES; Retry-After says when to come back
     "internal",  # 500
+    "unavailable",  # 503: the file store did not answer; worth trying again
 )
 
 _DESCRIPTIONS = {
@@ -50,6 +57,7 @@ _DESCRIPTIONS = {
         "bytes (`unsupported_type`), or the body is not multipart (`unsupported_media_type`)."
     ),
     429: "Over a throttle rate (`throttled`); `Retry-After` gives the seconds to wait.",
+    503: "The file store did not answer (`unavailable`); try again later.",
 }
 
 
@@ -74,15 +82,19 @@ def error_response(code: str, message: str, http_status: int) -> Response:
     return Response({"error": {"code": code, "message": message}}, status=http_status)
 
 
-def _application_error_code(exc: ApplicationError) -> str:
+def _code_and_status(exc: ApplicationError) -> tuple[str, int]:
     # An ApplicationError's kind is a document failure kind; the ones raised before a document
     # exists need the API's own word.
     if isinstance(exc, NotAMember):
-        return "not_a_member"
+        return "not_a_member", status.HTTP_403_FORBIDDEN
     if isinstance(exc, InvalidUpload) and exc.kind == FailureKind.CORRUPT:
         # InvalidUpload's default kind: a request the API refuses, not a damaged document.
-        return "invalid"
-    return exc.kind
+        return "invalid", status.HTTP_400_BAD_REQUEST
+    if isinstance(exc, TransientError):
+        return "unavailable", status.HTTP_503_SERVICE_UNAVAILABLE
+    if exc.kind in ERROR_CODES:
+        return exc.kind, exc.http_status
+    return "internal", exc.http_status
 
 
 def _message(detail) -> str:
@@ -98,7 +110,8 @@ def _message(detail) -> str:
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return error_response(_application_error_code(exc), exc.message, exc.http_status)
+        code, http_status = _code_and_status(exc)
+        return error_response(code, exc.message, http_status)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -115,6 +128,8 @@ def exception_handler(exc, context):
         message = str(detail)
     if response.status_code == status.HTTP_403_FORBIDDEN and code == "not_authenticated":
         response.status_code = status.HTTP_401_UNAUTHORIZED
+    if code not in ERROR_CODES:  # an exception DRF knows and this API never raised before
+        code = "internal" if response.status_code >= 500 else "invalid"
     response.data = {"error": {"code": code, "message": message}}
     return response
 

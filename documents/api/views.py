@@ -37,7 +37,7 @@ class IngestView(APIView):
         request={"multipart/form-data": IngestSerializer},
         responses={
             202: IngestResponseSerializer,
-            **error_responses(400, 401, 403, 413, 415, 429),
+            **error_responses(400, 401, 403, 413, 415, 429, 503),
         },
         summary="Upload a document for ingestion",
     )
@@ -152,6 +152,10 @@ class DocumentDownloadView(generics.GenericAPIView):
 
     def get(self, request, pk):
         document = self.get_object()
+        if not document.storage_key:
+            return error_response(
+                "missing_file", "This document has no stored file.", status.HTTP_404_NOT_FOUND
+            )
         try:
             return storage.download_response(
                 document.storage_key,

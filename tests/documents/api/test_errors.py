@@ -152,3 +152,28 @@ def test_the_schema_gives_the_download_url_and_the_download_answers(schema):
     download = schema["paths"]["/api/documents/{id}/download/"]["get"]["responses"]
     assert "302" in download
     assert "application/pdf" in download["200"]["content"]
+
+
+def test_an_unreachable_file_store_is_a_503_unavailable(personas, api_for, settings):
+    from django.core.files.storage import storages
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": "documents",
+                "endpoint_url": "http://127.0.0.1:1",
+                "access_key": "testing",
+                "secret_key": "testing",
+                "region_name": "us-east-1",
+            },
+        },
+    }
+    storages._storages.pop("default", None)
+    try:
+        response = upload(api_for(personas.staff_a))
+    finally:
+        storages._storages.pop("default", None)
+    assert error_of(response, 503) == "unavailable"
+    assert "127.0.0.1:1" not in response.json()["error"]["message"]
