@@ -32,15 +32,15 @@ browser:
 	  echo "Installing Chromium from Debian's packages"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The demo logins (fixtures/demo.json, passwords in the README) go into a fresh embedded
+# database only; `make setup DEMO=1` loads them anywhere (manage.py load_demo --force).
 setup: system-packages $(VENV)/.installed
 	mkdir -p var
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py loaddata fixtures/demo.json
+	$(PY) manage.py load_demo$(if $(DEMO), --force,)
 	$(PY) manage.py collectstatic --noinput -v 0
 	@echo
 	@echo "Back-office: http://127.0.0.1:8000/admin/"
-	@echo "  superuser: admin / admin-demo-2026"
-	@echo "  staff of tenant 'demo': staff / staff-demo-2026"
 	@echo
 
 run: setup

@@ -9,10 +9,13 @@ message that names the variable.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from backoffice import secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -60,9 +63,43 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
 
 
 DEBUG = _bool("DEBUG", False)
-SECRET_KEY = _read("SECRET_KEY", env.str, "dev-only-insecure-key-change-me")
+# A deployment, as opposed to the embedded defaults `make run` uses with nothing set: it must
+# bring its own SECRET_KEY, and `make setup` does not load the demo logins into it.
+PRODUCTION = _bool("PRODUCTION", bool(_read("DATABASE_URL", env.str, "")))
+SECRET_KEY = secret_key.resolve(
+    configured=_read("SECRET_KEY", env.str, ""),
+    debug=DEBUG,
+    production=PRODUCTION,
+    var_dir=VAR_DIR,
+)
+# Old keys still accepted for signatures made before a rotation; refused like SECRET_KEY.
+SECRET_KEY_FALLBACKS = [
+    secret_key.check_key(key, name="SECRET_KEY_FALLBACKS", debug=DEBUG)
+    for key in _read("SECRET_KEY_FALLBACKS", env.list, [])
+]
 ALLOWED_HOSTS = _read("ALLOWED_HOSTS", env.list, ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", env.list, [])
+
+# --- HTTPS --------------------------------------------------------------------------------
+# Off by default so the embedded defaults work over http://127.0.0.1; a deployment behind
+# HTTPS switches each on (README, "Production"; `manage.py check --deploy` is clean with the
+# values in .env.example).
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", env.int, 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = _bool("CSRF_COOKIE_SECURE", False)
+# The header a TLS-terminating proxy sets to "https" (e.g. X-Forwarded-Proto). Trust it only
+# behind a proxy that always sets or strips it, or a client can claim HTTPS.
+_proxy_ssl_header = _read("SECURE_PROXY_SSL_HEADER", env.str, "").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+# How many proxies in front of the web process append to X-Forwarded-For. 0: the client is
+# REMOTE_ADDR (X-Forwarded-For is ignored, since any client can send one). Throttles and the
+# login lockout count per client address, so this must match the deployment.
+TRUSTED_PROXY_COUNT = _read("TRUSTED_PROXY_COUNT", env.int, 0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -78,7 +115,13 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_results",
     "django_celery_beat",
+    "axes",
     "documents",
+]
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out user name and address is refused before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 MIDDLEWARE = [
@@ -90,6 +133,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -292,13 +337,42 @@ CLEANUP_INTERVAL_SECONDS = _positive_int("CLEANUP_INTERVAL_SECONDS", 3600)
 
 HEALTH_CHECK_TIMEOUT_SECONDS = _read("HEALTH_CHECK_TIMEOUT_SECONDS", env.float, 2.0)
 
+
 # --- API ----------------------------------------------------------------------------------
+def _rate(name: str, default: str) -> str | None:
+    """A DRF throttle rate ("N/second|minute|hour|day"), or None for "none" (no throttle)."""
+    value = _read(name, env.str, default).strip().lower()
+    if value in {"none", "off", ""}:
+        return None
+    count, _, period = value.partition("/")
+    if not (count.isdigit() and int(count) > 0 and period[:1] in {"s", "m", "h", "d"}):
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must be a rate like 60/minute, or none; got {value!r}."
+        )
+    return value
+
+
+# Per scope (documents/api/throttles.py): every authenticated request counts against "user",
+# uploads also against "ingest"; "anon" is per address without credentials; "failed_auth"
+# counts wrong tokens per address, and past it every token from there is refused for a while.
+API_THROTTLE_RATES = {
+    "user": _rate("API_THROTTLE_USER", "600/minute"),
+    "ingest": _rate("API_THROTTLE_INGEST", "60/minute"),
+    "anon": _rate("API_THROTTLE_ANON", "60/minute"),
+    "failed_auth": _rate("API_THROTTLE_FAILED_AUTH", "10/minute"),
+}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "documents.api.authentication.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "documents.api.throttles.UserThrottle",
+        "documents.api.throttles.AnonThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": API_THROTTLE_RATES,
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "documents.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -309,11 +383,39 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Upload documents for ingestion and follow their processing.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get components of their own, so an upload is `format: binary` (a file
+    # part) and not the URL the same field would be in a response.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"ErrorCodeEnum": "documents.api.errors.ERROR_CODES"},
     # Swagger UI's assets from the installed sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- admin login lockout (django-axes) --------------------------------------------------------
+# After LOGIN_FAILURE_LIMIT wrong passwords for one user name from one address, that pair is
+# refused (429, even with the right password) for LOGIN_COOLOFF_MINUTES. Counting the pair, not
+# the address alone, means an attacker cannot lock a real admin out from elsewhere. A success
+# clears the count; `manage.py axes_reset` or the Axes admin pages unlock by hand.
+AXES_FAILURE_LIMIT = _positive_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=_positive_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "backoffice.client_address.client_ip"
+
+# --- cache (the throttles' counters) -----------------------------------------------------------
+# Shared by every web process: Redis when the broker is Redis, else files under var/.
+CACHES = {
+    "default": _read(
+        "CACHE_URL",
+        env.cache_url,
+        CELERY_BROKER_URL
+        if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+        else f"filecache://{VAR_DIR / 'cache'}",
+    )
+}
+CACHES["default"].setdefault("KEY_PREFIX", "backoffice")
 
 # --- errors -------------------------------------------------------------------------------
 SENTRY_DSN = _read("SENTRY_DSN", env.str, "")

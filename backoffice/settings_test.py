@@ -21,3 +21,9 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so worker processes started by the tests share the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+
+# Throttle counters in memory, per test process, so no run or xdist node sees another's.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The suite sends hundreds of API requests from one address (schemathesis among them): the
+# throttles are off here, and tests/documents/api/test_throttles.py switches them on.
+API_THROTTLE_RATES = {scope: None for scope in API_THROTTLE_RATES}  # noqa: F405

@@ -11,3 +11,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("health/", health, name="health"),
 ]
+
+# A path under /api/ that matches no route answers the API's JSON 404 (DEBUG off).
+handler404 = "documents.api.errors.not_found"

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.utils.http import content_disposition_header
 from django.utils.text import get_valid_filename
 
 from documents.errors import FailureKind, PermanentError, TransientError
@@ -38,9 +40,17 @@ def document_key(*, tenant_slug: str, document_id, filename: str) -> str:
 
 
 def store_file(key: str, fileobj) -> str:
-    """Write the upload under ``key``; returns the key the storage actually used."""
+    """Write the upload under ``key``; returns the key the storage actually used. A store that
+    cannot be written (S3 unreachable, a full disk) is a TransientError: the upload may be
+    sent again, and the API answers 503 instead of a bare 500."""
     fileobj.seek(0)
-    return default_storage.save(key, fileobj)
+    try:
+        return default_storage.save(key, fileobj)
+    except Exception as exc:
+        raise TransientError(
+            f"The file store could not be written ({type(exc).__name__}); try the upload again.",
+            FailureKind.UNAVAILABLE,
+        ) from exc
 
 
 def delete_file(key: str) -> None:
@@ -48,9 +58,45 @@ def delete_file(key: str) -> None:
         default_storage.delete(key)
 
 
-def download_url(key: str) -> str:
-    """A presigned, short-lived URL on S3; the media URL on the local file system."""
-    return default_storage.url(key)
+def download_response(key: str, *, filename: str, content_type: str) -> HttpResponse:
+    """The answer to a download of ``key``, for a caller that has checked the user may see it.
+
+    On a storage that signs URLs (S3) a redirect to a presigned URL that expires after
+    ``S3_PRESIGNED_EXPIRE_SECONDS`` and makes S3 send the file as an attachment under its
+    original name; the bytes never pass through the web process. On the local file system the
+    file is streamed in blocks, since there is no URL to hand out (nothing serves var/media).
+    A stored file that is gone raises PermanentError(MISSING_FILE) rather than a redirect to a
+    404 or a broken stream."""
+    disposition = content_disposition_header(as_attachment=True, filename=filename)
+    if getattr(default_storage, "querystring_auth", False):
+        # One HEAD request, so a missing object is answered here and not by S3's XML 404.
+        if not default_storage.exists(key):
+            raise _missing()
+        url = default_storage.url(
+            key,
+            parameters={
+                "ResponseContentDisposition": disposition,
+                "ResponseContentType": content_type,
+            },
+        )
+        response = HttpResponseRedirect(url)
+        # The URL is a credential for as long as it lives: no cache may keep it.
+        response["Cache-Control"] = "no-store"
+        return response
+    try:
+        handle = default_storage.open(key, "rb")
+    except FileNotFoundError as exc:
+        raise _missing() from exc
+    response = FileResponse(handle, content_type=content_type)
+    response["Content-Disposition"] = disposition
+    return response
+
+
+def _missing() -> PermanentError:
+    return PermanentError(
+        "The stored file for this document is missing; upload it again.",
+        FailureKind.MISSING_FILE,
+    )
 
 
 def _copy_to(key: str, out) -> None:

@@ -8,9 +8,13 @@ inherit this process's values.
 """
 
 import os
+import secrets
 import tempfile
 
 _node = os.environ.get("PYTEST_XDIST_WORKER", "main")
 os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix=f"backoffice-test-{_node}-")
 os.environ["CELERY_TASK_DEFAULT_QUEUE"] = f"test-{_node}-{os.getpid()}"
-os.environ.setdefault("SECRET_KEY", "test-secret-key")
+# A fresh random key per run: settings refuse published keys, and with DEBUG off a weak one.
+# Set, not defaulted, so a developer's own SECRET_KEY never decides whether the tests start.
+# The worker processes the tests start inherit it.
+os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)

@@ -1,5 +1,7 @@
 """``GET /health/``: the database, the broker, the storage and the workers, each checked
-with a short timeout so the endpoint answers even when something hangs."""
+with a short timeout so the endpoint answers even when something hangs. Anyone gets a status
+word (``ok``, ``degraded`` when no worker answers, ``unavailable`` with a 503 when the database,
+the broker or the storage fails); staff get each check's details."""
 
 from __future__ import annotations
 
@@ -66,9 +68,19 @@ def run_checks() -> dict[str, dict]:
 
 
 def health(request):
+    """The status word for everyone (a load balancer needs no more); each check's result and
+    failure text only for signed-in staff, since exception messages name hosts, buckets and
+    ports."""
     results = run_checks()
     # Workers being down does not make the web process unhealthy, but it is reported.
     essential = all(results[name]["ok"] for name in ("database", "broker", "storage"))
-    body = {"status": "ok" if essential and results["workers"]["ok"] else "degraded"}
-    body.update(results)
-    return JsonResponse(body, status=200 if essential else 503)
+    if essential:
+        body = {"status": "ok" if results["workers"]["ok"] else "degraded"}
+    else:
+        body = {"status": "unavailable"}
+    user = request.user
+    if user.is_authenticated and user.is_active and user.is_staff:
+        body.update(results)
+    response = JsonResponse(body, status=200 if essential else 503)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from documents import services
-from documents.api.errors import error_response
+from documents import services, storage
+from documents.api.errors import error_response, error_responses
 from documents.api.serializers import (
+    DocumentFilterSerializer,
     DocumentSerializer,
-    IngestRequestSerializer,
     IngestResponseSerializer,
+    IngestSerializer,
 )
-from documents.models import Status
+from documents.api.throttles import AnonThrottle, IngestThrottle, UserThrottle
+from documents.errors import FailureKind, PermanentError
 from documents.selectors import documents_for_user
+from documents.uploads import DOCX, JPEG, MARKDOWN, PDF, PNG, TEXT, TIFF
 
 # Multipart framing around the file; a request larger than the limit by more than this is
 # refused from its Content-Length before a byte of the body is read.
@@ -28,10 +31,14 @@ _MULTIPART_SLACK_BYTES = 64 * 1024
 
 class IngestView(APIView):
     parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [UserThrottle, AnonThrottle, IngestThrottle]
 
     @extend_schema(
-        request={"multipart/form-data": IngestRequestSerializer},
-        responses={202: IngestResponseSerializer},
+        request={"multipart/form-data": IngestSerializer},
+        responses={
+            202: IngestResponseSerializer,
+            **error_responses(400, 401, 403, 413, 415, 429, 503),
+        },
         summary="Upload a document for ingestion",
     )
     def post(self, request):
@@ -43,7 +50,7 @@ class IngestView(APIView):
                 f"The upload is {filesizeformat(declared)}; the limit is {filesizeformat(limit)}.",
                 status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
-        form = IngestRequestSerializer(data=request.data)
+        form = IngestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         tenant = services.tenant_for_upload(
             user=request.user, tenant_slug=form.validated_data.get("tenant")
@@ -67,32 +74,95 @@ class IngestView(APIView):
 
 
 @extend_schema(
-    parameters=[
-        OpenApiParameter("status", str, enum=[s.value for s in Status]),
-        OpenApiParameter("tenant", str, description="A tenant slug"),
-    ]
+    parameters=[DocumentFilterSerializer],
+    responses={200: DocumentSerializer(many=True), **error_responses(400, 401, 404, 429)},
+    summary="List the documents of your tenants, newest first",
 )
 class DocumentListView(generics.ListAPIView):
     serializer_class = DocumentSerializer
 
     def get_queryset(self):
         queryset = documents_for_user(self.request.user).select_related("tenant")
-        wanted = self.request.query_params.get("status")
-        if wanted:
-            if wanted not in Status.values:
-                raise ValidationError(
-                    {"status": f"Unknown status {wanted!r}; use one of {', '.join(Status.values)}."}
-                )
-            queryset = queryset.filter(status=wanted)
-        tenant = self.request.query_params.get("tenant")
-        if tenant:
-            queryset = queryset.filter(tenant__slug=tenant)
+        filters = DocumentFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        if "status" in filters.validated_data:
+            queryset = queryset.filter(status=filters.validated_data["status"])
+        if "tenant" in filters.validated_data:
+            queryset = queryset.filter(tenant__slug=filters.validated_data["tenant"])
         return queryset.order_by("-created_at")
 
 
+_DOCUMENT_ID = OpenApiParameter(
+    "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The document's id"
+)
+
+
+@extend_schema(
+    parameters=[_DOCUMENT_ID],
+    responses={200: DocumentSerializer, **error_responses(401, 404, 429)},
+    summary="A document's status, stage, progress and failure",
+)
 class DocumentDetailView(generics.RetrieveAPIView):
     serializer_class = DocumentSerializer
+    # The URL matches any string; a malformed id is a 404 like an unknown one.
+    lookup_url_kwarg = "pk"
 
     def get_queryset(self):
         # Another tenant's document answers 404, as if it did not exist.
         return documents_for_user(self.request.user).select_related("tenant")
+
+
+_FILE_TYPES = (PDF, DOCX, TEXT, MARKDOWN, PNG, JPEG, TIFF)
+
+
+@extend_schema(
+    parameters=[
+        _DOCUMENT_ID,
+        OpenApiParameter(
+            "Location",
+            OpenApiTypes.URI,
+            OpenApiParameter.HEADER,
+            response=[302],
+            required=True,
+            description="The presigned URL.",
+        ),
+    ],
+    responses={
+        (200, media_type): OpenApiResponse(
+            response=OpenApiTypes.BINARY, description="The file, streamed (local storage)."
+        )
+        for media_type in _FILE_TYPES
+    }
+    | {
+        302: OpenApiResponse(
+            description=(
+                "A redirect to a presigned URL that expires after "
+                "S3_PRESIGNED_EXPIRE_SECONDS (S3 storage)."
+            )
+        ),
+        **error_responses(401, 404, 429),
+    },
+    summary="Download a document's file",
+)
+class DocumentDownloadView(generics.GenericAPIView):
+    lookup_url_kwarg = "pk"
+
+    def get_queryset(self):
+        return documents_for_user(self.request.user)
+
+    def get(self, request, pk):
+        document = self.get_object()
+        if not document.storage_key:
+            return error_response(
+                "missing_file", "This document has no stored file.", status.HTTP_404_NOT_FOUND
+            )
+        try:
+            return storage.download_response(
+                document.storage_key,
+                filename=document.original_filename,
+                content_type=document.content_type or "application/octet-stream",
+            )
+        except PermanentError as exc:
+            if exc.kind != FailureKind.MISSING_FILE:
+                raise
+            return error_response("missing_file", exc.message, status.HTTP_404_NOT_FOUND)

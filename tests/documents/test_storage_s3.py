@@ -81,13 +81,18 @@ def test_a_document_is_stored_privately_under_its_tenant_key_and_read_back(s3_st
     assert not path.exists()  # the temporary copy is removed
 
 
-def test_downloads_use_a_sigv4_presigned_url_that_works(s3_storage):
+def test_downloads_redirect_to_a_sigv4_presigned_url_that_works(s3_storage):
     key = "tenants/acme/documents/x/file.txt"
     storage.store_file(key, io.BytesIO(b"hello"))
-    url = storage.download_url(key)
+    redirect = storage.download_response(key, filename="Café menu.txt", content_type="text/plain")
+    assert redirect.status_code == 302
+    url = redirect["Location"]
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url and "X-Amz-Expires=300" in url
     with urllib.request.urlopen(url) as response:
         assert response.read() == b"hello"
+        assert response.headers["Content-Type"] == "text/plain"
+        # RFC 6266: the original name survives, non-ASCII included.
+        assert "filename*=utf-8''Caf%C3%A9%20menu.txt" in response.headers["Content-Disposition"]
 
 
 def test_a_missing_object_is_a_permanent_missing_file_error(s3_storage):

@@ -1,4 +1,5 @@
-"""GET /health/: database, broker, storage and workers, each with a short timeout."""
+"""GET /health/: database, broker, storage and workers, each with a short timeout; the details
+only for staff, a status word for everyone else."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 
-def test_health_reports_each_part_and_answers_quickly_without_workers(
-    client, settings, isolated_queue
+def test_health_reports_each_part_to_staff_and_answers_quickly_without_workers(
+    client, settings, isolated_queue, personas
 ):
     settings.HEALTH_CHECK_TIMEOUT_SECONDS = 1.0
+    client.force_login(personas.staff_a)
     started = time.monotonic()
     response = client.get("/health/")
     elapsed = time.monotonic() - started
@@ -57,6 +59,59 @@ def test_health_is_503_when_the_broker_is_unreachable(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"] == 503
-    assert answer["body"]["broker"]["ok"] is False
-    assert answer["body"]["database"]["ok"] is True
+    # Anonymous: the status word only.
+    assert answer["body"] == {"status": "unavailable"}
     assert os.environ.get("CELERY_BROKER_URL") != "redis://127.0.0.1:1/0"
+
+
+def test_the_public_answer_is_a_status_word(client, settings, isolated_queue):
+    settings.HEALTH_CHECK_TIMEOUT_SECONDS = 1.0
+    response = client.get("/health/")
+    assert response.status_code == 200
+    assert set(response.json()) == {"status"}
+    assert response.json()["status"] in {"ok", "degraded"}
+
+
+@pytest.fixture
+def unreachable_s3(settings):
+    """Storage on an S3 endpoint nobody listens on: its check fails with botocore's message,
+    which names the endpoint."""
+    from django.core.files.storage import storages
+
+    settings.HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": "internal-bucket",
+                "endpoint_url": "http://127.0.0.1:1",
+                "access_key": "testing",
+                "secret_key": "testing",
+                "region_name": "us-east-1",
+            },
+        },
+    }
+    storages._storages.pop("default", None)
+    yield
+    storages._storages.pop("default", None)
+
+
+def test_a_failing_check_shows_no_exception_text_to_the_public(
+    client, unreachable_s3, isolated_queue
+):
+    response = client.get("/health/")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable"}
+    assert b"127.0.0.1:1" not in response.content
+
+
+def test_staff_see_why_a_check_failed(client, unreachable_s3, isolated_queue, personas):
+    client.force_login(personas.staff_a)
+    response = client.get("/health/")
+    body = response.json()
+    assert response.status_code == 503
+    assert body["status"] == "unavailable"
+    assert body["storage"]["ok"] is False
+    assert body["database"]["ok"] is True
+    assert body["storage"]["detail"]
