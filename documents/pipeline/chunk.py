@@ -51,9 +51,8 @@ _BLOCK_CHARS = 100_000
 # real even though no whitespace follows it. Any other break with no whitespace (spaCy splitting
 # "end.Next") is undone, so a whitespace-delimited word never straddles two sentences.
 _NO_SPACE_SENTENCE_ENDS = frozenset("。！？｡．")
-# Sentences are counted this many at a time when the counter can count a batch in one call
-# (the MiniLM tokenizer then spreads the work over the cores, outside the GIL: 6,420 sentences
-# of the end-to-end bench set in 0.19 s instead of 0.39 s one call at a time).
+# Sentences are counted this many at a time when the counter can count a batch in one call:
+# the MiniLM tokenizer then spreads the work over the cores, outside the GIL.
 _COUNT_BATCH = 256
 
 
@@ -90,9 +89,9 @@ def split_text(
 
     # Pack trusting that a chunk has the tokens of its sentences added up (true of BERT-style
     # tokenizers, which split at whitespace before anything else), then check the chunks a
-    # batch call at a time: 1,426 chunks of the end-to-end bench set in ~0.1 s, against
-    # ~0.3 s counted one by one. Any difference (a counter that merges across sentences, or
-    # the Gemini estimate) and the document is packed again, measuring each joined chunk.
+    # batch call at a time, cheaper than counting each joined chunk as it is packed. Any
+    # difference (a counter that merges across sentences, or the Gemini estimate) and the
+    # document is packed again, measuring each joined chunk.
     chunks = list(pack(trust_sums=True))
     if _counts_hold(chunks, _batch_counter(counter)):
         return chunks
@@ -111,8 +110,8 @@ def _counts_hold(chunks: list[TextChunk], count_batch: Callable[[list[str]], lis
 
 @functools.cache
 def _sentencizer():
-    # Built once per process: spacy.blank is ~0.3 s. Imported here so importing this module
-    # stays cheap for processes that never chunk.
+    # Built once per process (spacy.blank takes a noticeable fraction of a second). Imported
+    # here so importing this module stays cheap for processes that never chunk.
     import spacy
 
     nlp = spacy.blank("xx")
@@ -120,8 +119,8 @@ def _sentencizer():
     # every later word of that text (spacy/tokenizer.pyx, ``has_special``), and the base
     # exceptions include "\n", " ", "\t" and "\xa0", which match on nearly every page.
     # Those four only say that the whitespace is one token, which it is without them: the
-    # tokens and sentences come out the same (test_chunk.py checks it) and tokenizing the
-    # end-to-end bench set takes 0.38 s instead of 0.65 s.
+    # tokens and sentences come out the same (test_chunk.py checks it) and tokenizing is
+    # markedly faster (docs/measurements.md, "spaCy's token cache").
     nlp.tokenizer.rules = {
         text: tokens for text, tokens in nlp.tokenizer.rules.items() if text.strip()
     }

@@ -327,7 +327,7 @@ class _Numbering:
 
     def __init__(self, numbering_roots: list, style_roots: list):
         # Lists are read when a paragraph first uses one: templates define hundreds that no
-        # paragraph uses (a corpus file: 7,320 levels, 0.11 s to read them all up front).
+        # paragraph uses, thousands of levels in some real files.
         self._nums: dict[str, tuple] = {}  # numId -> (<w:num>, its part's abstractNumId map)
         self._lists: dict[str, dict[int, tuple[str, str, int]]] = {}
         self._abstract_levels: dict[object, dict[int, tuple[str, str, int]]] = {}

@@ -14,14 +14,9 @@ decoded, the pages that need OCR before the first one is read (for a PDF, the te
 the pages after the first page to OCR are read then, and kept, so nothing is read twice), the
 characters as the pages come, and the wall time between pages and while Tesseract runs.
 
-PDF library: pypdfium2 only, no pdfplumber. bench/bench_extract.py, same 27 corpus text
-PDFs (133 pages) in the same run, three runs on a shared, busy 2-core machine: pypdfium2
-through extract_text 154/143/76 pages/s, pdfplumber with each page closed 2.6/1.8/1.6 pages/s,
-ratios 58x/78x/47x (reference/measured-here.md: 326 vs 6.6 pages/s, 48.5x, 0.991 of the
-characters shared; pypdfium2 also reads vertical Japanese that pdfplumber garbles). What
-pdfplumber adds (table cells, word boxes) is not used by the chunker, so it would cost ~50x
-the time for nothing; it reads only the pages that hold a ruled table (tables.py), for the
-cells.
+PDF library: pypdfium2, many times faster than pdfplumber for the same text
+(docs/decisions/0001-pypdfium2-over-pdfplumber.md); pdfplumber reads only the pages that
+hold a ruled table (tables.py), for the cells.
 """
 
 from __future__ import annotations
@@ -51,10 +46,9 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 TEXT_TYPES = ("text/plain", "text/markdown")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff")
 
-# PDFium keeps what it has parsed (fonts, shared objects) for as long as a document is open:
-# reading the 607-page corpus book, the process grew from 37 MB to 57 MB without reopening,
-# to 50/48/46 MB reopening every 100/50/25 pages. A reopen costs 1.6 ms (one cross-reference
-# parse); pages/s did not change beyond the noise of these machines.
+# PDFium keeps what it has parsed (fonts, shared objects) for as long as a document is open,
+# so a long document is reopened now and then; a reopen is one cross-reference parse, far
+# cheaper than the memory it frees (docs/measurements.md, "PDF reopening").
 REOPEN_EVERY_PAGES = 25
 
 EMPTY_MESSAGE = "No readable text was found in this document, even after OCR."
@@ -280,8 +274,7 @@ class _PdfPages:
 
 def _blank(page: pdfium.PdfPage) -> bool:
     """A page with no content objects and no annotations renders as blank paper: there is
-    nothing for OCR to read, and rendering it and starting Tesseract costs ~0.25 s (two such
-    pages in the end-to-end bench set, a separator page in each of two documents)."""
+    nothing for OCR to read, so it is not rendered and no Tesseract is started for it."""
     return pdfium_c.FPDFPage_CountObjects(page.raw) == 0 and (
         pdfium_c.FPDFPage_GetAnnotCount(page.raw) == 0
     )

@@ -1,15 +1,11 @@
 """OCR of page images with Tesseract, a few pages at a time, results in page order.
 
-Tesseract runs as one subprocess per page with ``OMP_THREAD_LIMIT=1``: measured on these
-2-core machines, a page takes 2.9 s single-threaded against 6.1 s with Tesseract's default
-OpenMP threads (reference/measured-here.md), so the parallelism comes from running
-``parallel`` single-threaded processes side by side instead.
-
-Why not pytesseract: it hands ``os.environ`` itself to every subprocess, so the only way to
-set ``OMP_THREAD_LIMIT`` through it is to set it for the whole worker process, which would also
-cap the OpenMP threads of torch (the local embedder runs in the same Celery worker). Running
-the ``tesseract`` binary directly lets us give the limit to Tesseract alone, and needs no
-helper threads: the processes run on their own and we wait for them in page order.
+Tesseract runs as one subprocess per page with ``OMP_THREAD_LIMIT=1``: a single-threaded
+page is faster than one using Tesseract's default OpenMP threads on few cores, so the
+parallelism comes from running ``parallel`` single-threaded processes side by side. The
+binary is started directly, not through pytesseract, so that the limit reaches Tesseract
+alone and not torch in the same worker (docs/decisions/0002-tesseract-without-pytesseract.md);
+the processes run on their own and we wait for them in page order.
 
 Each image is written to a temporary file as soon as its job is taken, so at most
 ``parallel`` rendered pages exist at once (on disk, not in memory), whatever the page count.
@@ -39,13 +35,13 @@ from .budgets import Deadline
 from .quality import TextScore, ocr_page
 from .types import Page
 
-# A dense 200 DPI page takes 3-5 s here; a page still running after this long is a runaway
-# (Tesseract can loop on noise), and holding the worker forever is worse than a retry.
+# A dense page takes seconds; one still running after this long is a runaway (Tesseract can
+# loop on noise), and holding the worker forever is worse than a retry.
 PAGE_TIMEOUT_SECONDS = 300
 
-# --psm 1 is automatic page segmentation *with orientation detection*: measured on the corpus
-# scan cardinal.pdf, the default --psm 3 returned garbage for the page turned 180 degrees and
-# --psm 1 read all four orientations, for about the same time per page.
+# --psm 1 is automatic page segmentation *with orientation detection*: scanned pages come in
+# any orientation, and the default --psm 3 reads an upside-down page as garbage (decision
+# record 0002).
 PAGE_SEGMENTATION_MODE = "1"
 
 # How many pages with a text layer may wait behind a running OCR job: they are small, and
@@ -244,5 +240,5 @@ def mean_confidence(tsv: str) -> float | None:
 
 def visible_chars(text: str) -> int:
     """Characters that are not whitespace. ``str.split()`` splits on exactly what
-    ``str.isspace()`` accepts, and does it in C: ~4x faster than testing each character."""
+    ``str.isspace()`` accepts, and does it in C, faster than testing each character."""
     return len("".join(text.split()))

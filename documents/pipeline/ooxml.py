@@ -11,10 +11,10 @@ directory can lie, so a part is then read through a counting reader that stops a
 the size the directory gave, the size the budgets were checked against: a part declared small
 that inflates further is refused as soon as it passes it. Python's zipfile alone is not
 enough: asked for a whole part it inflates everything the compressed data holds and only then
-cuts it to the declared size (a 3.2 MB part declared as 4 KB took 2 GB to read).
+cuts it to the declared size.
 
 python-docx is not used to open the package because it reads every part whole into memory and
-parses each XML part whole (a 343 KB DOCX took 1.8 GB in it).
+parses each XML part whole (the hostile-corpus figures are in the README).
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ WORD_MAIN_TYPES = frozenset(
 RATIO_FLOOR_BYTES = 1_000_000
 
 # A part parsed whole (not streamed) is held to this share of the part budget: lxml's tree of
-# tiny elements takes ~20 times their XML (33 MB of "<w:p/>" became a 683 MB tree), so a
-# quarter of 64 MB keeps that worst case near 300 MB. The corpus's largest such part, a
-# numbering part, is 2.3 MB.
+# tiny elements takes about twenty times their XML, so a quarter of the part budget keeps
+# that worst case to a few hundred MB, far above any real document's parts
+# (docs/measurements.md, "Whole XML parts").
 WHOLE_PART_SHARE = 4
 
 _READ_PIECE = 64 * 1024

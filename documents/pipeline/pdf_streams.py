@@ -1,7 +1,7 @@
 """The inflated size of every stream a PDF page draws, measured before PDFium parses the page.
 
 PDFium inflates a page's content streams whole when it loads the page (up to its own cap of
-1 GiB each): a 1 MB PDF whose content stream inflates to 1 GiB took a worker to 2.1 GB. Here
+1 GiB each), so a small PDF with one huge Flate stream can take a worker's memory. Here
 the streams a page uses are decoded a piece at a time, counted and thrown away: its content,
 the form XObjects, tiling patterns, shadings, Type 3 glyph procedures and annotation
 appearances it draws (recursively), and the font files it embeds. The page is refused when
@@ -32,11 +32,9 @@ from .budgets import Deadline, image_too_large, pdf_stream_too_large
 
 _PIECE = 1 << 18  # bytes inflated at a time
 
-# qpdf keeps every object it has resolved for as long as the file is open: walking the 607
-# pages of the corpus book raised the peak by 19 MB (16 MB reopening every 200 pages, 12 MB
-# every 100; an open costs ~25 ms there, and every 100 pages made the check ~70% slower).
-# Reopening keeps a 2,000-page document from growing without bound at little cost; objects
-# already checked are not walked again after a reopen.
+# qpdf keeps every object it has resolved for as long as the file is open. Reopening keeps a
+# 2,000-page document from growing without bound at little cost (docs/measurements.md,
+# "qpdf reopening"); objects already checked are not walked again after a reopen.
 REOPEN_EVERY_PAGES = 250
 
 # The most one input byte can become through each filter: deflate ~1032:1, LZW one 9-12 bit

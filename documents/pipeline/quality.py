@@ -53,9 +53,8 @@ MIN_WORDS = 20
 _MIN_LETTERS = 4
 # A mojibake share needs this many non-ASCII characters to mean anything.
 MIN_NON_ASCII = 8
-# Words per language taken from wordfreq's frequency-ordered list. 20,000 covers running
-# text well (measured: clean English and French corpus pages know 85-98 % of their words)
-# and keeps each language's set at a couple of MB.
+# Words per language taken from wordfreq's frequency-ordered list: enough to cover running
+# text well while keeping each language's set at a couple of MB (docs/quality-and-tables.md).
 WORDS_PER_LANGUAGE = 20_000
 # The languages a Latin-script page is checked against when the options name none.
 DEFAULT_LANGUAGES: tuple[str, ...] = ExtractOptions.word_languages
@@ -65,7 +64,7 @@ _BETTER_BY = 0.2
 _AGREEMENT = 0.5
 
 # Latin letters (ASCII, Latin-1 without × and ÷, Latin Extended-A/B and Additional): the
-# standard re module with explicit ranges is ~3x faster here than \p{Latin} in ``regex``.
+# standard re module with explicit ranges is faster than \p{Latin} in ``regex``.
 _LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff"
 _WORD = re.compile(f"[{_LATIN}]+(?:'[{_LATIN}]+)*")
 _GLYPH_NAMES = re.compile(r"/(?:g|G|gid|glyph|cid|uni)[0-9A-Fa-f]+|gid\d{3,}|\(cid:\d+\)")
@@ -108,7 +107,7 @@ def score_text(text: str, languages: Sequence[str] = DEFAULT_LANGUAGES) -> TextS
 
 def _mojibake_share(text: str) -> float:
     # Mojibake is made of runs of non-ASCII characters ("Ã©", "â€™"), so ftfy's test (one
-    # big regex, ~1 ms on a 2,000-character page) looks at those runs alone: on an English
+    # big regex, as costly as reading the page) looks at those runs alone: on an English
     # page that is next to nothing. The repair is only tried on pages the test finds broken.
     runs = _NON_ASCII_RUN.findall(text)
     before = sum(map(len, runs))
@@ -132,8 +131,8 @@ def _non_word_share(text: str, languages: tuple[str, ...]) -> float:
 def _vocabulary(languages: tuple[str, ...]) -> frozenset[str]:
     """The words of all ``languages`` in one set. One lookup a word instead of one per
     language: checking each language apart and keeping the best (the page's language)
-    cost 1 ms a page, as much as reading the page, and scored the corpus pages the same
-    within 0.1 (docs/quality-and-tables.md)."""
+    cost as much as reading the page and scored the corpus pages about the same
+    (docs/quality-and-tables.md)."""
     import wordfreq
 
     words = frozenset().union(

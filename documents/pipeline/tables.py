@@ -9,8 +9,8 @@ Finding them costs two steps, and text-only pages pay for the first alone:
    object list is a few ctypes calls per object, no parsing (cost per page in
    docs/quality-and-tables.md).
 2. pdfplumber's table finder (the lines strategy: cells from the ruling lines) on those
-   pages only. pdfplumber parses the whole page again with pdfminer, ~0.2-1 s a page here,
-   against ~3 ms for PDFium's text, which is why it runs on nothing else.
+   pages only. pdfplumber parses the whole page again with pdfminer, hundreds of times
+   slower than PDFium's text, which is why it runs on nothing else.
 
 pdfplumber gives the cells' boxes; their text is read with PDFium from the same boxes, so a
 cell reads like the rest of the page (pdfplumber spaced the digits of ca-warn-report.pdf's
@@ -40,8 +40,8 @@ import pypdfium2.raw as pdfium_c
 # extent (a table of two rows has three), or _MIN_V_RULES vertical rules of one extent beside
 # two horizontal ones, or _MIN_ALIGNED_BOXES boxes of one left edge, width and height stacked
 # (shaded rows, bordered cells). Underlined links, fraction bars, a running head's rule and
-# the axes of a chart do not line up like that (measured on the corpus, docs/quality-and-
-# tables.md); pdfplumber makes the final call on the pages that pass.
+# the axes of a chart do not line up like that (docs/quality-and-tables.md); pdfplumber
+# makes the final call on the pages that pass.
 _THIN = 2.5
 _MIN_RULE = 8.0
 _MIN_H_RULES = 3
@@ -134,8 +134,8 @@ class TableReader:
     releases it.
 
     Memory and time on long documents: pdfplumber's ``pages`` would build a Page for every
-    page of the document before the first one is read (2.3 s for the 607-page corpus file
-    here), so pdfminer's page iterator is advanced to each table page instead; and pdfminer
+    page of the document before the first one is read (seconds for a long book), so
+    pdfminer's page iterator is advanced to each table page instead; and pdfminer
     keeps every object it has parsed, so that cache is emptied every ``_CLEAR_EVERY_PAGES``
     pages walked or read, as extract.py reopens PDFium's document."""
 
