@@ -43,6 +43,8 @@ def get_embedder() -> Embedder:
         batch_size=settings.LOCAL_EMBEDDING_BATCH_SIZE,
         chunk_tokens=settings.CHUNK_TOKENS["local"],
         chunk_overlap=settings.CHUNK_OVERLAP["local"],
+        backend=settings.LOCAL_EMBEDDING_BACKEND,
+        cache_dir=settings.LOCAL_EMBEDDING_CACHE_DIR,
     )
 
 
