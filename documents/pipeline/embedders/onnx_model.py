@@ -7,8 +7,8 @@ backend itself stands on, with the same settings: ``torch.onnx.export`` writes t
 ``onnxruntime.quantization.quantize_dynamic`` makes the int8 weights (optimum's
 ``AutoQuantizationConfig`` is a set of arguments to that same function). The graph is the
 SentenceTransformer's own modules (BERT, mean pooling, normalisation), so nothing of the model
-is re-implemented here; only the tokenizer runs outside it, and it is the one
-sentence-transformers loads, called with the same padding and truncation.
+is re-implemented here; only the tokenizer runs outside it: the model's own tokenizer.json,
+with the truncation and padding sentence-transformers applies.
 
 The cache folder is shared by every worker process on the machine. Four prefork children that
 start at once must not export four times nor read a half-written file: a build holds an
@@ -112,14 +112,15 @@ def onnx_model_file(
 
 
 def _file_name(model_dir: Path, quantisation: Quantisation | None) -> str:
-    import onnxruntime
-    import torch
+    # Versions from the installed metadata: importing torch here would load it into every
+    # worker that only runs ONNX Runtime.
+    from importlib.metadata import version
 
     facts = {
         "format": BUILD_FORMAT,
         "opset": OPSET,
-        "torch": torch.__version__,
-        "onnxruntime": onnxruntime.__version__,
+        "torch": version("torch"),
+        "onnxruntime": version("onnxruntime"),
         "files": [
             [
                 name,
@@ -215,15 +216,18 @@ def _quantise(fp32: Path, out: Path, quantisation: Quantisation) -> None:
 class OnnxEncoder:
     """Unit vectors from an ONNX file made by ``onnx_model_file``.
 
-    The tokenizer is sentence-transformers' own (``AutoTokenizer`` on the model folder) with
-    the model's ``max_seq_length``, called as its ``Transformer`` module calls it, so the
-    network receives exactly the ids the torch backend feeds it."""
+    The ids are those sentence-transformers feeds the torch model: the same ``tokenizer.json``
+    (the Rust ``tokenizers`` library, which transformers' fast tokenizer wraps), cut at the
+    model's ``max_seq_length`` with [CLS] and [SEP] kept, padded with [PAD] to the longest
+    text of the batch (tests/documents/pipeline/test_onnx_model.py compares them id for id).
+    transformers itself is not used here because importing its tokenizer loads torch, which
+    this backend does not otherwise need in the worker."""
 
     def __init__(
         self, model_path: Path, model_dir: Path, *, max_seq_length: int, num_threads: int | None
     ):
         import onnxruntime as ort
-        from transformers import AutoTokenizer
+        from tokenizers import Tokenizer
 
         options = ort.SessionOptions()
         if num_threads:
@@ -234,18 +238,22 @@ class OnnxEncoder:
         )
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.max_seq_length = max_seq_length
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            str(model_dir), local_files_only=True, model_max_length=max_seq_length
-        )
+        tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+        # tokenizer.json ships with truncation and padding at 128; the model reads 256.
+        tokenizer.enable_truncation(max_length=max_seq_length)
+        pad_id = tokenizer.token_to_id("[PAD]")
+        tokenizer.enable_padding(pad_id=pad_id, pad_token="[PAD]")  # to the batch's longest
+        self.tokenizer = tokenizer
 
     def tokenize(self, texts: Sequence[str]) -> dict:
-        return self.tokenizer(
-            list(texts),
-            padding=True,
-            truncation="longest_first",
-            max_length=self.max_seq_length,
-            return_tensors="np",
-        )
+        import numpy as np
+
+        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        return {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
 
     def encode(self, texts: Sequence[str], *, batch_size: int):
         import numpy as np
@@ -255,7 +263,7 @@ class OnnxEncoder:
         batches = []
         for start in range(0, len(order), batch_size):
             features = self.tokenize([texts[i] for i in order[start : start + batch_size]])
-            feed = {name: features[name].astype(np.int64) for name in self.input_names}
+            feed = {name: features[name] for name in self.input_names}
             batches.append(self.session.run(None, feed)[0])
         out = np.empty_like(np.concatenate(batches)) if batches else np.empty((0, 0), np.float32)
         if batches:
