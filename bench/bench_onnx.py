@@ -8,8 +8,11 @@ the LocalEmbedder counter at 256/32) make from the end-to-end bench's documents 
 text PDFs and Word files) and from freeculture.pdf, of which ``--chunks`` are taken evenly
 spaced, so books, forms, slides, tables and non-English text are all in.
 
-The variants, each timed in its own process (one runtime's thread pool never waits beside the
-other's), in an order that alternates from round to round, all at batch 16 on every core:
+The variants, each in its own process (one runtime's thread pool never waits beside the
+other's), all at batch 16 on every core. The machine is shared, and its load can change several
+times over the minutes one variant takes, so the variants take turns batch by batch: batch k
+goes to every variant, one process at a time and in a rotating order, before batch k+1 goes to
+any. Each variant's time is the sum of its batches; every variant met the same load.
 
 * ``torch``: LocalEmbedder(backend="torch"), what the workers run by default;
 * ``onnx``: LocalEmbedder(backend="onnx"), the fp32 export;
@@ -19,9 +22,10 @@ other's), in an order that alternates from round to round, all at batch 16 on ev
   ``onnx_model.QUANTISATIONS`` (optimum's avx512_vnni and avx2 presets, which quantise every
   operator, and per-tensor variants).
 
-For each: chunks/s (median of the rounds), its ratio to torch's within each round, and the
-cosine of each chunk's vector with torch's: mean, 1st percentile and worst. Also the time to
-build each ONNX file from the package (export, quantisation), which a machine pays once.
+For each: chunks/s (median of ``--runs`` passes over the chunks), its ratio to torch's within
+each pass, and the cosine of each chunk's vector with torch's: mean, 1st percentile and worst.
+Also the time to build each ONNX file from the package (export, quantisation), which a machine
+pays once.
 Writes bench/results/onnx.json.
 """
 
@@ -77,25 +81,72 @@ def corpus_chunks(corpus: Path, count: int) -> list[str]:
     return [texts[int(i * step)] for i in range(min(count, len(texts)))]
 
 
-def child(variant: str, texts_file: Path, vectors_file: Path, cache: Path) -> None:
-    """One variant in this process: warm up, time one pass, save the vectors."""
+def child(variant: str, texts_file: Path, cache: Path) -> None:
+    """One variant in this process: load and warm up, then embed the batch named on each line
+    of stdin and answer with the seconds it took; at EOF, write every vector to stdout."""
     texts = json.loads(texts_file.read_text(encoding="utf-8"))
     if variant in BACKENDS:
         embedder = LocalEmbedder(batch_size=BATCH, backend=variant, cache_dir=cache)
         embedder.embed_documents(texts[:32])
         if embedder.backend_in_use != variant:
             raise SystemExit(f"{variant} fell back to {embedder.backend_in_use}")
-        start = time.perf_counter()
-        vectors = np.array(embedder.embed_documents(texts), dtype=np.float32)
+
+        def embed(batch):
+            return np.array(embedder.embed_documents(batch), dtype=np.float32)
     else:
         path = onnx_model_file(_model_dir(), cache, QUANTISATIONS[variant[2:]]).path
         encoder = OnnxEncoder(path, _model_dir(), max_seq_length=256, num_threads=None)
         encoder.encode(texts[:32], batch_size=BATCH)
+
+        def embed(batch):
+            return encoder.encode(batch, batch_size=BATCH)
+
+    vectors: dict[int, list] = {}
+    print("ready", flush=True)
+    for line in sys.stdin:
+        k = int(line)
         start = time.perf_counter()
-        vectors = encoder.encode(texts, batch_size=BATCH)
-    seconds = time.perf_counter() - start
-    np.save(vectors_file, vectors)
-    print(json.dumps({"seconds": seconds}))
+        out = embed(texts[k * BATCH : (k + 1) * BATCH])
+        print(time.perf_counter() - start, flush=True)
+        vectors[k] = out.tolist()
+    print(json.dumps([v for k in sorted(vectors) for v in vectors[k]]), flush=True)
+
+
+def interleaved_pass(variants: list[str], texts_file: Path, cache: Path, n: int) -> tuple:
+    """One pass over the chunks by every variant, batch by batch in turn; returns each
+    variant's total seconds and its vectors."""
+    procs = {
+        v: subprocess.Popen(
+            [sys.executable, __file__, "--child", v, str(texts_file), str(cache)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+        )
+        for v in variants
+    }
+    try:
+        for v, proc in procs.items():  # all loaded before the first batch is timed
+            if proc.stdout.readline().strip() != "ready":
+                raise SystemExit(f"{v} did not start")
+        seconds = dict.fromkeys(variants, 0.0)
+        batches = (n + BATCH - 1) // BATCH
+        for k in range(batches):
+            shift = k % len(variants)
+            for v in variants[shift:] + variants[:shift]:
+                procs[v].stdin.write(f"{k}\n")
+                procs[v].stdin.flush()
+                seconds[v] += float(procs[v].stdout.readline())
+        vectors = {}
+        for v, proc in procs.items():
+            proc.stdin.close()
+            vectors[v] = np.array(json.loads(proc.stdout.readline()), dtype=np.float32)
+            proc.wait(timeout=60)
+        return seconds, vectors
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
 
 
 def build_times(cache: Path, variants: list[str]) -> dict:
@@ -130,11 +181,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--chunks", type=int, default=600)
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS))
-    parser.add_argument("--child", nargs=4, metavar=("VARIANT", "TEXTS", "VECTORS", "CACHE"))
+    parser.add_argument("--child", nargs=3, metavar=("VARIANT", "TEXTS", "CACHE"))
     args = parser.parse_args()
     if args.child:
-        variant, texts_file, vectors_file, cache = args.child
-        child(variant, Path(texts_file), Path(vectors_file), Path(cache))
+        variant, texts_file, cache = args.child
+        child(variant, Path(texts_file), Path(cache))
         return
 
     variants = args.variants.split(",")
@@ -156,25 +207,17 @@ def main() -> None:
         texts_file.write_text(json.dumps(texts), encoding="utf-8")
         seconds: dict[str, list[float]] = {v: [] for v in variants}
         vectors: dict[str, np.ndarray] = {}
-        for round_no in range(args.runs):
-            order = variants if round_no % 2 == 0 else variants[::-1]
-            for variant in order:
-                out = work / f"{variant.replace(':', '_')}.npy"
-                run = subprocess.run(
-                    [sys.executable, __file__, "--child", variant, str(texts_file), str(out)]
-                    + [str(cache)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
-                )
-                seconds[variant].append(json.loads(run.stdout.strip().splitlines()[-1])["seconds"])
-                vectors.setdefault(variant, np.load(out))
-                print(
-                    f"round {round_no + 1} {variant}: "
-                    f"{len(texts) / seconds[variant][-1]:.1f} chunks/s",
-                    flush=True,
-                )
+        for pass_no in range(args.runs):
+            totals, pass_vectors = interleaved_pass(variants, texts_file, cache, len(texts))
+            for v in variants:
+                seconds[v].append(totals[v])
+                vectors.setdefault(v, pass_vectors[v])
+            print(
+                f"pass {pass_no + 1} (load {os.getloadavg()[0]:.1f}): "
+                + ", ".join(f"{v} {len(texts) / totals[v]:.1f}" for v in variants)
+                + " chunks/s",
+                flush=True,
+            )
 
     reference = vectors["torch"]
     results = {}

@@ -2,9 +2,9 @@
 
 Two ways to run the network: ``torch`` (sentence-transformers) and ``onnx`` / ``onnx-int8``
 (ONNX Runtime on a file exported once from the same package files, see ``onnx_model.py``). The
-int8 file runs about 1.6-1.7 times as many chunks per second here with vectors that agree
-closely with torch's (``bench/bench_onnx.py``); if ONNX Runtime or the export fails, the
-embedder logs a warning and uses torch. Tokenising, the 256-token limit and the token counts
+int8 file is faster on the CPU with vectors close to torch's (``bench/bench_onnx.py`` measures
+both; the README has the figures); if ONNX Runtime or the export fails, the embedder logs a
+warning and uses torch. Tokenising, the 256-token limit and the token counts
 the chunker relies on are the same for every backend.
 
 Everything is read from the package folder; the Hugging Face hub is never contacted
