@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -182,7 +183,13 @@ def _export(model_dir: Path, out: Path) -> None:
 
     example = model.preprocess(["an example sentence", "and a second, longer example sentence"])
     names = ["input_ids", "attention_mask", "token_type_ids"]
-    with torch.inference_mode():
+    # The tracer warns about every shape test it freezes (padding and pooling checks that hold
+    # for any input the model is fed here: the fp32 file matches torch on the bench's chunks),
+    # and about the TorchScript exporter being the older of torch's two; once per machine,
+    # they would only bury the worker log.
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             SentenceEmbedding(),
             tuple(example[n] for n in names),
