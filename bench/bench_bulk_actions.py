@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from results_file import write_result  # noqa: E402
-from services_env import DEFAULT_BROKER_URL, DEFAULT_DATABASE_URL, ensure_database  # noqa: E402
+from services_env import DEFAULT_BROKER_URL, DEFAULT_DATABASE_URL, drop_queue, ensure_database  # noqa: E402
 
 TARGET_SECONDS = 5.0
 
@@ -148,12 +148,7 @@ def main() -> None:
         results["publishing_alone"] = publishing_alone(args.documents)
         print("publishing alone:", results["publishing_alone"], flush=True)
     finally:
-        subprocess.run(
-            [sys.executable, "-m", "celery", "-A", "backoffice", "purge", "-f", "-Q", queue],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            capture_output=True,
-        )
+        drop_queue(args.broker_url, queue, {**os.environ, **env})
         Document.objects.filter(tenant=tenant).delete()
         Membership.objects.filter(tenant=tenant).delete()
         tenant.delete()

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import numpy as np  # noqa: E402
 import requests  # noqa: E402
 from results_file import write_result  # noqa: E402
-from services_env import DEFAULT_BROKER_URL, DEFAULT_DATABASE_URL, ensure_database  # noqa: E402
+from services_env import DEFAULT_BROKER_URL, DEFAULT_DATABASE_URL, drop_queue, ensure_database  # noqa: E402
 
 CONCURRENT = 16
 WORDS = (
@@ -363,13 +363,7 @@ def main() -> None:
             )
     finally:
         stack.stop()
-        subprocess.run(
-            [sys.executable, "-m", "celery", "-A", "backoffice", "purge", "-f", "-Q"]
-            + [env["CELERY_TASK_DEFAULT_QUEUE"]],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-        )
+        drop_queue(args.broker_url, env["CELERY_TASK_DEFAULT_QUEUE"], env)
     write_result(
         "upload_latency",
         {

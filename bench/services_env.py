@@ -27,3 +27,24 @@ def ensure_database(url: str) -> None:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
         if exists.fetchone() is None:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_queue(broker_url: str, queue: str, env: dict) -> None:
+    """Empty a bench's own queue (``celery purge``) and remove the routing keys kombu keeps
+    for it in Redis, so a bench leaves nothing behind in the broker."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import redis
+
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "backoffice", "purge", "-f", "-Q", queue],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+    )
+    client = redis.Redis.from_url(broker_url)
+    for pattern in (f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"):
+        for key in client.scan_iter(pattern):
+            client.delete(key)
