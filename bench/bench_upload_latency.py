@@ -21,7 +21,8 @@ temporary VAR_DIR:
    from the rest of the shared machine. Reports each configuration's median and 99th
    percentile, and the CPU the worker processes got during its bursts (cores' worth), which
    is what a lower priority costs the embedding;
-4. stops everything, purges the queue and writes bench/results/upload_latency.json.
+4. stops everything, purges the queue, deletes the bench's tenants, documents and files, and
+   writes bench/results/upload_latency.json.
 
 The uploaded documents are queued behind the eight books and are never processed: the queue
 is purged at the end. About 20 s per round with the six configurations, plus two minutes of set-up.
@@ -33,6 +34,7 @@ import argparse
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -64,7 +66,7 @@ BOOK = "freeculture.pdf"
 BOOKS_QUEUED = 8
 WORKER_CONCURRENCY = 4
 
-BASELINE = "sync x2, workers nice 0 (old Procfile)"
+BASELINE = "sync x2 / workers nice 0 (old Procfile)"
 SYNC2 = ["--workers", "2"]
 SYNC4 = ["--workers", "4"]
 GTHREAD2 = ["--workers", "2", "--worker-class", "gthread", "--threads", "4"]
@@ -72,12 +74,12 @@ GTHREAD4 = ["--workers", "4", "--worker-class", "gthread", "--threads", "4"]
 # name: (gunicorn arguments, nice value of the celery worker processes)
 CONFIGS = {
     BASELINE: (SYNC2, 0),
-    "sync x2, workers nice 19": (SYNC2, 19),
-    "sync x4, workers nice 19": (SYNC4, 19),
-    "gthread 2x4, workers nice 0": (GTHREAD2, 0),
-    "gthread 2x4, workers nice 10": (GTHREAD2, 10),
-    "gthread 2x4, workers nice 19": (GTHREAD2, 19),
-    "gthread 4x4, workers nice 19": (GTHREAD4, 19),
+    "sync x2 / workers nice 19": (SYNC2, 19),
+    "sync x4 / workers nice 19": (SYNC4, 19),
+    "gthread 2x4 / workers nice 0": (GTHREAD2, 0),
+    "gthread 2x4 / workers nice 10": (GTHREAD2, 10),
+    "gthread 2x4 / workers nice 19": (GTHREAD2, 19),
+    "gthread 4x4 / workers nice 19": (GTHREAD4, 19),
 }
 
 
@@ -239,6 +241,18 @@ def wait_until_embedding(ids: list, timeout: float = 300) -> None:
     raise RuntimeError(f"the workers did not start embedding in {timeout:.0f} s: {stages}")
 
 
+def forget(user) -> None:
+    """Remove the rows the run made: its user (and token), tenant and documents. The files
+    (the books and every upload, about 2 GB) go with the temporary VAR_DIR."""
+    from documents.models import Document, Membership, Tenant
+
+    tenants = list(Tenant.objects.filter(memberships__user=user))
+    Document.objects.filter(tenant__in=tenants).delete()
+    Membership.objects.filter(user=user).delete()
+    Tenant.objects.filter(pk__in=[t.pk for t in tenants]).delete()
+    user.delete()
+
+
 def upload(session: requests.Session, url: str, token: str, body: bytes) -> float:
     start = time.perf_counter()
     response = session.post(
@@ -311,6 +325,7 @@ def main() -> None:
     }
     stack = Stack(env, var_dir)
     results: dict[str, dict] = {}
+    user = None
     try:
         ensure_database(args.database_url)
         stack.run("manage.py", "migrate", "--noinput", "-v", "0")
@@ -364,6 +379,9 @@ def main() -> None:
     finally:
         stack.stop()
         drop_queue(args.broker_url, env["CELERY_TASK_DEFAULT_QUEUE"], env)
+        if user is not None:
+            forget(user)
+        shutil.rmtree(var_dir, ignore_errors=True)
     write_result(
         "upload_latency",
         {
