@@ -241,6 +241,12 @@ GEMINI_REQUESTS_PER_MINUTE = _read("GEMINI_REQUESTS_PER_MINUTE", env.int, 3000)
 GEMINI_TOKENS_PER_MINUTE = _read("GEMINI_TOKENS_PER_MINUTE", env.int, 1_000_000)
 # 16, not sentence-transformers' 32: see LocalEmbedder (~10% faster on these 2-core machines).
 LOCAL_EMBEDDING_BATCH_SIZE = _positive_int("LOCAL_EMBEDDING_BATCH_SIZE", 16)
+LOCAL_EMBEDDING_BACKEND = _choice(
+    "LOCAL_EMBEDDING_BACKEND", "torch", ("torch", "onnx", "onnx-int8")
+)
+LOCAL_EMBEDDING_CACHE_DIR = Path(
+    _read("LOCAL_EMBEDDING_CACHE_DIR", env.str, str(VAR_DIR / "models"))
+)
 # Chunk targets per embedder, in that embedder's tokens. MiniLM cuts input at 256 word
 # pieces, so 256 is its hard ceiling; Gemini accepts 2,048 tokens but our count is an estimate.
 CHUNK_TOKENS = {

