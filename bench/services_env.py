@@ -7,7 +7,12 @@ Defaults keep the benches off the databases the tests and a running back-office 
 from __future__ import annotations
 
 import os
+import secrets
 from urllib.parse import urlsplit, urlunsplit
+
+# A DATABASE_URL makes settings demand a secret key of the deployment's own; a bench's
+# processes share a random one for the run (they and their children inherit it).
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 DEFAULT_DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/backoffice_bench"

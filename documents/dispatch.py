@@ -18,6 +18,12 @@ from documents import lifecycle
 PROCESS_DOCUMENT = "documents.process_document"
 PURGE_DOCUMENT_VECTORS = "documents.purge_document_vectors"
 CLEANUP_DELETED_DOCUMENTS = "documents.cleanup_deleted_documents"
+FAN_OUT = "documents.fan_out"
+
+# A request publishes up to DIRECT_LIMIT messages itself; more leave as fan-out messages of
+# FAN_OUT_BATCH each, published onwards by a worker.
+DIRECT_LIMIT = 50
+FAN_OUT_BATCH = 500
 
 
 def new_task_id() -> str:
@@ -39,24 +45,36 @@ def requeue(document_id, *, countdown: float | None = None) -> str:
 
 def process_after_commit(pairs: list[tuple]) -> None:
     """One ``process_document`` message per (document id, task id), once committed."""
-
-    def send():
-        for document_id, task_id in pairs:
-            send_process(document_id, task_id=task_id)
-
-    if pairs:
-        transaction.on_commit(send, robust=True)
+    _after_commit(PROCESS_DOCUMENT, [([str(pk)], task_id) for pk, task_id in pairs])
 
 
 def purge_after_commit(document_ids) -> None:
-    ids = [str(pk) for pk in document_ids]
+    _after_commit(PURGE_DOCUMENT_VECTORS, [([str(pk)], None) for pk in document_ids])
+
+
+def send_many(name: str, calls: list) -> None:
+    """Send ``name`` once per (args, task id), through one producer connection."""
+    with app.producer_or_acquire() as producer:
+        for args, task_id in calls:
+            app.send_task(name, args=args, task_id=task_id, producer=producer)
+
+
+def _after_commit(name: str, calls: list) -> None:
+    """Send the messages once committed. A bulk action on thousands of documents would spend
+    seconds of the request publishing one message each; past DIRECT_LIMIT they leave as a few
+    fan-out messages, and a worker publishes the per-document ones (if a fan-out message is
+    lost, the stalled sweep re-queues its documents)."""
+    if not calls:
+        return
 
     def send():
-        for pk in ids:
-            app.send_task(PURGE_DOCUMENT_VECTORS, args=[pk])
+        if len(calls) <= DIRECT_LIMIT:
+            send_many(name, calls)
+            return
+        batches = [calls[i : i + FAN_OUT_BATCH] for i in range(0, len(calls), FAN_OUT_BATCH)]
+        send_many(FAN_OUT, [([name, batch], None) for batch in batches])
 
-    if ids:
-        transaction.on_commit(send, robust=True)
+    transaction.on_commit(send, robust=True)
 
 
 def cleanup_deleted_after_commit(document_ids) -> None:

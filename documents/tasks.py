@@ -39,6 +39,13 @@ def process_document(self, document_id: str):
     return outcome.summary
 
 
+@shared_task(name=dispatch.FAN_OUT, acks_late=True)
+def fan_out(name: str, calls: list) -> int:
+    """Publish a bulk action's per-document messages (see dispatch._after_commit)."""
+    dispatch.send_many(name, calls)
+    return len(calls)
+
+
 @shared_task(name="documents.test_celery")
 def test_celery(word: str = "pong") -> str:
     """A task with no side effects, to check that a worker answers end to end."""
