@@ -101,5 +101,7 @@ def fail_document_after_lost_worker(sender=None, task_id=None, exception=None, a
         if error is not None:
             logger.warning("document %s failed after its worker was lost: %s", args[0], error)
     finally:
-        # The main process forks new pool processes: it keeps no connection open.
-        connection.close()
+        # The main process forks new pool processes: it keeps no connection open (unless
+        # it is inside a transaction, which only happens when a test sends the signal).
+        if not connection.in_atomic_block:
+            connection.close()

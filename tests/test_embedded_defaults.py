@@ -55,6 +55,18 @@ def test_a_bad_upload_fails_with_a_reason_on_the_embedded_defaults(
     assert document.failure_kind == "corrupt"
 
 
+def test_health_reports_the_running_worker_on_the_embedded_defaults(client, celery_worker):
+    # The heartbeat is written once the pool runs; give a busy machine a moment.
+    deadline = time.monotonic() + 30
+    while True:
+        body = client.get("/health/").json()
+        if body["workers"]["ok"] or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert body["status"] == "ok", body
+    assert body["workers"] == {"ok": True, "detail": "1 online"}
+
+
 # --- concurrency on SQLite ------------------------------------------------------------------
 
 
