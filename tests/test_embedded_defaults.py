@@ -31,6 +31,15 @@ def test_the_settings_really_are_the_embedded_defaults():
     assert settings.EMBEDDER == "local" and settings.VECTOR_STORE == "lancedb"
 
 
+def test_sqlite_runs_in_wal_mode_and_takes_the_write_lock_when_a_transaction_begins():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+    assert connection.transaction_mode == "IMMEDIATE"
+
+
 def test_an_upload_is_processed_by_a_worker_on_the_embedded_defaults(
     personas, api_for, celery_worker
 ):
