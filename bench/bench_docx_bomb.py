@@ -4,7 +4,7 @@
 
 The upload that started issue 10 was a 3.4 MB DOCX whose word/document.xml inflates to
 1.1 GB; it took a worker past 10 GB and was re-queued forever. This bench writes such a file
-(tests/documents/bombs.py), sets up a fresh ``var/`` in a temporary folder the way ``make
+(bench/bombs.py), sets up a fresh ``var/`` in a temporary folder the way ``make
 run`` does (migrate, the demo fixture), starts the worker with the Procfile's own command
 line (SQLite, the filesystem broker, four pool processes, the local model), ingests the file
 with ``manage.py ingest`` and polls the database until the document leaves ``processing``.
@@ -29,12 +29,10 @@ import time
 from pathlib import Path
 
 import psutil
+from bombs import docx_bomb
 from results_file import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.documents.bombs import docx_bomb  # noqa: E402
 
 
 def run(args: list[str], env: dict) -> None:

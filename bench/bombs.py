@@ -1,4 +1,4 @@
-"""Files that are small on disk and huge once read, for the tests of the worker's limits.
+"""Files that are small on disk and huge once read, for bench_docx_bomb.py.
 
 ``docx_bomb`` writes a Word document whose ``word/document.xml`` inflates to
 ``inflated_bytes`` of valid WordprocessingML (one short paragraph repeated), compressed at
