@@ -28,8 +28,8 @@ logger = logging.getLogger(__name__)
 
 _FOLDER = re.compile(r"^proc-(\d+)-(\d+)$")
 
-# The folder of this process, by pid: a forked child has a pid of its own and a folder too.
-_mine: dict[int, Path] = {}
+# This process's folder name, by pid: a forked child has a pid of its own and a folder too.
+_names: dict[int, str] = {}
 
 
 def _started(pid: int) -> int:
@@ -44,10 +44,9 @@ def root() -> Path:
 def process_folder() -> Path:
     """This process's temporary folder, made on first use."""
     pid = os.getpid()
-    folder = _mine.get(pid)
-    if folder is None:
-        folder = root() / f"proc-{pid}-{_started(pid)}"
-        _mine[pid] = folder
+    if pid not in _names:
+        _names[pid] = f"proc-{pid}-{_started(pid)}"
+    folder = root() / _names[pid]
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
