@@ -165,8 +165,18 @@ if not DATABASES["default"]["ENGINE"].startswith("django.db.backends."):
         "Environment variable DATABASE_URL has an unknown scheme; use postgres:// or sqlite:///."
     )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The worker and the web process write at once; wait for the lock instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # Four worker processes, beat and the web server write to one file. WAL lets readers
+    # run beside the one writer; IMMEDIATE takes the write lock at BEGIN, because a deferred
+    # transaction that reads first and then writes gets "database is locked" at once when
+    # another connection holds the lock (SQLite does not wait there: it would deadlock); the
+    # timeout is how long a writer waits for the lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": _positive_int("SQLITE_BUSY_TIMEOUT_SECONDS", 30),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = _read("CONN_MAX_AGE", env.int, 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -313,6 +323,18 @@ CELERY_TASK_RETRY_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = _positive_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 100)
 CELERY_WORKER_CONCURRENCY = _positive_int("CELERY_WORKER_CONCURRENCY", 4)
+# Memory per pool process. The soft limit is Celery's: a process whose peak resident size
+# passed it is replaced after its task (the Procfile passes it as --max-memory-per-child, in
+# KiB). The hard limit is ours: the worker's main process kills a pool process (with the
+# Tesseracts it started) above it mid-task, which Celery's cannot do (documents/watchdog.py);
+# 0 turns it off. A process with the local model loaded holds about 0.7 GB.
+WORKER_RECYCLE_MEMORY_MB = _positive_int("WORKER_RECYCLE_MEMORY_MB", 1536)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = WORKER_RECYCLE_MEMORY_MB * 1024
+WORKER_MEMORY_LIMIT_MB = _read("WORKER_MEMORY_LIMIT_MB", env.int, 2048)
+if WORKER_MEMORY_LIMIT_MB < 0:
+    raise ImproperlyConfigured("Environment variable WORKER_MEMORY_LIMIT_MB must be 0 or more.")
+# How often a worker's main process writes its heartbeat file (documents/heartbeat.py).
+WORKER_HEARTBEAT_SECONDS = _positive_int("WORKER_HEARTBEAT_SECONDS", 5)
 CELERY_TASK_TIME_LIMIT = 3600
 CELERY_TASK_SOFT_TIME_LIMIT = 3300
 CELERY_TASK_TRACK_STARTED = True
@@ -324,6 +346,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A claim without a heartbeat for this long belongs to a dead worker: another delivery may
 # take it over, and the stalled sweep re-queues it.
 CLAIM_TIMEOUT_SECONDS = _positive_int("CLAIM_TIMEOUT_SECONDS", 300)
+# A document whose processing lost its worker (killed, or silent past the claim timeout) more
+# than this many times fails for good as worker_lost: a poison file must not loop forever.
+PIPELINE_MAX_WORKER_LOSSES = _read("PIPELINE_MAX_WORKER_LOSSES", env.int, 2)
 # In-task retries for transient errors: 2 s, 4 s, 8 s; a longer server-given delay wins.
 PIPELINE_MAX_RETRIES = _read("PIPELINE_MAX_RETRIES", env.int, 3)
 PIPELINE_RETRY_BASE_SECONDS = _read("PIPELINE_RETRY_BASE_SECONDS", env.float, 2.0)

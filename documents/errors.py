@@ -135,3 +135,12 @@ class NotAMember(ApplicationError):
     """The caller asked to act on a tenant they do not belong to."""
 
     http_status = 403
+
+
+class RepeatedWorkerLoss(ApplicationError):
+    """Processing the document stopped its worker (a crash, a kill for memory, a claim left to
+    go stale) more often than PIPELINE_MAX_WORKER_LOSSES allows: it has failed for good.
+    Neither permanent nor transient: the file may be fine and the limit too low, so it is
+    reported once, and only a person queues it again."""
+
+    default_kind = FailureKind.WORKER_LOST

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from documents.errors import ApplicationError, FailureKind
+from documents.errors import ApplicationError, FailureKind, RepeatedWorkerLoss
 from documents.models import Document, Stage, Status
 
 # The fields only this module writes.
@@ -42,6 +42,7 @@ LIFECYCLE_FIELDS = frozenset(
         "finished_at",
         "last_task_id",
         "scheduled_retries",
+        "worker_losses",
     }
 )
 
@@ -90,7 +91,24 @@ def stalled(now: datetime) -> Q:
 
 
 def transient_failure() -> Q:
-    return Q(status=Status.FAILED, failure_kind__in=FailureKind.TRANSIENT)
+    """Failed for a reason that may pass. A document that lost more workers than allowed is
+    failed for good: the scheduled retry must not start the loop again."""
+    return Q(status=Status.FAILED, failure_kind__in=FailureKind.TRANSIENT) & ~Q(
+        failure_kind=FailureKind.WORKER_LOST,
+        worker_losses__gt=settings.PIPELINE_MAX_WORKER_LOSSES,
+    )
+
+
+def too_many_losses(losses: int) -> bool:
+    return losses > settings.PIPELINE_MAX_WORKER_LOSSES
+
+
+def repeated_loss_message(losses: int) -> str:
+    return (
+        f"Processing this document repeatedly stopped the worker ({losses} times), so it "
+        "will not be tried again. The file probably needs more memory or time than a worker "
+        "may use; check the file, or ask an administrator to raise the limit and reprocess it."
+    )
 
 
 def claim_owner(task_id: str, retries: int) -> str:
@@ -181,18 +199,29 @@ class Claim:
 def claim(document_id, *, task_id: str, retries: int, now=None) -> Claim | None:
     """Take the document with a compare-and-swap UPDATE: it succeeds only if the claim we saw
     is still there and is claimable. Taking over a claim means the previous attempt's worker
-    died: that attempt is recorded. Returns None when the document is not ours to process."""
+    died (or went silent past the claim timeout): that loss is recorded and counted, and past
+    PIPELINE_MAX_WORKER_LOSSES the document fails for good instead (RepeatedWorkerLoss is
+    raised). Returns None when the document is not ours to process."""
     now = now or timezone.now()
     current = (
         Document.objects.filter(pk=document_id, status=Status.PROCESSING)
         .filter(claimable_by(task_id, retries, now))
-        .values("claimed_by", "heartbeat_at", "stage", "attempt_log")
+        .values("claimed_by", "heartbeat_at", "stage", "attempt_log", "worker_losses")
         .first()
     )
     if current is None:
         return None
+    unchanged = Document.objects.filter(
+        pk=document_id,
+        status=Status.PROCESSING,
+        claimed_by=current["claimed_by"],
+        heartbeat_at=current["heartbeat_at"],
+        worker_losses=current["worker_losses"],
+    )
     attempt_log = current["attempt_log"]
+    losses = current["worker_losses"]
     if current["claimed_by"]:
+        losses += 1
         attempt_log = [
             *attempt_log,
             attempt_entry(
@@ -203,13 +232,13 @@ def claim(document_id, *, task_id: str, retries: int, now=None) -> Claim | None:
                 now=now,
             ),
         ]
+        if too_many_losses(losses):
+            error = RepeatedWorkerLoss(repeated_loss_message(losses))
+            if _fail_for_good(unchanged, error, attempt_log=attempt_log, losses=losses, now=now):
+                raise error
+            return None  # another delivery won the race
     updated = _update(
-        Document.objects.filter(
-            pk=document_id,
-            status=Status.PROCESSING,
-            claimed_by=current["claimed_by"],
-            heartbeat_at=current["heartbeat_at"],
-        ),
+        unchanged,
         claimed_by=claim_owner(task_id, retries),
         heartbeat_at=now,
         last_task_id=task_id,
@@ -217,6 +246,7 @@ def claim(document_id, *, task_id: str, retries: int, now=None) -> Claim | None:
         attempt_log=attempt_log,
         started_at=now,
         resume_at=None,
+        worker_losses=losses,
         stage=Stage.DOWNLOADING,
         pages_done=0,
         chunks_done=0,
@@ -274,12 +304,70 @@ def _end_attempt(document_id, error: ApplicationError, *, retry: bool, resume_at
     return True
 
 
+def _fail_for_good(
+    unchanged: QuerySet[Document], error: ApplicationError, *, attempt_log, losses, now
+) -> bool:
+    return bool(
+        _update(
+            unchanged,
+            status=Status.FAILED,
+            failure_kind=error.kind,
+            failure_message=error.message,
+            finished_at=now,
+            resume_at=None,
+            attempt_log=attempt_log,
+            worker_losses=losses,
+            **RELEASED,
+        )
+    )
+
+
+def fail_after_worker_lost(document_id, *, task_id: str, now=None) -> ApplicationError | None:
+    """Celery re-sent a task whose worker died until its retries ran out, and gave up: the
+    document fails (it must never stay ``processing`` with nobody coming back for it). Only a
+    document this task still holds, or left queued with no claim, is touched. Returns the
+    error written, or None when there was nothing to do."""
+    now = now or timezone.now()
+    current = (
+        Document.objects.filter(pk=document_id, status=Status.PROCESSING)
+        .filter(Q(claimed_by__startswith=f"{task_id}:") | Q(claimed_by="", last_task_id=task_id))
+        .values("claimed_by", "heartbeat_at", "stage", "attempt_log", "worker_losses")
+        .first()
+    )
+    if current is None:
+        return None
+    losses = current["worker_losses"] + 1
+    if too_many_losses(losses):
+        error = RepeatedWorkerLoss(repeated_loss_message(losses))
+    else:
+        error = ApplicationError(
+            "The worker processing this document stopped before finishing, and no retries "
+            "were left; it will be retried later.",
+            FailureKind.WORKER_LOST,
+        )
+    attempt_log = [
+        *current["attempt_log"],
+        attempt_entry(stage=current["stage"], kind=error.kind, message=error.message, now=now),
+    ]
+    unchanged = Document.objects.filter(
+        pk=document_id,
+        status=Status.PROCESSING,
+        claimed_by=current["claimed_by"],
+        heartbeat_at=current["heartbeat_at"],
+    )
+    if _fail_for_good(unchanged, error, attempt_log=attempt_log, losses=losses, now=now):
+        return error
+    return None
+
+
 # --- people and schedules ---------------------------------------------------------------------
 
 
 def queue_again(eligible: QuerySet[Document]) -> list:
     """Put documents back to ``queued`` from the start, in one UPDATE; returns their ids.
-    Rows another transaction holds are skipped rather than waited for."""
+    Rows another transaction holds are skipped rather than waited for. The count of lost
+    workers starts again: a person (or the scheduled retry, which never picks a document
+    failed for losing too many) decided to try once more."""
     with transaction.atomic():
         ids = list(eligible.select_for_update(skip_locked=True).values_list("pk", flat=True))
         _update(
@@ -293,6 +381,7 @@ def queue_again(eligible: QuerySet[Document]) -> list:
             queued_at=timezone.now(),
             finished_at=None,
             resume_at=None,
+            worker_losses=0,
             **RELEASED,
         )
     return ids
@@ -334,26 +423,39 @@ def assign_task(document_id, task_id: str) -> None:
 
 def release_stalled(document: Document, *, now: datetime) -> bool:
     """Clear a stalled document's claim and put it back to ``queued``, if nobody touched it
-    since it was read. A dead claim is recorded as a lost worker."""
+    since it was read; True when it should get a new message. A dead claim is recorded and
+    counted as a lost worker, and past PIPELINE_MAX_WORKER_LOSSES the document fails for
+    good instead of going round again (then False: nothing to send)."""
     log = list(document.attempt_log)
+    losses = document.worker_losses
+    unchanged = Document.objects.filter(
+        pk=document.pk,
+        status=Status.PROCESSING,
+        claimed_by=document.claimed_by,
+        heartbeat_at=document.heartbeat_at,
+        worker_losses=losses,
+    )
     if document.claimed_by:
+        losses += 1
         log.append(
             attempt_entry(
                 stage=document.stage,
                 kind=FailureKind.WORKER_LOST,
                 message="The worker processing this document stopped sending heartbeats; "
-                "it was queued again.",
+                "it was queued again."
+                if not too_many_losses(losses)
+                else "The worker processing this document stopped sending heartbeats.",
                 now=now,
             )
         )
+        if too_many_losses(losses):
+            error = RepeatedWorkerLoss(repeated_loss_message(losses))
+            _fail_for_good(unchanged, error, attempt_log=log, losses=losses, now=now)
+            return False
     return bool(
         _update(
-            Document.objects.filter(
-                pk=document.pk,
-                status=Status.PROCESSING,
-                claimed_by=document.claimed_by,
-                heartbeat_at=document.heartbeat_at,
-            ),
+            unchanged,
+            worker_losses=losses,
             stage=Stage.QUEUED,
             queued_at=now,
             resume_at=None,

@@ -108,6 +108,9 @@ class Document(models.Model):
     attempt_log = models.JSONField(default=list, blank=True)
     # Retries started by the scheduled retry of failed documents (capped by a setting).
     scheduled_retries = models.PositiveIntegerField(default=0)
+    # Workers that died (or outlived their claim) while holding this document since it was
+    # last queued by hand; past PIPELINE_MAX_WORKER_LOSSES the document fails for good.
+    worker_losses = models.PositiveIntegerField(default=0)
     # A rate-limited document waits until then; the stalled sweep resumes it if its
     # delayed message is lost.
     resume_at = models.DateTimeField(null=True, blank=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -26,7 +26,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from documents import dispatch, lifecycle, storage
 from documents.clients import extract_options, get_embedder, get_vector_store
-from documents.errors import ApplicationError, FailureKind, PermanentError, TransientError
+from documents.errors import (
+    ApplicationError,
+    FailureKind,
+    PermanentError,
+    RepeatedWorkerLoss,
+    TransientError,
+)
 from documents.lifecycle import Claim, ClaimLost
 from documents.models import Chunk, Document, Stage, Status
 from documents.pipeline.chunk import split_text
@@ -44,6 +50,12 @@ logger = logging.getLogger(__name__)
 
 # Progress writes are throttled: a 600-page PDF must not cost 600 UPDATEs per second.
 _PROGRESS_INTERVAL_SECONDS = 1.0
+
+# Waits before writing an attempt's outcome again when the database itself failed: long
+# enough for a lock to pass or a connection to come back, short beside the claim timeout.
+_OUTCOME_WRITE_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0)
+
+_DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 # --- what the task should do next -----------------------------------------------------------
@@ -74,6 +86,11 @@ def longest_backoff() -> float:
     return retry_countdown(settings.PIPELINE_MAX_RETRIES - 1, None)
 
 
+class NotClaimed(Exception):
+    """The claim itself could not be written (the database failed): this attempt never held
+    the document, so it must not write the document's outcome either."""
+
+
 def process_document(document_id, *, task_id: str, retries: int, max_retries: int) -> Outcome:
     """Claim the document and run its stages; every way that can end is decided here."""
     try:
@@ -82,24 +99,61 @@ def process_document(document_id, *, task_id: str, retries: int, max_retries: in
         # Cancelled (or taken over) while running: drop what this run may have written.
         remove_partial_vectors(document_id)
         return Outcome()
+    except RepeatedWorkerLoss as exc:
+        # The claim step found one lost worker too many and failed the document for good.
+        return Outcome(error=exc)
+    except NotClaimed as exc:
+        error = unexpected_error(exc.__cause__)
+        if retries < max_retries:
+            return Outcome(
+                retry_in=retry_countdown(retries, None),
+                error=TransientError(error.message, error.kind),
+                cause=exc.__cause__,
+            )
+        # The message ends here; the stalled sweep finds the queued document without one.
+        return Outcome(error=ApplicationError(error.message, error.kind), cause=exc.__cause__)
     except TransientError as exc:
         return _after_transient(document_id, exc, retries=retries, max_retries=max_retries)
     except PermanentError as exc:
-        lifecycle.fail(document_id, exc)
+        write_outcome(lifecycle.fail, document_id, exc)
         return Outcome(error=exc)
     except Exception as exc:
         error = unexpected_error(exc)
         if error.kind in FailureKind.TRANSIENT and retries < max_retries:
-            if lifecycle.requeue_after_failure(document_id, error):
+            if write_outcome(lifecycle.requeue_after_failure, document_id, error):
                 return Outcome(
                     retry_in=retry_countdown(retries, None),
                     error=TransientError(error.message, error.kind),
                     cause=exc,
                 )
             return Outcome()
-        lifecycle.fail(document_id, error)
+        write_outcome(lifecycle.fail, document_id, error)
         # Our own single-string error, so the JSON result backend can rebuild it.
         return Outcome(error=ApplicationError(error.message, error.kind), cause=exc)
+
+
+def write_outcome(write, document_id, error: ApplicationError, **kwargs) -> bool:
+    """Record an attempt's outcome, trying again when the database is what failed (a lock
+    held past its timeout, a dropped connection): the failure must reach the document, or it
+    would stay ``processing`` under a dead claim until the stalled sweep. After the last try
+    the database error propagates."""
+    for delay in (*_OUTCOME_WRITE_RETRY_SECONDS, None):
+        try:
+            return write(document_id, error, **kwargs)
+        except _DATABASE_ERRORS as exc:
+            if delay is None:
+                raise
+            logger.warning("writing the outcome of document %s failed (%s)", document_id, exc)
+            _drop_broken_connection()
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _drop_broken_connection() -> None:
+    # A connection the error left unusable is closed so the next query opens a new one;
+    # inside a transaction (a test's) it is left to its owner.
+    if not connection.in_atomic_block and not connection.is_usable():
+        connection.close()
 
 
 def _after_transient(document_id, exc: TransientError, *, retries: int, max_retries: int):
@@ -108,11 +162,11 @@ def _after_transient(document_id, exc: TransientError, *, retries: int, max_retr
         park(document_id, exc)
         return Outcome()
     if retries < max_retries:
-        if lifecycle.requeue_after_failure(document_id, exc):
+        if write_outcome(lifecycle.requeue_after_failure, document_id, exc):
             return Outcome(retry_in=retry_countdown(retries, exc.retry_after), error=exc)
         return Outcome()  # cancelled meanwhile
     # The final attempt: the document fails, and raising it sends one Sentry event.
-    lifecycle.fail(document_id, exc)
+    write_outcome(lifecycle.fail, document_id, exc)
     return Outcome(error=exc)
 
 
@@ -122,22 +176,24 @@ def park(document_id, exc: TransientError) -> None:
     stays under the broker's visibility timeout) are left to the stalled sweep, which resumes
     parked documents whose time has come."""
     resume_at = timezone.now() + timedelta(seconds=exc.retry_after)
-    if not lifecycle.requeue_after_failure(document_id, exc, resume_at=resume_at):
+    if not write_outcome(lifecycle.requeue_after_failure, document_id, exc, resume_at=resume_at):
         return
     if exc.retry_after <= settings.PIPELINE_PARK_MAX_COUNTDOWN_SECONDS:
         dispatch.requeue(document_id, countdown=exc.retry_after)
 
 
 def unexpected_error(exc: BaseException) -> ApplicationError:
-    """Turn an exception we did not foresee into a staff-readable failure."""
-    if isinstance(exc, OperationalError | InterfaceError):
+    """Turn an exception we did not foresee into a staff-readable failure. Database and
+    broker errors are transient, and their sentence keeps the cause (``database is locked``
+    and ``connection refused`` call for different fixes)."""
+    if isinstance(exc, _DATABASE_ERRORS):
         return ApplicationError(
-            "The database connection failed during processing; it will be retried.",
+            f"The database failed during processing ({_cause(exc)}); it will be retried.",
             FailureKind.UNAVAILABLE,
         )
     if isinstance(exc, BrokerError | RedisConnectionError | RedisTimeoutError):
         return ApplicationError(
-            "Redis could not be reached during processing; it will be retried.",
+            f"Redis could not be reached during processing ({_cause(exc)}); it will be retried.",
             FailureKind.UNAVAILABLE,
         )
     return ApplicationError(
@@ -145,6 +201,11 @@ def unexpected_error(exc: BaseException) -> ApplicationError:
         "It has been reported to the developers.",
         FailureKind.INTERNAL,
     )
+
+
+def _cause(exc: BaseException) -> str:
+    detail = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 def remove_partial_vectors(document_id) -> None:
@@ -201,7 +262,10 @@ class StageRunner:
 def run_stages(document_id, *, task_id: str, retries: int) -> dict | None:
     """Run every stage for one document. Returns a summary dict, or None when the document
     was not ours to process (already claimed, cancelled, or no longer processing)."""
-    held = lifecycle.claim(document_id, task_id=task_id, retries=retries)
+    try:
+        held = lifecycle.claim(document_id, task_id=task_id, retries=retries)
+    except _DATABASE_ERRORS as exc:
+        raise NotClaimed(str(document_id)) from exc
     if held is None:
         logger.info("document %s not claimable; another delivery holds it", document_id)
         return None

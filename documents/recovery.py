@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backoffice.celery import app
-from documents import broker, dispatch, lifecycle, services
+from documents import broker, dispatch, lifecycle, scratch, services
 from documents.models import Document, Status
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,13 @@ def stalled_documents(*, now=None) -> list[Document]:
     now = now or timezone.now()
     return list(
         Document.objects.filter(lifecycle.stalled(now)).only(
-            "pk", "claimed_by", "heartbeat_at", "last_task_id", "stage", "attempt_log"
+            "pk",
+            "claimed_by",
+            "heartbeat_at",
+            "last_task_id",
+            "stage",
+            "attempt_log",
+            "worker_losses",
         )[:_BATCH]
     )
 
@@ -91,12 +97,14 @@ def stalled_documents_requeue(*, now=None) -> SweepResult:
 
 
 def temporary_files_cleanup(*, older_than: timedelta = timedelta(hours=6)) -> int:
-    """Remove pipeline temporary copies a killed worker left behind."""
+    """Remove pipeline temporary copies a killed worker left behind: the folders of dead
+    processes (workers also do this when they start), and loose files from before
+    per-process folders that are older than ``older_than``."""
     folder = Path(settings.PIPELINE_TMP_DIR)
     if not folder.is_dir():
         return 0
+    removed = scratch.remove_leftovers().folders
     cutoff = time.time() - older_than.total_seconds()
-    removed = 0
     for path in folder.iterdir():
         if path.is_file() and path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)

@@ -12,12 +12,12 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.utils.http import content_disposition_header
 from django.utils.text import get_valid_filename
 
+from documents import scratch
 from documents.errors import FailureKind, PermanentError, TransientError
 
 _MAX_NAME = 120
@@ -113,9 +113,10 @@ def _is_missing(exc: Exception) -> bool:
 
 @contextmanager
 def local_copy(key: str):
-    """Yield a local path holding the stored file, copied in blocks (never read whole)."""
-    tmp_dir = Path(settings.PIPELINE_TMP_DIR)
-    tmp_dir.mkdir(parents=True, exist_ok=True)
+    """Yield a local path holding the stored file, copied in blocks (never read whole). It is
+    made in this process's own temporary folder, so a worker killed mid-task leaves it where
+    the next start finds and removes it (``scratch``)."""
+    tmp_dir = scratch.process_folder()
     with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=Path(key).suffix, delete=False) as out:
         path = Path(out.name)
         try:

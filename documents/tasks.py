@@ -11,6 +11,7 @@ from celery import shared_task
 from django.conf import settings
 
 from documents import dispatch, processing, recovery, services
+from documents import worker as _worker  # noqa: F401 - connects the worker's signal receivers
 from documents.errors import PermanentError, TransientError
 
 
@@ -18,6 +19,9 @@ from documents.errors import PermanentError, TransientError
     bind=True,
     name=dispatch.PROCESS_DOCUMENT,
     max_retries=settings.PIPELINE_MAX_RETRIES,
+    # The delay before Celery re-sends a task whose worker died (task_retry_on_worker_lost);
+    # its default is 180 s. The lost-worker cap, not this delay, stops a poison document.
+    default_retry_delay=settings.PIPELINE_RETRY_BASE_SECONDS,
     acks_late=True,
     # Permanent failures are expected outcomes (a corrupt upload), not bugs: the document
     # records them, and Sentry's Celery integration skips exceptions listed in ``throws``.

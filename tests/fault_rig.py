@@ -114,6 +114,9 @@ class FaultRig:
                 "STALLED_QUEUED_SECONDS": "6",
                 "RETRY_FAILED_BASE_SECONDS": "1",
                 "RETRY_FAILED_MAX_ATTEMPTS": "20",
+                # Kills here are the rig's, not the files': a document that happens to be in
+                # the killed process three times must still complete, not fail as poison.
+                "PIPELINE_MAX_WORKER_LOSSES": "20",
                 "VAR_DIR": str(self.folder / "var"),
             }
         )

@@ -6,12 +6,15 @@ Run by `make test-embedded` (``-m embedded`` with DATABASE_URL and CELERY_BROKER
 from __future__ import annotations
 
 import io
+import threading
+import time
+import uuid
 
 import pytest
 from django.conf import settings
 
 from documents.models import Chunk, Status
-from tests.polling import wait_for_document
+from tests.polling import wait_for_document, wait_for_documents
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]
 
@@ -26,6 +29,15 @@ def test_the_settings_really_are_the_embedded_defaults():
     assert settings.CELERY_BROKER_URL == "filesystem://"
     assert settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage")
     assert settings.EMBEDDER == "local" and settings.VECTOR_STORE == "lancedb"
+
+
+def test_sqlite_runs_in_wal_mode_and_takes_the_write_lock_when_a_transaction_begins():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+    assert connection.transaction_mode == "IMMEDIATE"
 
 
 def test_an_upload_is_processed_by_a_worker_on_the_embedded_defaults(
@@ -50,3 +62,113 @@ def test_a_bad_upload_fails_with_a_reason_on_the_embedded_defaults(
     document = wait_for_document(response.json()["document_id"], worker=celery_worker)
     assert document.status == Status.FAILED
     assert document.failure_kind == "corrupt"
+
+
+def test_health_reports_the_running_worker_on_the_embedded_defaults(client, celery_worker):
+    # The heartbeat is written once the pool runs; give a busy machine a moment.
+    deadline = time.monotonic() + 30
+    while True:
+        body = client.get("/health/").json()
+        if body["workers"]["ok"] or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert body["status"] == "ok", body
+    assert body["workers"] == {"ok": True, "detail": "1 online"}
+
+
+# --- concurrency on SQLite ------------------------------------------------------------------
+
+
+@pytest.fixture
+def four_workers_and_beat(django_db_blocker, settings, tmp_path):
+    """The embedded defaults under load: a worker with four processes and beat, on a queue of
+    their own, with the sweeps every second so beat and the sweeps write too."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from backoffice.celery import app
+    from tests.conftest import _worker_env
+    from tests.workers import BeatProcess, WorkerProcess
+
+    queue = f"embedded-four-{uuid.uuid4().hex[:8]}"
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period="seconds")
+    for task in ("documents.requeue_stalled_documents", "documents.retry_failed_documents"):
+        PeriodicTask.objects.update_or_create(
+            name=f"every second: {task}", defaults={"task": task, "interval": every_second}
+        )
+    with django_db_blocker.unblock():
+        env = _worker_env({"CELERY_TASK_DEFAULT_QUEUE": queue})
+    worker = WorkerProcess(env=env, name="four", concurrency=4, queue=queue)
+    beat = BeatProcess(env=env, name="four")
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    worker.start()
+    beat.start()
+    yield worker, beat
+    app.conf.task_default_queue = previous
+    beat.stop()
+    worker.stop()
+
+
+class SlowWebWrites:
+    """The web server's side: write transactions that hold SQLite's write lock for a moment,
+    over and over, as a bulk admin action on many rows does. Counts the errors it meets."""
+
+    def __init__(self, tenant):
+        self.tenant_id = tenant.pk
+        self.stopped = threading.Event()
+        self.errors: list[str] = []
+        self.writes = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        from django.db import connection, transaction
+
+        from documents.models import Tenant
+
+        try:
+            while not self.stopped.is_set():
+                try:
+                    with transaction.atomic():
+                        Tenant.objects.filter(pk=self.tenant_id).update(name=f"Acme {self.writes}")
+                        time.sleep(0.2)
+                    self.writes += 1
+                except Exception as exc:  # noqa: BLE001 - counted; the test asserts none
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+                time.sleep(0.3)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopped.set()
+        self.thread.join(timeout=30)
+
+
+def test_four_worker_processes_beat_and_the_web_server_share_sqlite_without_a_lock_error(
+    personas, api_for, four_workers_and_beat
+):
+    worker, beat = four_workers_and_beat
+    api = api_for(personas.staff_a)
+    ids = []
+    with SlowWebWrites(personas.tenant_b) as web:
+        # The uploads are the web server's writes too; they land while the workers process.
+        for n in range(16):
+            handle = io.BytesIO((f"Report {n}. " + TEXT * 3).encode())
+            handle.name = f"report-{n}.txt"
+            response = api.post("/api/ingest/", {"file": handle}, format="multipart")
+            assert response.status_code == 202, response.content
+            ids.append(response.json()["document_id"])
+        documents = wait_for_documents(ids, worker=worker, timeout=480)
+    logs = worker.log() + beat.log()
+    problems = [
+        (d.status, d.stage, d.failure_message, [e["message"] for e in d.attempt_log])
+        for d in documents
+        if d.status != Status.COMPLETED or d.attempt_log
+    ]
+    # Every document completed at its first try: no attempt failed on the way.
+    assert problems == []
+    assert web.errors == [] and web.writes > 0
+    assert "database is locked" not in logs

@@ -82,3 +82,52 @@ class WorkerProcess:
                 self.process.wait()
         if getattr(self, "_log", None):
             self._log.close()
+
+
+class BeatProcess:
+    """A real ``celery beat`` with django-celery-beat's database scheduler: one more process
+    writing to the database (its schedule rows) while workers run."""
+
+    def __init__(self, *, env: dict, name: str):
+        self.env = env
+        var_dir = Path(env.get("VAR_DIR", "var"))
+        var_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = var_dir / f"beat-{name}.log"
+        self.schedule_path = var_dir / f"beat-{name}.schedule"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "backoffice",
+                "beat",
+                "--loglevel=INFO",
+                "-S",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+                "--schedule",
+                str(self.schedule_path),
+            ],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "_log", None):
+            self._log.close()

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from documents import lifecycle
-from documents.errors import FailureKind, PermanentError, TransientError
+from documents.errors import FailureKind, PermanentError, RepeatedWorkerLoss, TransientError
 from documents.lifecycle import ClaimLost
 from documents.models import Document, Stage, Status
 from tests.factories import make_document, make_documents
@@ -250,3 +250,142 @@ def test_only_transient_failures_count_as_transient(personas):
         Document.objects.filter(lifecycle.transient_failure()).values_list("pk", flat=True)
     )
     assert found == [transient.pk]
+
+
+# --- the lost-worker cap (no poison loops) ----------------------------------------------------
+
+
+def test_each_takeover_counts_a_lost_worker_and_the_one_past_the_cap_fails_for_good(
+    personas, settings
+):
+    settings.PIPELINE_MAX_WORKER_LOSSES = 2
+    document = make_document(personas.tenant_a)
+    claim(document, retries=0)
+    # Celery re-sends the task each time its worker is killed (task_retry_on_worker_lost).
+    assert claim(document, retries=1).document.worker_losses == 1
+    assert claim(document, retries=2).document.worker_losses == 2
+    with pytest.raises(RepeatedWorkerLoss) as raised:
+        claim(document, retries=3)
+    document.refresh_from_db()
+    assert (document.status, document.failure_kind) == (Status.FAILED, FailureKind.WORKER_LOST)
+    assert "repeatedly stopped the worker (3 times)" in document.failure_message
+    assert raised.value.message == document.failure_message
+    assert document.worker_losses == 3 and document.claimed_by == ""
+    assert document.finished_at is not None
+    assert [e["kind"] for e in document.attempt_log] == [FailureKind.WORKER_LOST] * 3
+    # The message that comes after finds nothing to do.
+    assert claim(document, retries=4) is None
+
+
+def test_a_stale_claim_taken_by_another_task_counts_as_a_lost_worker_too(personas, settings):
+    settings.PIPELINE_MAX_WORKER_LOSSES = 0
+    document = make_document(personas.tenant_a)
+    claim(document, task_id="slow")
+    Document.objects.filter(pk=document.pk).update(
+        heartbeat_at=ago(settings.CLAIM_TIMEOUT_SECONDS + 1)
+    )
+    with pytest.raises(RepeatedWorkerLoss):
+        claim(document, task_id="sweep-message")
+    document.refresh_from_db()
+    assert document.status == Status.FAILED and document.worker_losses == 1
+
+
+def test_the_stalled_sweep_fails_a_document_for_good_past_the_cap_instead_of_requeueing(
+    personas, settings
+):
+    settings.PIPELINE_MAX_WORKER_LOSSES = 2
+    document = make_document(
+        personas.tenant_a,
+        claimed_by="t1:2@gone:1",
+        heartbeat_at=ago(settings.CLAIM_TIMEOUT_SECONDS + 5),
+        stage=Stage.EXTRACTING,
+        worker_losses=2,
+    )
+    assert lifecycle.release_stalled(document, now=timezone.now()) is False
+    document.refresh_from_db()
+    assert (document.status, document.failure_kind) == (Status.FAILED, FailureKind.WORKER_LOST)
+    assert "repeatedly stopped the worker (3 times)" in document.failure_message
+    assert document.claimed_by == "" and document.worker_losses == 3
+    assert document.attempt_log[-1]["stage"] == Stage.EXTRACTING
+
+
+def test_the_stalled_sweep_counts_a_dead_claim_below_the_cap_and_requeues_it(personas, settings):
+    settings.PIPELINE_MAX_WORKER_LOSSES = 2
+    document = make_document(
+        personas.tenant_a,
+        claimed_by="t1:0@gone:1",
+        heartbeat_at=ago(settings.CLAIM_TIMEOUT_SECONDS + 5),
+        worker_losses=1,
+    )
+    assert lifecycle.release_stalled(document, now=timezone.now()) is True
+    document.refresh_from_db()
+    assert (document.status, document.stage) == (Status.PROCESSING, Stage.QUEUED)
+    assert document.worker_losses == 2
+
+
+def test_a_document_queued_too_long_without_a_claim_is_not_a_lost_worker(personas, settings):
+    document = make_document(
+        personas.tenant_a, queued_at=ago(settings.STALLED_QUEUED_SECONDS + 5), worker_losses=2
+    )
+    settings.PIPELINE_MAX_WORKER_LOSSES = 2
+    assert lifecycle.release_stalled(document, now=timezone.now()) is True
+    document.refresh_from_db()
+    assert document.worker_losses == 2 and document.attempt_log == []
+
+
+def test_a_document_failed_for_good_is_not_a_transient_failure_for_the_scheduled_retry(
+    personas, settings
+):
+    settings.PIPELINE_MAX_WORKER_LOSSES = 2
+    failed = {"status": Status.FAILED, "failure_kind": FailureKind.WORKER_LOST}
+    retried_later = make_document(personas.tenant_a, worker_losses=1, **failed)
+    make_document(personas.tenant_a, worker_losses=3, **failed)
+    found = list(
+        Document.objects.filter(lifecycle.transient_failure()).values_list("pk", flat=True)
+    )
+    assert found == [retried_later.pk]
+
+
+def test_queued_again_by_a_person_a_document_gets_a_fresh_budget_of_lost_workers(personas):
+    document = make_document(
+        personas.tenant_a,
+        status=Status.FAILED,
+        failure_kind=FailureKind.WORKER_LOST,
+        worker_losses=3,
+    )
+    assert lifecycle.queue_again(Document.objects.filter(pk=document.pk)) == [document.pk]
+    document.refresh_from_db()
+    assert document.status == Status.PROCESSING and document.worker_losses == 0
+
+
+def test_when_celery_gives_up_on_a_lost_worker_the_document_it_held_fails(personas, settings):
+    settings.PIPELINE_MAX_WORKER_LOSSES = 5
+    document = make_document(personas.tenant_a, last_task_id="t1")
+    claim(document, task_id="t1", retries=3)
+    error = lifecycle.fail_after_worker_lost(str(document.pk), task_id="t1")
+    assert error is not None and error.kind == FailureKind.WORKER_LOST
+    document.refresh_from_db()
+    assert (document.status, document.failure_kind) == (Status.FAILED, FailureKind.WORKER_LOST)
+    assert "no retries were left" in document.failure_message
+    assert document.worker_losses == 1 and document.claimed_by == ""
+    # Below the cap: the scheduled retry may try it again later.
+    assert Document.objects.filter(lifecycle.transient_failure(), pk=document.pk).exists()
+
+
+def test_when_celery_gives_up_past_the_cap_the_document_fails_for_good(personas, settings):
+    settings.PIPELINE_MAX_WORKER_LOSSES = 1
+    document = make_document(personas.tenant_a, last_task_id="t1", worker_losses=1)
+    claim(document, task_id="t1", retries=3)
+    error = lifecycle.fail_after_worker_lost(str(document.pk), task_id="t1")
+    assert isinstance(error, RepeatedWorkerLoss)
+    document.refresh_from_db()
+    assert "repeatedly stopped the worker (2 times)" in document.failure_message
+    assert not Document.objects.filter(lifecycle.transient_failure(), pk=document.pk).exists()
+
+
+def test_when_celery_gives_up_on_another_tasks_document_nothing_is_written(personas):
+    document = make_document(personas.tenant_a, last_task_id="t2")
+    claim(document, task_id="t2")
+    assert lifecycle.fail_after_worker_lost(str(document.pk), task_id="t1") is None
+    document.refresh_from_db()
+    assert document.status == Status.PROCESSING and document.claimed_by.startswith("t2:")

@@ -10,12 +10,18 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from documents import broker, processing, services
 from documents.clients import get_vector_store
-from documents.errors import ApplicationError, FailureKind, PermanentError, TransientError
+from documents.errors import (
+    ApplicationError,
+    FailureKind,
+    PermanentError,
+    RepeatedWorkerLoss,
+    TransientError,
+)
 from documents.models import Chunk, Document, Stage, Status
 from documents.pipeline.types import VectorRecord
 from documents.tasks import process_document as process_task
@@ -335,3 +341,91 @@ def test_a_run_that_lost_its_claim_removes_vectors_only_if_the_document_was_stop
     store.upsert(namespace, [VectorRecord(f"{document.pk}#0", [1.0] + [0.0] * 383, {})])
     processing.remove_partial_vectors(str(document.pk))
     assert (store.list_ids(namespace, f"{document.pk}#") == [f"{document.pk}#0"]) is kept
+
+
+# --- lost workers and a failing database ------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_resend_past_the_lost_worker_cap_fails_the_document_and_the_task_raises_it(
+    personas, local_clients, settings
+):
+    from documents import lifecycle
+
+    settings.PIPELINE_MAX_WORKER_LOSSES = 0
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    # The first delivery claimed it and its worker was killed; Celery re-sends (retries + 1).
+    lifecycle.claim(str(document.pk), task_id=document.last_task_id, retries=0)
+    result = process_task.apply(args=[str(document.pk)], task_id=document.last_task_id, retries=1)
+    assert result.failed() and isinstance(result.result, RepeatedWorkerLoss)
+    document.refresh_from_db()
+    assert (document.status, document.failure_kind) == (Status.FAILED, FailureKind.WORKER_LOST)
+    assert "repeatedly stopped the worker" in document.failure_message
+    assert document.chunk_count == 0
+
+
+def hold_row_lock(document, seconds: float) -> None:
+    """Another connection holds the document's row, as a slow transaction elsewhere would."""
+    with transaction.atomic():
+        Document.objects.select_for_update().get(pk=document.pk)
+        time.sleep(seconds)
+
+
+def lock_timeout(milliseconds: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET lock_timeout = {milliseconds}")
+
+
+@pytest.fixture
+def postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("lock_timeout makes the database fail on demand on PostgreSQL only")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_error_mid_run_is_retried_with_its_cause_in_the_attempt_log(
+    personas, remote_clients, postgres_only
+):
+    gemini, _ = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    gemini.set_delay(1.5)
+
+    def run():
+        lock_timeout(300)  # this thread's connection gives up on a lock after 0.3 s
+        return attempt(document)
+
+    running = in_thread(run)
+    wait_for_stage(document, Stage.EMBEDDING)
+    # The stage's next write meets the lock and fails; the outcome is written once it is gone.
+    holder = in_thread(hold_row_lock, document, 3.0)
+    outcome = running.result(timeout=120)
+    holder.result(timeout=30)
+    gemini.set_delay(0)
+    assert outcome.retry_in == 2.0 and isinstance(outcome.error, TransientError)
+    document.refresh_from_db()
+    assert (document.status, document.stage) == (Status.PROCESSING, Stage.QUEUED)
+    assert document.claimed_by == "" and document.failure_kind == FailureKind.UNAVAILABLE
+    last = document.attempt_log[-1]
+    assert last["kind"] == FailureKind.UNAVAILABLE
+    assert "The database failed during processing" in last["message"]
+    assert "lock timeout" in last["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_the_database_could_not_write_asks_for_a_retry_and_writes_nothing(
+    personas, local_clients, postgres_only
+):
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    holder = in_thread(hold_row_lock, document, 2.0)
+    time.sleep(0.5)
+    lock_timeout(300)
+    try:
+        outcome = attempt(document)
+    finally:
+        lock_timeout(0)
+    holder.result(timeout=30)
+    assert outcome.retry_in == 2.0 and isinstance(outcome.error, TransientError)
+    assert "lock timeout" in outcome.error.message
+    document.refresh_from_db()
+    assert (document.status, document.stage) == (Status.PROCESSING, Stage.QUEUED)
+    assert document.attempts == 0 and document.attempt_log == []

@@ -139,3 +139,48 @@ def test_the_queue_length_is_read_from_the_broker(personas, isolated_queue):
     test_celery.apply_async(args=["b"])
     assert broker.queue_length() == 2
     assert app.conf.task_default_queue == isolated_queue
+
+
+def test_the_sweep_fails_a_document_that_lost_too_many_workers_and_sends_no_message(
+    personas, settings, isolated_queue
+):
+    settings.PIPELINE_MAX_WORKER_LOSSES = 2
+    document = make_document(
+        personas.tenant_a,
+        claimed_by="t1:3@gone:1",
+        heartbeat_at=ago(settings.CLAIM_TIMEOUT_SECONDS + 5),
+        last_task_id="t1",
+        worker_losses=2,
+    )
+    result = recovery.stalled_documents_requeue()
+    assert (result.requeued, result.examined) == (0, 1)
+    document.refresh_from_db()
+    assert (document.status, document.failure_kind) == (Status.FAILED, "worker_lost")
+    assert "repeatedly stopped the worker" in document.failure_message
+    assert document.last_task_id == "t1"
+    assert broker.live_task_ids(timeout=0.5) == set()
+
+
+def test_the_scheduled_retry_does_not_bring_back_a_document_failed_for_good(
+    personas, settings, isolated_queue
+):
+    settings.PIPELINE_MAX_WORKER_LOSSES = 2
+    long_ago = ago(24 * 3600)
+    for_good = make_document(
+        personas.tenant_a,
+        status=Status.FAILED,
+        failure_kind="worker_lost",
+        worker_losses=3,
+        finished_at=long_ago,
+    )
+    below_cap = make_document(
+        personas.tenant_a,
+        status=Status.FAILED,
+        failure_kind="worker_lost",
+        worker_losses=1,
+        finished_at=long_ago,
+    )
+    result = recovery.failed_documents_retry()
+    assert result.ids == (below_cap.pk,)
+    for_good.refresh_from_db()
+    assert for_good.status == Status.FAILED
