@@ -22,6 +22,8 @@ class FailureKind:
     TOO_MANY_PAGES = "too_many_pages"
     DIMENSION_MISMATCH = "dimension_mismatch"
     REJECTED = "rejected"  # the provider refused the request (bad key, invalid argument)
+    # a plan's object limit at a provider (Pinecone's 403 QUOTA_EXCEEDED): staff must act
+    QUOTA_EXCEEDED = "quota_exceeded"
     MISSING_FILE = "missing_file"
     # transient (retried in the task, then by the scheduled retry)
     RATE_LIMITED = "rate_limited"
@@ -39,6 +41,7 @@ class FailureKind:
         TOO_MANY_PAGES: "Too many pages",
         DIMENSION_MISMATCH: "Embedding dimension mismatch",
         REJECTED: "Refused by a provider",
+        QUOTA_EXCEEDED: "Provider plan limit reached",
         MISSING_FILE: "Stored file missing",
         RATE_LIMITED: "Rate limited",
         UNAVAILABLE: "Service unavailable",
