@@ -34,6 +34,7 @@ class EmbedderSettings:
     rate_limit_storage_uri: str = ""
     requests_per_minute: int = 0
     tokens_per_minute: int = 0
+    quota_headroom: float = 0.0
 
     @classmethod
     def current(cls) -> EmbedderSettings:
@@ -55,6 +56,7 @@ class EmbedderSettings:
             rate_limit_storage_uri=settings.RATE_LIMIT_STORAGE_URI,
             requests_per_minute=settings.GEMINI_REQUESTS_PER_MINUTE,
             tokens_per_minute=settings.GEMINI_TOKENS_PER_MINUTE,
+            quota_headroom=settings.GEMINI_QUOTA_HEADROOM,
             **common,
         )
 
@@ -119,6 +121,7 @@ def _embedder(config: EmbedderSettings) -> Embedder:
             name=f"gemini:{config.gemini_model}",
             requests_per_minute=config.requests_per_minute,
             tokens_per_minute=config.tokens_per_minute,
+            headroom=config.quota_headroom,
         )
         return RateLimitedEmbedder(gemini, limiter)
     from documents.pipeline.embedders.local import LocalEmbedder

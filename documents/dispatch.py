@@ -18,6 +18,7 @@ from documents import lifecycle
 PROCESS_DOCUMENT = "documents.process_document"
 PURGE_DOCUMENT_VECTORS = "documents.purge_document_vectors"
 CLEANUP_DELETED_DOCUMENTS = "documents.cleanup_deleted_documents"
+RECONCILE_TENANT = "documents.reconcile_tenant"
 
 
 def new_task_id() -> str:
@@ -65,3 +66,15 @@ def cleanup_deleted_after_commit(document_ids) -> None:
         transaction.on_commit(
             lambda: app.send_task(CLEANUP_DELETED_DOCUMENTS, args=[ids]), robust=True
         )
+
+
+def reconcile_after_commit(tenant_ids, *, repair: bool) -> None:
+    """One reconciliation task per tenant, once committed."""
+    ids = [int(pk) for pk in tenant_ids]
+
+    def send():
+        for pk in ids:
+            app.send_task(RECONCILE_TENANT, args=[pk], kwargs={"repair": repair})
+
+    if ids:
+        transaction.on_commit(send, robust=True)

@@ -42,6 +42,7 @@ LIFECYCLE_FIELDS = frozenset(
         "finished_at",
         "last_task_id",
         "scheduled_retries",
+        "resume_checkpoint",
     }
 )
 
@@ -166,6 +167,12 @@ class Claim:
         if not held:
             raise ClaimLost(str(self.document.pk))
 
+    def checkpoint(self, value: str) -> None:
+        """Record where a later attempt may resume ("" clears it): see
+        ``documents/indexing.py``, which writes it once the chunks and their vectors are
+        stored, and clears it before the chunks are rewritten."""
+        self.write(resume_checkpoint=value)
+
     def complete(self, **results) -> None:
         self.write(
             status=Status.COMPLETED,
@@ -173,6 +180,7 @@ class Claim:
             finished_at=timezone.now(),
             failure_kind="",
             failure_message="",
+            resume_checkpoint="",
             **results,
             **RELEASED,
         )
@@ -277,13 +285,19 @@ def _end_attempt(document_id, error: ApplicationError, *, retry: bool, resume_at
 # --- people and schedules ---------------------------------------------------------------------
 
 
-def queue_again(eligible: QuerySet[Document]) -> list:
-    """Put documents back to ``queued`` from the start, in one UPDATE; returns their ids.
-    Rows another transaction holds are skipped rather than waited for."""
+def queue_again(eligible: QuerySet[Document], *, checkpoint: str | None = "") -> list:
+    """Put documents back to ``queued``, in one UPDATE; returns their ids. Rows another
+    transaction holds are skipped rather than waited for.
+
+    ``checkpoint``: "" starts from the beginning (a reprocess); None keeps the checkpoint
+    an earlier attempt left (a retry resumes at indexing when the chunks and their vectors
+    are stored); any other value is written (a re-index of a completed document)."""
+    kept = {} if checkpoint is None else {"resume_checkpoint": checkpoint}
     with transaction.atomic():
         ids = list(eligible.select_for_update(skip_locked=True).values_list("pk", flat=True))
         _update(
             Document.objects.filter(pk__in=ids),
+            **kept,
             status=Status.PROCESSING,
             stage=Stage.QUEUED,
             failure_kind="",

@@ -129,10 +129,11 @@ class VectorStore(Protocol):
         namespace: str,
         records: Sequence[VectorRecord],
         *,
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[int, int | None], None] | None = None,
     ) -> int | None:
-        """Write ``records``; ``on_batch(written)`` after each request, so the caller can
-        keep its claim alive between batches."""
+        """Write ``records``; ``on_batch(written, lsn)`` after each request (records written
+        so far, that request's LSN), so the caller can keep its claim alive between batches
+        and record every LSN even if a later request fails."""
         ...
 
     def upsert_replacing(
@@ -142,7 +143,7 @@ class VectorStore(Protocol):
         records: Sequence[VectorRecord],
         *,
         stale_ids: Sequence[str] = (),
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[int, int | None], None] | None = None,
     ) -> int | None:
         """Write ``records``, then delete ``stale_ids`` (a document's ids of chunks that no
         longer exist, known from the database, never from a listing that may lag). A store

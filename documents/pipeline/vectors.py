@@ -47,7 +47,7 @@ def upsert_chunks(
     chunks: Sequence[TextChunk],
     vectors: np.ndarray,
     previous_high: int = 0,
-    on_batch: Callable[[int], None] | None = None,
+    on_batch: Callable[[int, int | None], None] | None = None,
 ) -> int | None:
     """Write one vector per chunk, then delete this document's ids of chunks that no longer
     exist: every index from the new chunk count up to ``previous_high``, the high-water mark
@@ -90,6 +90,73 @@ def delete_document_vectors(
     return ids
 
 
+class DeletionWatch:
+    """Follows one delete until the index's reads show it (``DeleteCheck``).
+
+    Proven absence (the reads reflect the ids' last write) ends the watch at once. When
+    nothing can prove it -- the LSN of the last write is unknown, or the service sends none --
+    absence must hold for ``settle`` seconds in a row, long enough for a write that was not
+    visible yet to show up."""
+
+    def __init__(
+        self,
+        store: VectorStore,
+        namespace: str,
+        ids: Sequence[str],
+        *,
+        written_lsn: int | None,
+        settle: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.store = store
+        self.namespace = namespace
+        self.ids = list(dict.fromkeys(ids))
+        self.written_lsn = written_lsn
+        self.settle = settle
+        self._clock = clock
+        self._absent_since: float | None = None
+        self.done = not self.ids
+        self.present = 0
+
+    def look(self) -> bool:
+        if self.done:
+            return True
+        check = self.store.check_deleted(self.namespace, self.ids, written_lsn=self.written_lsn)
+        now = self._clock()
+        self.present = check.present
+        if check.confirmed:
+            self.done = True
+        elif check.present:
+            self._absent_since = None
+        else:
+            self._absent_since = now if self._absent_since is None else self._absent_since
+            self.done = now - self._absent_since >= self.settle
+        return self.done
+
+
+def wait_until_all_deleted(
+    watches: Sequence[DeletionWatch],
+    *,
+    timeout: float,
+    interval: float = 0.5,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """Look at every watched delete, again every ``interval`` seconds, until all are shown or
+    ``timeout`` seconds have passed; returns how many are. ``on_progress(done)`` after each
+    round, for a progress bar."""
+    started = clock()
+    while True:
+        done = sum(watch.look() for watch in watches)
+        if on_progress is not None:
+            on_progress(done)
+        elapsed = clock() - started
+        if done == len(watches) or elapsed >= timeout:
+            return done
+        sleep(max(0.0, min(interval, timeout - elapsed)))
+
+
 def wait_until_deleted(
     store: VectorStore,
     namespace: str,
@@ -103,31 +170,15 @@ def wait_until_deleted(
     sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
     """Look at the index until it shows that ``ids`` are gone, for at most ``timeout``
-    seconds; True when it does.
-
-    Proven absence (the reads reflect the ids' last write, ``DeleteCheck.proven``) ends the
-    wait at once. When nothing can prove it -- the LSN of the last write is unknown, or the
-    service sends none -- absence must hold for ``settle`` seconds in a row, long enough for
-    a write that was not visible yet to show up."""
-    ids = list(ids)
-    if not ids:
-        return True
-    started = clock()
-    absent_since: float | None = None
-    while True:
-        check = store.check_deleted(namespace, ids, written_lsn=written_lsn)
-        now = clock()
-        if check.confirmed:
-            return True
-        if check.present:
-            absent_since = None
-        else:
-            absent_since = now if absent_since is None else absent_since
-            if now - absent_since >= settle:
-                return True
-        if now - started >= timeout:
-            return False
-        sleep(max(0.0, min(interval, timeout - (now - started))))
+    seconds; True when it does (see ``DeletionWatch``)."""
+    watch = DeletionWatch(
+        store, namespace, ids, written_lsn=written_lsn, settle=settle, clock=clock
+    )
+    return bool(
+        wait_until_all_deleted(
+            [watch], timeout=timeout, interval=interval, clock=clock, sleep=sleep
+        )
+    )
 
 
 def search(store: VectorStore, *, namespace: str, vector, top_k: int) -> list[Match]:

@@ -16,9 +16,10 @@ from django.utils import timezone
 from documents import broker, processing, services
 from documents.clients import get_vector_store
 from documents.errors import ApplicationError, FailureKind, PermanentError, TransientError
-from documents.models import Chunk, Document, Stage, Status
+from documents.models import Chunk, DeletedDocument, Document, Stage, Status, VectorState
 from documents.pipeline.types import VectorRecord
 from documents.tasks import process_document as process_task
+from documents.vector_state import Written
 from tests.documents.pipeline import makedocs
 from tests.doubles.gemini import GeminiDouble
 from tests.doubles.pinecone import PineconeDouble
@@ -322,16 +323,40 @@ def test_the_task_raises_a_permanent_failure_so_the_result_records_it(
 
 
 @pytest.mark.parametrize(
-    ("status", "kept"),
-    [(Status.COMPLETED, True), (Status.PROCESSING, True), (Status.FAILED, False)],
+    ("status", "kind", "kept"),
+    [
+        (Status.COMPLETED, "", True),
+        (Status.PROCESSING, "", True),
+        (Status.FAILED, FailureKind.CANCELLED, False),
+        (Status.FAILED, FailureKind.CORRUPT, True),
+    ],
 )
 @pytest.mark.django_db
-def test_a_run_that_lost_its_claim_removes_vectors_only_if_the_document_was_stopped(
-    personas, local_clients, status, kept
+def test_a_run_that_lost_its_claim_removes_vectors_only_if_the_document_was_cancelled(
+    personas, local_clients, status, kind, kept
 ):
-    document = make_document(personas.tenant_a, status=status)
+    document = make_document(personas.tenant_a, status=status, failure_kind=kind)
     store = get_vector_store()
     namespace = personas.tenant_a.vector_namespace
     store.upsert(namespace, [VectorRecord(f"{document.pk}#0", [1.0] + [0.0] * 383, {})])
-    processing.remove_partial_vectors(str(document.pk))
+    processing.remove_partial_vectors(str(document.pk), Written(namespace, high=1))
     assert (store.list_ids(namespace, f"{document.pk}#") == [f"{document.pk}#0"]) is kept
+    document.refresh_from_db()
+    assert document.vector_high == 1  # what the run wrote is on the ledger either way
+    assert (document.vector_state == VectorState.PURGED) is not kept
+
+
+@pytest.mark.django_db
+def test_a_run_whose_document_was_deleted_leaves_a_tombstone_for_what_it_wrote(
+    personas, local_clients, isolated_queue
+):
+    document = make_document(personas.tenant_a, status=Status.COMPLETED)
+    namespace = personas.tenant_a.vector_namespace
+    Document.objects.filter(pk=document.pk).delete()  # deleted while the run was writing
+    processing.remove_partial_vectors(str(document.pk), Written(namespace, high=3, lsn=9))
+    tombstone = DeletedDocument.objects.get(document_id=document.pk)
+    assert (tombstone.vector_namespace, tombstone.vector_high, tombstone.vector_lsn) == (
+        namespace,
+        3,
+        9,
+    )

@@ -77,13 +77,13 @@ class LanceDBStore:
         namespace: str,
         records: Sequence[VectorRecord],
         *,
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[int, int | None], None] | None = None,
     ) -> None:
         rows = self._rows(records)
         for i in range(0, len(rows), _UPSERT_BATCH):
             self._call("upsert", namespace, *_columns(rows[i : i + _UPSERT_BATCH]))
             if on_batch is not None:
-                on_batch(min(i + _UPSERT_BATCH, len(rows)))
+                on_batch(min(i + _UPSERT_BATCH, len(rows)), None)
         return None  # a read sees every committed write: there is no sequence to wait for
 
     def upsert_replacing(
@@ -93,7 +93,7 @@ class LanceDBStore:
         records: Sequence[VectorRecord],
         *,
         stale_ids: Sequence[str] = (),
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[int, int | None], None] | None = None,
     ) -> None:
         """One merge_insert that also deletes the prefix's other rows: a single commit, so
         no reader sees the document half replaced, and ~30% faster than upsert, list, delete
@@ -104,7 +104,7 @@ class LanceDBStore:
         if len(rows) <= _UPSERT_BATCH:
             self._call("upsert", namespace, *_columns(rows), prefix)
             if on_batch is not None:
-                on_batch(len(rows))
+                on_batch(len(rows), None)
             return None
         self.upsert(namespace, rows, on_batch=on_batch)
         kept = {r.id for r in rows}

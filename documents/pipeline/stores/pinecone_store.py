@@ -156,7 +156,7 @@ class PineconeStore:
         namespace: str,
         records: Sequence[VectorRecord],
         *,
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[int, int | None], None] | None = None,
     ) -> int | None:
         """Write the records in requests within Pinecone's limits; returns the highest log
         sequence number the service reported for them (``x-pinecone-request-lsn``)."""
@@ -179,10 +179,11 @@ class PineconeStore:
                 "writing vectors",
                 lambda b=batch: self._index.upsert(vectors=b, namespace=namespace),
             )
-            highest = _max_lsn(highest, _committed_lsn(response))
+            lsn = _committed_lsn(response)
+            highest = _max_lsn(highest, lsn)
             written += len(batch)
             if on_batch is not None:
-                on_batch(written)
+                on_batch(written, lsn)
         return highest
 
     def upsert_replacing(
@@ -192,7 +193,7 @@ class PineconeStore:
         records: Sequence[VectorRecord],
         *,
         stale_ids: Sequence[str] = (),
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[int, int | None], None] | None = None,
     ) -> int | None:
         # The stale ids come from the database: a listing right after the upsert would show
         # none of what was just written, nor reliably what was written shortly before.

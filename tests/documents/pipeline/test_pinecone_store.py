@@ -111,11 +111,10 @@ def test_upsert_replacing_deletes_the_stale_ids_it_is_given_without_listing(stor
 
 def test_an_upsert_returns_the_log_sequence_number_it_was_committed_at(store, pinecone_double):
     assert store.upsert("t", records(3)) == 1
-    written = []
-    assert store.upsert("t", records(300, seed=1), on_batch=written.append) == pinecone_double.lsn(
-        "t"
-    )
-    assert written[-1] == 300 and len(written) == len(pinecone_double.upsert_requests()) - 1
+    batches = []
+    lsn = store.upsert("t", records(300, seed=1), on_batch=lambda n, lsn: batches.append((n, lsn)))
+    assert lsn == pinecone_double.lsn("t") == 3  # two requests after the first write
+    assert batches == [(batches[0][0], 2), (300, 3)]
     assert store.upsert("t", []) is None
 
 
