@@ -140,6 +140,18 @@ def document_purge_vectors_now(*, document_id) -> int:
     return outcomes[0].ids if outcomes else 0
 
 
+def documents_purge_vectors_and_wait(
+    *, queryset: QuerySet[Document], wait: float | None = None, on_progress=None
+) -> tuple[list[vector_state.PurgeOutcome], int]:
+    """The purge of ``documents_purge_vectors`` done here and now, for the command line:
+    delete, then wait (bounded) until the index shows each delete. Returns the outcomes and
+    how many documents were skipped because they are processing."""
+    total = queryset.count()
+    ids = list(queryset.exclude(status=Status.PROCESSING).values_list("pk", flat=True))
+    outcomes = vector_state.purge_now(ids, wait=wait, on_progress=on_progress)
+    return outcomes, total - len(ids)
+
+
 def documents_delete(*, queryset: QuerySet[Document]) -> int:
     """Delete documents (their chunks cascade). What lives outside the database -- the stored
     file and the vectors -- is recorded in the same transaction and removed after commit."""
