@@ -92,13 +92,14 @@ def documents_reprocess(*, queryset: QuerySet[Document]) -> BulkResult:
 
 
 def documents_retry_failed(*, queryset: QuerySet[Document]) -> BulkResult:
-    """Queue failed documents again; documents in any other state are skipped."""
-    return _requeue(queryset.filter(status=Status.FAILED), total=queryset.count())
+    """Queue failed documents again; documents in any other state are skipped. A document
+    whose chunks and vectors were stored before it failed resumes at indexing."""
+    return _requeue(queryset.filter(status=Status.FAILED), total=queryset.count(), from_start=False)
 
 
-def _requeue(eligible: QuerySet[Document], *, total: int) -> BulkResult:
+def _requeue(eligible: QuerySet[Document], *, total: int, from_start: bool = True) -> BulkResult:
     with transaction.atomic():
-        ids = lifecycle.queue_again(eligible)
+        ids = lifecycle.queue_again(eligible, checkpoint="" if from_start else None)
         # Each message gets its own task id, which the worker records on the row at its claim.
         dispatch.process_after_commit([(pk, dispatch.new_task_id()) for pk in ids])
     return BulkResult(done=len(ids), skipped=total - len(ids), ids=tuple(ids))

@@ -11,6 +11,13 @@ clock when a batch is sent, Google's when it arrives, and our token count is a m
 Gemini's tokenizer. A batch is split so that no request costs more than an eighth of the
 per-minute token budget: one above the whole budget would be refused every time, and smaller
 requests fit into the room the moving window frees as it moves, which keeps the quota used.
+
+Two clocks never agree exactly: a request held up on its way (a busy machine) can reach
+Google after the next one and land in the same minute, and get a per-minute 429. Such a 429
+is waited out here, inside the embedding stage, for the delay the service gives (plus a
+second: its RetryInfo is rounded down), up to ``PER_MINUTE_RETRIES`` times, with the claim
+kept alive -- so it never ends the attempt or reaches the document's attempt log. A per-day
+429 (hours away) and a 429 that keeps coming go up to the runner, which parks or retries.
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ _while_waiting: contextvars.ContextVar[Callable[[], None] | None] = contextvars.
 _MAX_PAUSE = 0.5
 # A request takes at most this share of the per-minute token budget.
 _REQUEST_SHARE = 8
+# Per-minute 429s waited out in the stage before the attempt gives up on the batch.
+PER_MINUTE_RETRIES = 3
+_PER_MINUTE = 60.0
 
 
 @contextlib.contextmanager
@@ -120,6 +130,16 @@ class QuotaLimiter:
         return waited
 
 
+def _pause(seconds: float) -> None:
+    """Sleep, calling the while_waiting hook about once a second."""
+    keep_alive = _while_waiting.get()
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 1.0))
+        if keep_alive is not None:
+            keep_alive()
+
+
 class RateLimitedEmbedder:
     """Wraps an embedder so every request first takes its share of the shared quota."""
 
@@ -141,8 +161,24 @@ class RateLimitedEmbedder:
         vectors: list[list[float]] = []
         for start, end in self.request_groups(costs):
             self._limiter.acquire(requests=end - start, tokens=sum(costs[start:end]))
-            vectors.extend(self._embedder.embed_documents(texts[start:end], title=title))
+            vectors.extend(self._send(texts[start:end], title=title))
         return vectors
+
+    def _send(self, texts: Sequence[str], *, title: str) -> list[list[float]]:
+        for attempt in range(PER_MINUTE_RETRIES + 1):
+            try:
+                return self._embedder.embed_documents(texts, title=title)
+            except TransientError as exc:
+                per_minute = (
+                    exc.kind == FailureKind.RATE_LIMITED
+                    and exc.retry_after is not None
+                    and exc.retry_after <= _PER_MINUTE
+                )
+                if not per_minute or attempt == PER_MINUTE_RETRIES:
+                    raise
+                logger.info("per-minute 429; waiting %.1f s inside the stage", exc.retry_after)
+                _pause(exc.retry_after + 1.0)
+        raise AssertionError("unreachable")
 
     def request_groups(self, costs: Sequence[int]) -> list[tuple[int, int]]:
         """Consecutive (start, end) groups of texts, one request each: at most the

@@ -218,16 +218,29 @@ def test_a_rate_limit_longer_than_the_backoff_parks_the_document_with_a_resume_m
 
 
 @pytest.mark.django_db
-def test_a_rate_limit_within_the_backoff_is_retried_after_the_servers_delay(
+def test_a_per_minute_429_is_waited_out_in_the_stage_and_never_reaches_the_attempt_log(
     personas, remote_clients
 ):
     gemini, _ = remote_clients
     document = upload(personas.tenant_a, "story.txt", STORY.encode())
-    gemini.fail_next(429, retry_delay="5s")
+    gemini.fail_next(429, retry_delay="1s")
     outcome = attempt(document, retries=0)
-    assert outcome.retry_in == 5.0
+    assert outcome.summary is not None and outcome.error is None
+    document.refresh_from_db()
+    assert document.status == Status.COMPLETED and document.attempt_log == []
+    assert [r.status for r in gemini.embed_requests] == [429, 200]
+
+
+@pytest.mark.django_db
+def test_a_rate_limit_that_persists_is_retried_after_the_servers_delay(personas, remote_clients):
+    gemini, _ = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    gemini.fail_next(429, retry_delay="3s", times=4)  # the stage's three waits are not enough
+    outcome = attempt(document, retries=0)
+    assert outcome.retry_in == 3.0  # the server's delay, longer than the 2 s backoff
     document.refresh_from_db()
     assert document.stage == Stage.QUEUED and document.failure_kind == FailureKind.RATE_LIMITED
+    assert len(document.attempt_log) == 1
 
 
 @pytest.mark.django_db
@@ -399,6 +412,24 @@ def test_a_vector_store_failure_retries_only_the_indexing(personas, remote_clien
         document.chunks.values_list("vector_id", flat=True)
     )
     assert document.resume_checkpoint == ""
+
+
+@pytest.mark.django_db
+def test_a_document_that_failed_at_indexing_resumes_there_when_retried_later(
+    personas, remote_clients, isolated_queue
+):
+    gemini, pinecone = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    pinecone.state.max_namespaces = 1
+    pinecone.seed("another-tenant", [("x#0", [1.0] * 768, {})])  # the plan's limit is reached
+    assert isinstance(attempt(document).error, PermanentError)
+    sent = embed_texts(gemini)
+    pinecone.state.max_namespaces = None  # staff moved to a larger plan
+    assert services.documents_retry_failed(queryset=Document.objects.filter(pk=document.pk)).done
+    assert attempt(document, task_id="retried").summary is not None
+    document.refresh_from_db()
+    assert document.status == Status.COMPLETED and "resumed" in document.stage_timings
+    assert embed_texts(gemini) == sent
 
 
 @pytest.mark.django_db
