@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/run_all.py [--corpus ../shared/corpus] [--runs 3] [--no-llamaindex]
 
+With BENCH_QUOTA_DATABASE_URL=postgres://.../<scratch database> it also runs
+bench_gemini_quota.py (about ten minutes; it needs PostgreSQL and redis-server).
+
 (`make bench` runs this.) Each bench runs in its own process, writes bench/results/<name>.json,
 and this script reads those files back for the summary, which it also writes to
 bench/results/summary.json. The end-to-end bench sets up LlamaIndex's separate virtualenv
@@ -49,12 +52,21 @@ def main() -> None:
         ),
         ("memory", ["bench_memory.py", *corpus, *runs]),
     ]
+    # The Gemini quota bench needs PostgreSQL (and starts its own Redis): run it when a
+    # PostgreSQL DATABASE_URL names a scratch database for it.
+    if os.environ.get("BENCH_QUOTA_DATABASE_URL", "").startswith("postgres"):
+        benches.append(("gemini_quota", ["bench_gemini_quota.py", *corpus]))
     walls: dict[str, float] = {}
     failed: list[str] = []
     for name, command in benches:
         print(f"\n=== {name} (load {_load()}) ===", flush=True)
         start = time.perf_counter()
-        code = subprocess.call([sys.executable, str(ROOT / "bench" / command[0]), *command[1:]])
+        env = dict(os.environ)
+        if name == "gemini_quota":
+            env["DATABASE_URL"] = env["BENCH_QUOTA_DATABASE_URL"]
+        code = subprocess.call(
+            [sys.executable, str(ROOT / "bench" / command[0]), *command[1:]], env=env
+        )
         walls[name] = round(time.perf_counter() - start, 1)
         if code != 0:
             failed.append(f"{name} (exit {code})")
@@ -79,8 +91,8 @@ def _read(name: str) -> dict:
 
 def summarise(walls: dict) -> dict:
     rows: list[tuple[str, str]] = []
-    extract, chunk_embed, e2e, memory = (
-        _read(n) for n in ("extract", "chunk_embed", "end_to_end", "memory")
+    extract, chunk_embed, e2e, memory, quota = (
+        _read(n) for n in ("extract", "chunk_embed", "end_to_end", "memory", "gemini_quota")
     )
     if extract:
         t = extract["text_layer"]
@@ -179,6 +191,17 @@ def summarise(walls: dict) -> dict:
                     f"(limit {memory['limit']})",
                 )
             )
+    if quota:
+        bound = quota[quota["binding"]]
+        rows.append(
+            (
+                f"Gemini quota, {quota['worker_processes']} processes, {quota['documents']} docs",
+                f"{quota['binding']} per minute {bound['per_minute']} (mean {bound['mean']}); "
+                f"failed {quota['failed_documents']}, 429s {quota['gemini_429s']}, in attempt "
+                f"logs {quota['rate_limited_attempt_log_entries']}; reprocess: "
+                f"{quota['reprocess']['embedding_requests']} embedding requests",
+            )
+        )
     rows.append(("wall time per bench (s)", ", ".join(f"{k} {v}" for k, v in walls.items())))
     return {"rows": rows, "walls": walls, "load_at_end": _load()}
 
