@@ -79,3 +79,17 @@ def test_a_malformed_value_stops_start_up_naming_the_variable(tmp_path, name, va
     result = read_settings(tmp_path, **{name: value})
     assert result.returncode != 0
     assert name in result.stderr.splitlines()[-1], result.stderr[-500:]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GEMINI_QUOTA_HEADROOM", "1.5"),
+        ("VECTOR_PURGE_WAIT_SECONDS", "0"),
+        ("RECONCILE_REPAIR_SCHEDULED", "sometimes"),
+        ("EMBEDDING_CACHE_MAX_ENTRIES", "lots"),
+    ],
+)
+def test_a_bad_vector_or_quota_setting_stops_start_up_naming_it(tmp_path, name, value):
+    result = read_settings(tmp_path, **{name: value})
+    assert result.returncode != 0 and name in result.stderr
