@@ -156,7 +156,6 @@ class Run:
     """What an attempt has done so far, for the code that handles how it ended."""
 
     written: vector_state.Written | None = None
-    resumed: bool = False
 
 
 # --- the stages -------------------------------------------------------------------------------
@@ -215,7 +214,6 @@ def run_stages(document_id, *, task_id: str, retries: int, run: Run | None = Non
     # the cache) and indexing: see documents/indexing.py.
     chunks = indexing.resume_point(document, embedder)
     if chunks is not None:
-        run.resumed = True
         runner.timings["resumed"] = {"started": timezone.now().isoformat(), "seconds": 0.0}
         held.write(
             chunks_total=len(chunks),

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from documents import dispatch
 from documents.clients import get_vector_store
+from documents.errors import FailureKind
 from documents.lifecycle import Claim
 from documents.models import DeletedDocument, Document, RetiredNamespace, Status, VectorState
 from documents.pipeline.vectors import (
@@ -192,7 +193,7 @@ def after_lost_claim(document_id, written: Written | None) -> None:
         return
     if written is not None:
         _raise_ledger(document.pk, written)
-    if document.status == Status.FAILED and document.failure_kind == "cancelled":
+    if document.status == Status.FAILED and document.failure_kind == FailureKind.CANCELLED:
         purge_now([document.pk])
 
 

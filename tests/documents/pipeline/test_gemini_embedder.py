@@ -246,7 +246,7 @@ def test_a_chunk_of_figures_that_we_size_at_1024_tokens_is_embedded_not_refused(
     assert len(vector) == 768 and gemini_double.tokens_embedded <= 1024
 
 
-def test_a_per_day_quota_waits_for_the_reset_at_midnight_pacific(gemini_double):
+def test_a_per_day_quota_waits_for_the_reset_at_midnight_pacific():
     double = GeminiDouble(requests_per_day=2)
     with double:
         embedder = GeminiEmbedder(api_key=GeminiDouble.API_KEY, base_url=double.url)
@@ -261,7 +261,7 @@ def test_a_per_day_quota_waits_for_the_reset_at_midnight_pacific(gemini_double):
     assert "midnight Pacific time" in err.message and "UTC" in err.message
 
 
-def test_a_per_minute_token_quota_is_named_and_keeps_the_servers_delay(gemini_double):
+def test_a_per_minute_token_quota_is_named_and_keeps_the_servers_delay():
     double = GeminiDouble(tokens_per_minute=10)
     with double:
         embedder = GeminiEmbedder(api_key=GeminiDouble.API_KEY, base_url=double.url)
