@@ -249,6 +249,11 @@ GEMINI_TIMEOUT_SECONDS = _positive_int("GEMINI_TIMEOUT_SECONDS", 60)
 # tokens per minute per project (reference A.3); a batch counts one request per text.
 GEMINI_REQUESTS_PER_MINUTE = _read("GEMINI_REQUESTS_PER_MINUTE", env.int, 3000)
 GEMINI_TOKENS_PER_MINUTE = _read("GEMINI_TOKENS_PER_MINUTE", env.int, 1_000_000)
+# The share of those budgets the limiter leaves unused: our window and Google's start their
+# clocks at different moments, and our token count is a model of Gemini's tokenizer.
+GEMINI_QUOTA_HEADROOM = _read("GEMINI_QUOTA_HEADROOM", env.float, 0.03)
+if not 0.0 <= GEMINI_QUOTA_HEADROOM < 1.0:
+    raise ImproperlyConfigured("Environment variable GEMINI_QUOTA_HEADROOM must be in [0, 1).")
 # 16, not sentence-transformers' 32: see LocalEmbedder (~10% faster on these 2-core machines).
 LOCAL_EMBEDDING_BATCH_SIZE = _positive_int("LOCAL_EMBEDDING_BATCH_SIZE", 16)
 LOCAL_EMBEDDING_BACKEND = _choice(
@@ -276,6 +281,21 @@ VECTOR_STORE = _choice(
 )
 PINECONE_TIMEOUT_SECONDS = _positive_int("PINECONE_TIMEOUT_SECONDS", 30)
 LANCEDB_URI = _read("LANCEDB_URI", env.str, str(VAR_DIR / "lancedb"))
+# Pinecone's reads lag its writes. A purge waits at most VECTOR_PURGE_WAIT_SECONDS for the
+# reads to show its delete (the document says "purge pending" meanwhile; the purge task, then
+# the cleanup, look again). A delete that log sequence numbers cannot prove must stay absent
+# for VECTOR_PURGE_SETTLE_SECONDS in a row.
+VECTOR_PURGE_WAIT_SECONDS = _positive_int("VECTOR_PURGE_WAIT_SECONDS", 60)
+VECTOR_PURGE_POLL_SECONDS = _read("VECTOR_PURGE_POLL_SECONDS", env.float, 1.0)
+VECTOR_PURGE_SETTLE_SECONDS = _read("VECTOR_PURGE_SETTLE_SECONDS", env.float, 10.0)
+# Reconciliation of each namespace with the database (weekly); documents whose vectors
+# changed more recently than the grace period are left out (their writes may not show yet).
+RECONCILE_INTERVAL_SECONDS = _positive_int("RECONCILE_INTERVAL_SECONDS", 7 * 24 * 3600)
+RECONCILE_GRACE_SECONDS = _positive_int("RECONCILE_GRACE_SECONDS", 900)
+RECONCILE_REPAIR_SCHEDULED = _bool("RECONCILE_REPAIR_SCHEDULED", False)
+# The embedding cache (a table): at most this many vectors, none unused for longer.
+EMBEDDING_CACHE_MAX_ENTRIES = _positive_int("EMBEDDING_CACHE_MAX_ENTRIES", 200_000)
+EMBEDDING_CACHE_MAX_AGE_DAYS = _positive_int("EMBEDDING_CACHE_MAX_AGE_DAYS", 90)
 if VECTOR_STORE == "pinecone" and not (PINECONE_API_KEY and PINECONE_INDEX_HOST):
     raise ImproperlyConfigured(
         "VECTOR_STORE=pinecone needs both PINECONE_API_KEY and PINECONE_INDEX_HOST."

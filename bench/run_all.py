@@ -3,6 +3,9 @@
     .venv/bin/python bench/run_all.py [--corpus ../shared/corpus] [--runs 3] [--no-llamaindex]
         [--no-services] [--database-url postgres://…] [--broker-url redis://…]
 
+With BENCH_QUOTA_DATABASE_URL=postgres://.../<scratch database> it also runs
+bench_gemini_quota.py (about ten minutes; it needs PostgreSQL and redis-server).
+
 (`make bench` runs this.) Each bench runs in its own process, writes bench/results/<name>.json,
 and this script reads those files back for the summary, which it also writes to
 bench/results/summary.json. The end-to-end bench sets up LlamaIndex's separate virtualenv
@@ -69,12 +72,21 @@ def main() -> None:
             ),
             ("bulk_actions", ["bench_bulk_actions.py", *services, "--runs", "1"]),
         ]
+    # The Gemini quota bench needs PostgreSQL (and starts its own Redis): run it when a
+    # PostgreSQL DATABASE_URL names a scratch database for it.
+    if os.environ.get("BENCH_QUOTA_DATABASE_URL", "").startswith("postgres"):
+        benches.append(("gemini_quota", ["bench_gemini_quota.py", *corpus]))
     walls: dict[str, float] = {}
     failed: list[str] = []
     for name, command in benches:
         print(f"\n=== {name} (load {_load()}) ===", flush=True)
         start = time.perf_counter()
-        code = subprocess.call([sys.executable, str(ROOT / "bench" / command[0]), *command[1:]])
+        env = dict(os.environ)
+        if name == "gemini_quota":
+            env["DATABASE_URL"] = env["BENCH_QUOTA_DATABASE_URL"]
+        code = subprocess.call(
+            [sys.executable, str(ROOT / "bench" / command[0]), *command[1:]], env=env
+        )
         walls[name] = round(time.perf_counter() - start, 1)
         if code != 0:
             failed.append(f"{name} (exit {code})")
@@ -99,7 +111,7 @@ def _read(name: str) -> dict:
 
 def summarise(walls: dict) -> dict:
     rows: list[tuple[str, str]] = []
-    extract, chunk_embed, e2e, memory, quality, tables, onnx, upload, bulk = (
+    extract, chunk_embed, e2e, memory, quality, tables, onnx, upload, bulk, quota = (
         _read(n)
         for n in (
             "extract",
@@ -111,6 +123,7 @@ def summarise(walls: dict) -> dict:
             "onnx",
             "upload_latency",
             "bulk_actions",
+            "gemini_quota",
         )
     )
     if extract:
@@ -245,6 +258,17 @@ def summarise(walls: dict) -> dict:
             )
         )
     rows += _onnx_rows(onnx) + _upload_rows(upload) + _bulk_rows(bulk)
+    if quota:
+        bound = quota[quota["binding"]]
+        rows.append(
+            (
+                f"Gemini quota, {quota['worker_processes']} processes, {quota['documents']} docs",
+                f"{quota['binding']} per minute {bound['per_minute']} (mean {bound['mean']}); "
+                f"failed {quota['failed_documents']}, 429s {quota['gemini_429s']}, in attempt "
+                f"logs {quota['rate_limited_attempt_log_entries']}; reprocess: "
+                f"{quota['reprocess']['embedding_requests']} embedding requests",
+            )
+        )
     rows.append(("wall time per bench (s)", ", ".join(f"{k} {v}" for k, v in walls.items())))
     return {"rows": rows, "walls": walls, "load_at_end": _load()}
 

@@ -36,6 +36,7 @@ class EmbedderSettings:
     tokens_per_minute: int = 0
     local_backend: str = "torch"
     local_cache_dir: str = ""
+    quota_headroom: float = 0.0
 
     @classmethod
     def current(cls) -> EmbedderSettings:
@@ -62,6 +63,7 @@ class EmbedderSettings:
             rate_limit_storage_uri=settings.RATE_LIMIT_STORAGE_URI,
             requests_per_minute=settings.GEMINI_REQUESTS_PER_MINUTE,
             tokens_per_minute=settings.GEMINI_TOKENS_PER_MINUTE,
+            quota_headroom=settings.GEMINI_QUOTA_HEADROOM,
             **common,
         )
 
@@ -126,6 +128,7 @@ def _embedder(config: EmbedderSettings) -> Embedder:
             name=f"gemini:{config.gemini_model}",
             requests_per_minute=config.requests_per_minute,
             tokens_per_minute=config.tokens_per_minute,
+            headroom=config.quota_headroom,
         )
         return RateLimitedEmbedder(gemini, limiter)
     from documents.pipeline.embedders.local import LocalEmbedder

@@ -24,6 +24,7 @@ FAN_OUT = "documents.fan_out"
 # FAN_OUT_BATCH each, published onwards by a worker.
 DIRECT_LIMIT = 50
 FAN_OUT_BATCH = 500
+RECONCILE_TENANT = "documents.reconcile_tenant"
 
 
 def new_task_id() -> str:
@@ -83,3 +84,15 @@ def cleanup_deleted_after_commit(document_ids) -> None:
         transaction.on_commit(
             lambda: app.send_task(CLEANUP_DELETED_DOCUMENTS, args=[ids]), robust=True
         )
+
+
+def reconcile_after_commit(tenant_ids, *, repair: bool) -> None:
+    """One reconciliation task per tenant, once committed."""
+    ids = [int(pk) for pk in tenant_ids]
+
+    def send():
+        for pk in ids:
+            app.send_task(RECONCILE_TENANT, args=[pk], kwargs={"repair": repair})
+
+    if ids:
+        transaction.on_commit(send, robust=True)

@@ -30,6 +30,8 @@ class FailureKind:
     TIME_LIMIT = "time_limit"
     DIMENSION_MISMATCH = "dimension_mismatch"
     REJECTED = "rejected"  # the provider refused the request (bad key, invalid argument)
+    # a plan's object limit at a provider (Pinecone's 403 QUOTA_EXCEEDED): staff must act
+    QUOTA_EXCEEDED = "quota_exceeded"
     MISSING_FILE = "missing_file"
     # transient (retried in the task, then by the scheduled retry)
     RATE_LIMITED = "rate_limited"
@@ -54,6 +56,7 @@ class FailureKind:
         TIME_LIMIT: "Took too long to read",
         DIMENSION_MISMATCH: "Embedding dimension mismatch",
         REJECTED: "Refused by a provider",
+        QUOTA_EXCEEDED: "Provider plan limit reached",
         MISSING_FILE: "Stored file missing",
         RATE_LIMITED: "Rate limited",
         UNAVAILABLE: "Service unavailable",

@@ -43,6 +43,7 @@ LIFECYCLE_FIELDS = frozenset(
         "last_task_id",
         "scheduled_retries",
         "worker_losses",
+        "resume_checkpoint",
     }
 )
 
@@ -184,6 +185,12 @@ class Claim:
         if not held:
             raise ClaimLost(str(self.document.pk))
 
+    def checkpoint(self, value: str) -> None:
+        """Record where a later attempt may resume ("" clears it): see
+        ``documents/indexing.py``, which writes it once the chunks and their vectors are
+        stored, and clears it before the chunks are rewritten."""
+        self.write(resume_checkpoint=value)
+
     def complete(self, **results) -> None:
         self.write(
             status=Status.COMPLETED,
@@ -191,6 +198,7 @@ class Claim:
             finished_at=timezone.now(),
             failure_kind="",
             failure_message="",
+            resume_checkpoint="",
             **results,
             **RELEASED,
         )
@@ -363,15 +371,21 @@ def fail_after_worker_lost(document_id, *, task_id: str, now=None) -> Applicatio
 # --- people and schedules ---------------------------------------------------------------------
 
 
-def queue_again(eligible: QuerySet[Document]) -> list:
-    """Put documents back to ``queued`` from the start, in one UPDATE; returns their ids.
-    Rows another transaction holds are skipped rather than waited for. The count of lost
-    workers starts again: a person (or the scheduled retry, which never picks a document
-    failed for losing too many) decided to try once more."""
+def queue_again(eligible: QuerySet[Document], *, checkpoint: str | None = "") -> list:
+    """Put documents back to ``queued``, in one UPDATE; returns their ids. Rows another
+    transaction holds are skipped rather than waited for.
+
+    ``checkpoint``: "" starts from the beginning (a reprocess); None keeps the checkpoint
+    an earlier attempt left (a retry resumes at indexing when the chunks and their vectors
+    are stored); any other value is written (a re-index of a completed document). The count
+    of lost workers starts again: a person (or the scheduled retry, which never picks a
+    document failed for losing too many) decided to try once more."""
+    kept = {} if checkpoint is None else {"resume_checkpoint": checkpoint}
     with transaction.atomic():
         ids = list(eligible.select_for_update(skip_locked=True).values_list("pk", flat=True))
         _update(
             Document.objects.filter(pk__in=ids),
+            **kept,
             status=Status.PROCESSING,
             stage=Stage.QUEUED,
             failure_kind="",

@@ -75,6 +75,17 @@ class Stage(models.TextChoices):
 FAILURE_KIND_CHOICES = list(FailureKind.LABELS.items())
 
 
+class VectorState(models.TextChoices):
+    """What the document's vectors are known to be. A state of its index entry, not of its
+    processing: a completed document can be ``purge_pending``."""
+
+    NONE = "none", "No vectors written"
+    WRITTEN = "written", "Written"
+    # the delete is sent but the index's reads do not show it yet (they lag writes)
+    PURGE_PENDING = "purge_pending", "Purge pending"
+    PURGED = "purged", "Purged (verified)"
+
+
 class Document(models.Model):
     Status = Status
     Stage = Stage
@@ -130,6 +141,24 @@ class Document(models.Model):
     embedding_model = models.CharField(max_length=120, blank=True)
     embedding_dimension = models.PositiveIntegerField(null=True, blank=True)
 
+    # What the database knows of the vectors, so that deletes never rely on listing an index
+    # whose reads lag its writes (written by documents/vector_state.py). Every chunk index a
+    # vector was ever written for is below ``vector_high`` (raised before each write, never
+    # lowered), so the ids to delete are computed, not looked up.
+    vector_state = models.CharField(
+        max_length=16, choices=VectorState.choices, default=VectorState.NONE
+    )
+    vector_high = models.PositiveIntegerField(default=0)
+    # The highest log sequence number the store reported for a write of these vectors: a
+    # read that reflects it and shows none of them proves a delete (None: not reported).
+    vector_lsn = models.BigIntegerField(null=True, blank=True)
+    vector_state_at = models.DateTimeField(null=True, blank=True)
+    # Chunks of the last run whose vectors came from the embedding cache (no request).
+    chunks_from_cache = models.PositiveIntegerField(default=0)
+    # Where a retry may resume without redoing finished stages: "" or
+    # "indexing:<fingerprint of the chunks and the embedder>" (written by lifecycle.py).
+    resume_checkpoint = models.CharField(max_length=100, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -138,6 +167,7 @@ class Document(models.Model):
         indexes = [
             models.Index(fields=["tenant", "status"]),
             models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["vector_state", "vector_state_at"]),
         ]
 
     def __str__(self) -> str:
@@ -199,9 +229,85 @@ class DeletedDocument(models.Model):
     document_id = models.UUIDField(unique=True)
     vector_namespace = models.CharField(max_length=80)
     storage_key = models.CharField(max_length=500, blank=True)
+    # The document's vector_high and vector_lsn at the delete (raised by a run that was still
+    # writing). None for tombstones written before they were recorded: then the prefix is
+    # listed as well.
+    vector_high = models.PositiveIntegerField(null=True, blank=True)
+    vector_lsn = models.BigIntegerField(null=True, blank=True)
     deleted_at = models.DateTimeField(auto_now_add=True)
     cleanup_attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
 
     def __str__(self) -> str:
         return f"deleted {self.document_id}"
+
+
+class RetiredNamespace(models.Model):
+    """A deleted tenant's vector namespace, removed from the index once its documents'
+    tombstones are gone (an emptied Pinecone namespace still counts against the plan's limit
+    of namespaces per index)."""
+
+    namespace = models.CharField(max_length=80, unique=True)
+    retired_at = models.DateTimeField(auto_now_add=True)
+    cleanup_attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"retired {self.namespace}"
+
+
+class EmbeddingCacheEntry(models.Model):
+    """A vector the embedder returned, kept by the exact request that produced it (model,
+    dimension, task type, title and text, hashed into ``key``) within one tenant's
+    ``scope``, so a retry, a reprocess of unchanged text or a repeated chunk costs no
+    request. Shared by every worker; bounded by the cleanup (``embedding_cache.py``)."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    scope = models.CharField(max_length=80, db_index=True)
+    model = models.CharField(max_length=120)
+    dimension = models.PositiveIntegerField()
+    vector = models.BinaryField()  # float32, little-endian
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.model}/{self.dimension} {self.key[:12]}"
+
+
+class Reconciliation(models.Model):
+    """One comparison of a tenant's namespace with its chunks (``reconcile.py``)."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        CLEAN = "clean", "Index matches the database"
+        DRIFT = "drift", "Drift found"
+        REPAIRED = "repaired", "Drift repaired"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="reconciliations")
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    repair = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RUNNING)
+    listed = models.PositiveIntegerField(default=0)  # ids in the namespace
+    expected = models.PositiveIntegerField(default=0)  # ids of live chunks
+    orphans_deleted = models.PositiveIntegerField(default=0)  # of documents that no longer exist
+    orphans_stale = models.PositiveIntegerField(default=0)  # chunk indexes a document no longer has
+    orphans_foreign = models.PositiveIntegerField(default=0)  # ids this project never makes
+    wrong_namespace = models.PositiveIntegerField(default=0)  # of another tenant's documents
+    missing = models.PositiveIntegerField(default=0)
+    documents_missing = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    requeued = models.PositiveIntegerField(default=0)
+    samples = models.JSONField(default=dict, blank=True)  # a few ids of each kind
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.tenant} {self.started_at:%Y-%m-%d %H:%M}: {self.get_outcome_display()}"
+
+    @property
+    def orphans(self) -> int:
+        return self.orphans_deleted + self.orphans_stale + self.orphans_foreign

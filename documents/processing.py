@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from documents import dispatch, lifecycle, storage
+from documents import dispatch, indexing, lifecycle, storage, vector_state
 from documents.clients import extract_options, get_embedder, get_vector_store
 from documents.errors import (
     ApplicationError,
@@ -34,17 +34,12 @@ from documents.errors import (
     TransientError,
 )
 from documents.lifecycle import Claim, ClaimLost
-from documents.models import Chunk, Document, Stage, Status
+from documents.models import Stage, Status
 from documents.pipeline.chunk import split_text
-from documents.pipeline.embed import embed_chunks
 from documents.pipeline.extract import extract_text
+from documents.pipeline.ratelimit import while_waiting
 from documents.pipeline.types import Page
-from documents.pipeline.vectors import (
-    check_dimension,
-    delete_document_vectors,
-    upsert_chunks,
-    vector_id,
-)
+from documents.pipeline.vectors import check_dimension
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +71,11 @@ class Outcome:
     cause: BaseException | None = None
 
 
+class NotClaimed(Exception):
+    """The claim itself could not be written (the database failed): this attempt never held
+    the document, so it must not write the document's outcome either."""
+
+
 def retry_countdown(retries: int, retry_after: float | None) -> float:
     """2 s, 4 s, 8 s ... for attempt 0, 1, 2; a longer delay asked for by the server wins."""
     backoff = settings.PIPELINE_RETRY_BASE_SECONDS * (2**retries)
@@ -86,18 +86,14 @@ def longest_backoff() -> float:
     return retry_countdown(settings.PIPELINE_MAX_RETRIES - 1, None)
 
 
-class NotClaimed(Exception):
-    """The claim itself could not be written (the database failed): this attempt never held
-    the document, so it must not write the document's outcome either."""
-
-
 def process_document(document_id, *, task_id: str, retries: int, max_retries: int) -> Outcome:
     """Claim the document and run its stages; every way that can end is decided here."""
+    run = Run()
     try:
-        return Outcome(summary=run_stages(document_id, task_id=task_id, retries=retries))
+        return Outcome(summary=run_stages(document_id, task_id=task_id, retries=retries, run=run))
     except ClaimLost:
-        # Cancelled (or taken over) while running: drop what this run may have written.
-        remove_partial_vectors(document_id)
+        # Cancelled, deleted or taken over while running: see after_lost_claim.
+        remove_partial_vectors(document_id, run.written)
         return Outcome()
     except RepeatedWorkerLoss as exc:
         # The claim step found one lost worker too many and failed the document for good.
@@ -208,15 +204,19 @@ def _cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
-def remove_partial_vectors(document_id) -> None:
-    """After a lost claim, drop what this run wrote -- but only when the document was stopped
-    (cancelled). A claim can also be lost because a slow run was taken for dead and another
-    worker took the document over; that worker's vectors share the same ids and must stay."""
-    document = Document.objects.select_related("tenant").filter(pk=document_id).first()
-    if document is not None and document.status == Status.FAILED:
-        delete_document_vectors(
-            get_vector_store(), namespace=document.namespace, document_id=document.pk
-        )
+def remove_partial_vectors(document_id, written: vector_state.Written | None = None) -> None:
+    """After a lost claim, drop what this run wrote -- but only when the document was
+    cancelled (or deleted: its tombstone then covers this run's ids). A claim can also be
+    lost because a slow run was taken for dead and another worker took the document over;
+    that worker's vectors share the same ids and must stay."""
+    vector_state.after_lost_claim(document_id, written)
+
+
+@dataclass
+class Run:
+    """What an attempt has done so far, for the code that handles how it ended."""
+
+    written: vector_state.Written | None = None
 
 
 # --- the stages -------------------------------------------------------------------------------
@@ -259,9 +259,10 @@ class StageRunner:
             yield page
 
 
-def run_stages(document_id, *, task_id: str, retries: int) -> dict | None:
+def run_stages(document_id, *, task_id: str, retries: int, run: Run | None = None) -> dict | None:
     """Run every stage for one document. Returns a summary dict, or None when the document
     was not ours to process (already claimed, cancelled, or no longer processing)."""
+    run = run or Run()
     try:
         held = lifecycle.claim(document_id, task_id=task_id, retries=retries)
     except _DATABASE_ERRORS as exc:
@@ -273,6 +274,46 @@ def run_stages(document_id, *, task_id: str, retries: int) -> dict | None:
     runner = StageRunner(held)
     embedder, store = get_embedder(), get_vector_store()
 
+    # A retry after the chunks and their vectors were stored starts at embedding (served by
+    # the cache) and indexing: see documents/indexing.py.
+    chunks = indexing.resume_point(document, embedder)
+    if chunks is not None:
+        runner.timings["resumed"] = {"started": timezone.now().isoformat(), "seconds": 0.0}
+        held.write(
+            chunks_total=len(chunks),
+            chunk_count=len(chunks),
+            pages_done=document.pages_total or 0,
+            stage_timings=runner.timings,
+        )
+    else:
+        chunks = _read_and_chunk(held, runner, document, embedder)
+
+    with runner.stage(Stage.EMBEDDING), while_waiting(runner.progress):
+        # while_waiting: a batch waiting for room in the shared quota keeps the claim alive
+        check_dimension(store, embedder.dimension)
+        embedded = indexing.embed(
+            document,
+            chunks,
+            embedder,
+            on_batch=lambda done: runner.progress(chunks_done=done),
+        )
+        held.checkpoint(indexing.fingerprint(chunks, embedder))
+
+    with runner.stage(Stage.INDEXING):
+        run.written = vector_state.Written(namespace=document.namespace)
+        indexing.write_vectors(held, store, document, chunks, embedded.vectors, run.written)
+
+    held.complete(
+        chunks_done=len(chunks),
+        embedding_model=embedder.model_name,
+        embedding_dimension=embedder.dimension,
+        vector_count=len(chunks),
+        chunks_from_cache=embedded.from_cache,
+    )
+    return {"document_id": str(document.pk), "status": Status.COMPLETED, "chunks": len(chunks)}
+
+
+def _read_and_chunk(held: Claim, runner: StageRunner, document, embedder) -> list:
     with ExitStack() as cleanup:
         with runner.stage(Stage.DOWNLOADING):
             path = cleanup.enter_context(storage.local_copy(document.storage_key))
@@ -295,55 +336,6 @@ def run_stages(document_id, *, task_id: str, retries: int) -> dict | None:
             max_tokens=embedder.chunk_tokens,
             overlap=embedder.chunk_overlap,
         )
-        with transaction.atomic():
-            # A run taken for dead (and replaced) must not rewrite the new run's chunks.
-            held.lock()
-            Chunk.objects.filter(document=document).delete()
-            Chunk.objects.bulk_create(
-                Chunk(
-                    document=document,
-                    index=c.index,
-                    text=c.text,
-                    token_count=c.token_count,
-                    page_start=c.page_start,
-                    page_end=c.page_end,
-                    char_start=c.char_start,
-                    char_end=c.char_end,
-                    vector_id=vector_id(document.pk, c.index),
-                )
-                for c in chunks
-            )
+        indexing.save_chunks(held, document, chunks)
         held.write(chunks_total=len(chunks), chunk_count=len(chunks))
-
-    with runner.stage(Stage.EMBEDDING):
-        check_dimension(store, embedder.dimension)
-        vectors = embed_chunks(
-            embedder,
-            [c.text for c in chunks],
-            title=document.title,
-            on_batch=lambda done: runner.progress(chunks_done=done),
-            token_counts=[c.token_count for c in chunks],
-        )
-
-    with runner.stage(Stage.INDEXING):
-        upsert_chunks(
-            store,
-            namespace=document.namespace,
-            document_id=document.pk,
-            metadata={
-                "tenant": document.tenant.slug,
-                "document_id": str(document.pk),
-                "title": document.title,
-                "filename": document.original_filename,
-            },
-            chunks=chunks,
-            vectors=vectors,
-        )
-
-    held.complete(
-        chunks_done=len(chunks),
-        embedding_model=embedder.model_name,
-        embedding_dimension=embedder.dimension,
-        vector_count=len(chunks),
-    )
-    return {"document_id": str(document.pk), "status": Status.COMPLETED, "chunks": len(chunks)}
+    return chunks

@@ -18,8 +18,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from backoffice.celery import app
-from documents import broker, dispatch, lifecycle, scratch, services
-from documents.models import Document, Status
+from documents import (
+    broker,
+    dispatch,
+    embedding_cache,
+    lifecycle,
+    reconcile,
+    scratch,
+    services,
+    vector_state,
+)
+from documents.models import Document, Status, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -114,11 +123,23 @@ def temporary_files_cleanup(*, older_than: timedelta = timedelta(hours=6)) -> in
 
 def cleanup() -> dict:
     """Expired task results (Celery's backend cleanup, honouring result_expires), temporary
-    files, and the stored files and vectors of deleted documents and tenants."""
+    files, the stored files and vectors of deleted documents and tenants, purges still
+    pending, and the embedding cache beyond its bounds."""
     app.backend.cleanup()
     cleaned, failed = services.deleted_documents_cleanup()
     return {
         "temporary_files": temporary_files_cleanup(),
         "deleted_documents_cleaned": cleaned,
         "deleted_documents_failed": failed,
+        "pending_purges_verified": vector_state.pending_purges_resume(),
+        "namespaces_removed": vector_state.retired_namespaces_cleanup(),
+        "embedding_cache_removed": embedding_cache.cleanup(),
     }
+
+
+def vectors_reconcile() -> int:
+    """The weekly reconciliation: one task per tenant, repairing when
+    RECONCILE_REPAIR_SCHEDULED is set (else it only reports)."""
+    return reconcile.tenants_reconcile_later(
+        tenants=Tenant.objects.all(), repair_drift=settings.RECONCILE_REPAIR_SCHEDULED
+    )

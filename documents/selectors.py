@@ -8,11 +8,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from documents.models import FAILURE_KIND_CHOICES, Document, Membership, Status, Tenant
+from documents.models import (
+    FAILURE_KIND_CHOICES,
+    Document,
+    Membership,
+    Reconciliation,
+    Status,
+    Tenant,
+)
 
 
 def tenants_for_user(user) -> QuerySet[Tenant]:
@@ -152,3 +159,15 @@ def dashboard_figures(*, user, now=None) -> DashboardFigures:
         failures_by_kind=failures,
         oldest_processing=oldest,
     )
+
+
+def last_reconciliations(user) -> list[tuple[Tenant, Reconciliation | None]]:
+    """Each tenant the user sees, with its latest reconciliation report (or None)."""
+    latest = (
+        Reconciliation.objects.filter(tenant=OuterRef("pk")).order_by("-started_at").values("pk")
+    )
+    tenants = list(
+        tenants_for_user(user).annotate(last_report=Subquery(latest[:1])).order_by("name")
+    )
+    reports = Reconciliation.objects.in_bulk([t.last_report for t in tenants if t.last_report])
+    return [(tenant, reports.get(tenant.last_report)) for tenant in tenants]

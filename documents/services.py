@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import QuerySet
 
-from documents import dispatch, lifecycle, storage
-from documents.clients import get_vector_store
+from documents import dispatch, embedding_cache, lifecycle, storage, vector_state
 from documents.errors import FailureKind, InvalidUpload, NotAMember, TransientError
 from documents.models import DeletedDocument, Document, Membership, Status, Tenant
-from documents.pipeline.vectors import delete_document_vectors
 from documents.selectors import tenants_for_user
 from documents.uploads import sha256_of, validate_upload
 
@@ -94,13 +92,14 @@ def documents_reprocess(*, queryset: QuerySet[Document]) -> BulkResult:
 
 
 def documents_retry_failed(*, queryset: QuerySet[Document]) -> BulkResult:
-    """Queue failed documents again; documents in any other state are skipped."""
-    return _requeue(queryset.filter(status=Status.FAILED), total=queryset.count())
+    """Queue failed documents again; documents in any other state are skipped. A document
+    whose chunks and vectors were stored before it failed resumes at indexing."""
+    return _requeue(queryset.filter(status=Status.FAILED), total=queryset.count(), from_start=False)
 
 
-def _requeue(eligible: QuerySet[Document], *, total: int) -> BulkResult:
+def _requeue(eligible: QuerySet[Document], *, total: int, from_start: bool = True) -> BulkResult:
     with transaction.atomic():
-        ids = lifecycle.queue_again(eligible)
+        ids = lifecycle.queue_again(eligible, checkpoint="" if from_start else None)
         # Each message gets its own task id, which the worker records on the row at its claim.
         dispatch.process_after_commit([(pk, dispatch.new_task_id()) for pk in ids])
     return BulkResult(done=len(ids), skipped=total - len(ids), ids=tuple(ids))
@@ -112,37 +111,46 @@ def documents_cancel(*, queryset: QuerySet[Document], by: str = "") -> BulkResul
     total = queryset.count()
     with transaction.atomic():
         ids = lifecycle.cancel(queryset, by=by)
-        dispatch.purge_after_commit(ids)
+        vector_state.purge_after_commit(ids)
     return BulkResult(done=len(ids), skipped=total - len(ids))
 
 
 def documents_purge_vectors(*, queryset: QuerySet[Document]) -> BulkResult:
     """Remove the vectors of documents that are not processing (a running document would
-    write them again); the chunks and the file stay, so a reprocess restores them."""
+    write them again); the chunks and the file stay, so a reprocess restores them. The
+    documents show "purge pending" until the index's reads show the delete."""
     total = queryset.count()
-    ids = list(queryset.exclude(status=Status.PROCESSING).values_list("pk", flat=True))
-    dispatch.purge_after_commit(ids)
+    with transaction.atomic():
+        ids = list(queryset.exclude(status=Status.PROCESSING).values_list("pk", flat=True))
+        vector_state.purge_after_commit(ids)
     return BulkResult(done=len(ids), skipped=total - len(ids))
 
 
 def document_purge_vectors_now(*, document_id) -> int:
-    """Delete a document's vectors, then check by listing its id prefix that none is left.
-    Returns how many were removed. Called by the purge task (a network call, never in a
-    transaction)."""
-    document = Document.objects.select_related("tenant").filter(pk=document_id).first()
-    if document is None:
-        return 0
-    store = get_vector_store()
-    removed = delete_document_vectors(store, namespace=document.namespace, document_id=document.pk)
-    left = store.list_ids(document.namespace, document.vector_id_prefix)
-    if left:
-        # Pinecone is eventually consistent: the task retries until the listing is empty.
+    """Delete a document's vectors by the ids the database recorded, and wait (bounded) until
+    the index's reads show it; returns how many ids the delete was sent for. Called by the
+    purge task (network calls, never in a transaction), which retries while it is not shown."""
+    outcomes = vector_state.purge_now([document_id])
+    if outcomes and not outcomes[0].verified and not outcomes[0].skipped:
+        # Pinecone's reads lag its writes: the task looks again after its backoff.
         raise TransientError(
-            f"{len(left)} vectors were still listed after the purge; it will be checked again.",
+            "The vectors were deleted, but the index does not show it yet (its reads lag "
+            "writes); the purge is pending and will be checked again.",
             FailureKind.UNAVAILABLE,
         )
-    Document.objects.filter(pk=document.pk).update(vector_count=0)
-    return removed
+    return outcomes[0].ids if outcomes else 0
+
+
+def documents_purge_vectors_and_wait(
+    *, queryset: QuerySet[Document], wait: float | None = None, on_progress=None
+) -> tuple[list[vector_state.PurgeOutcome], int]:
+    """The purge of ``documents_purge_vectors`` done here and now, for the command line:
+    delete, then wait (bounded) until the index shows each delete. Returns the outcomes and
+    how many documents were skipped because they are processing."""
+    total = queryset.count()
+    ids = list(queryset.exclude(status=Status.PROCESSING).values_list("pk", flat=True))
+    outcomes = vector_state.purge_now(ids, wait=wait, on_progress=on_progress)
+    return outcomes, total - len(ids)
 
 
 def documents_delete(*, queryset: QuerySet[Document]) -> int:
@@ -151,44 +159,70 @@ def documents_delete(*, queryset: QuerySet[Document]) -> int:
     with transaction.atomic():
         rows = list(
             queryset.select_related("tenant").values_list(
-                "pk", "tenant__vector_namespace", "storage_key"
+                "pk", "tenant__vector_namespace", "storage_key", "vector_high", "vector_lsn"
             )
         )
+        # The ids to delete come from the high-water mark, not from a listing that may not
+        # show the newest vectors yet.
         DeletedDocument.objects.bulk_create(
             [
-                DeletedDocument(document_id=pk, vector_namespace=ns, storage_key=key)
-                for pk, ns, key in rows
+                DeletedDocument(
+                    document_id=pk,
+                    vector_namespace=ns,
+                    storage_key=key,
+                    vector_high=high,
+                    vector_lsn=lsn,
+                )
+                for pk, ns, key, high, lsn in rows
             ],
             ignore_conflicts=True,
         )
-        Document.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
-        dispatch.cleanup_deleted_after_commit([pk for pk, _, _ in rows])
+        Document.objects.filter(pk__in=[row[0] for row in rows]).delete()
+        dispatch.cleanup_deleted_after_commit([row[0] for row in rows])
     return len(rows)
 
 
 def deleted_documents_cleanup(*, document_ids=None, limit: int = 500) -> tuple[int, int]:
-    """Remove the files and vectors of deleted documents; returns (cleaned, still failing).
-    A failure is recorded on the row and left for the next run of the scheduled cleanup."""
+    """Remove the files and vectors of deleted documents; returns (cleaned, still pending).
+    A tombstone goes only once its file is gone and the index's reads show its delete; the
+    others are recorded and left for the next run of the scheduled cleanup."""
     rows = DeletedDocument.objects.order_by("deleted_at")
     if document_ids is not None:
         rows = rows.filter(document_id__in=document_ids)
-    cleaned = failed = 0
+    files_gone = []
+    pending = 0
     for row in rows[:limit]:
         try:
             storage.delete_file(row.storage_key)
-            delete_document_vectors(
-                get_vector_store(), namespace=row.vector_namespace, document_id=row.document_id
-            )
         except Exception as exc:  # noqa: BLE001 - recorded and retried by the schedule
-            failed += 1
-            DeletedDocument.objects.filter(pk=row.pk).update(
-                cleanup_attempts=row.cleanup_attempts + 1, last_error=str(exc)[:1000]
-            )
-            logger.warning("cleanup of deleted document %s failed: %s", row.document_id, exc)
+            pending += 1
+            _tombstone_note(row, f"The stored file could not be removed: {exc}")
             continue
-        row.delete()
-        cleaned += 1
-    return cleaned, failed
+        files_gone.append(row)
+    try:
+        verified = vector_state.tombstones_clear(files_gone)
+    except Exception as exc:  # noqa: BLE001 - the vector store is down: the next run retries
+        for row in files_gone:
+            _tombstone_note(row, f"The vectors could not be deleted: {exc}")
+        return 0, pending + len(files_gone)
+    cleaned = 0
+    for row in files_gone:
+        if row.pk in verified:
+            row.delete()
+            cleaned += 1
+        else:
+            pending += 1
+            _tombstone_note(
+                row, "The vectors were deleted; the index does not show it yet (reads lag writes)."
+            )
+    return cleaned, pending
+
+
+def _tombstone_note(row: DeletedDocument, message: str) -> None:
+    DeletedDocument.objects.filter(pk=row.pk).update(
+        cleanup_attempts=row.cleanup_attempts + 1, last_error=message[:1000]
+    )
+    logger.warning("cleanup of deleted document %s: %s", row.document_id, message)
 
 
 def tenants_delete(*, queryset: QuerySet[Tenant]) -> int:
@@ -197,6 +231,10 @@ def tenants_delete(*, queryset: QuerySet[Tenant]) -> int:
     with transaction.atomic():
         tenants = list(queryset)
         documents_delete(queryset=Document.objects.filter(tenant__in=tenants))
+        namespaces = [t.vector_namespace for t in tenants]
+        # the namespace itself goes once its documents' deletes show (the plan counts it)
+        vector_state.namespaces_retire(namespaces)
+        embedding_cache.scopes_forget(namespaces)
         Membership.objects.filter(tenant__in=tenants).delete()
         Tenant.objects.filter(pk__in=[t.pk for t in tenants]).delete()
     return len(tenants)

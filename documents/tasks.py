@@ -10,9 +10,10 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from documents import dispatch, processing, recovery, services
+from documents import dispatch, processing, reconcile, recovery, services
 from documents import worker as _worker  # noqa: F401 - connects the worker's signal receivers
 from documents.errors import PermanentError, TransientError
+from documents.models import Tenant
 
 
 @shared_task(
@@ -73,6 +74,26 @@ def purge_document_vectors(self, document_id: str) -> int:
 def cleanup_deleted_documents(document_ids: list[str] | None = None) -> dict:
     cleaned, failed = services.deleted_documents_cleanup(document_ids=document_ids)
     return {"cleaned": cleaned, "failed": failed}
+
+
+@shared_task(name=dispatch.RECONCILE_TENANT, acks_late=True)
+def reconcile_tenant(tenant_id: int, repair: bool = False) -> dict:
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return {"tenant": tenant_id, "outcome": "no such tenant"}
+    report = reconcile.reconcile_tenant(tenant, repair_drift=repair)
+    return {
+        "tenant": tenant.slug,
+        "outcome": report.outcome,
+        "orphans": report.orphans,
+        "missing": report.missing,
+        "wrong_namespace": report.wrong_namespace,
+    }
+
+
+@shared_task(name="documents.reconcile_vectors")
+def reconcile_vectors() -> dict:
+    return {"queued": recovery.vectors_reconcile()}
 
 
 @shared_task(name="documents.retry_failed_documents")

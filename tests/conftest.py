@@ -94,11 +94,13 @@ def celery_worker(django_db_setup, django_db_blocker, sentry_session_double):
 @pytest.fixture(scope="session")
 def provider_doubles():
     """Session-wide Gemini and Pinecone doubles for the worker that uses the production
-    clients; tests clear their faults and logs before use."""
+    clients; tests clear their faults and logs before use. Pinecone's reads lag its writes
+    by 2-3 s (seeded), as the real service's do."""
     from tests.doubles.gemini import GeminiDouble
     from tests.doubles.pinecone import PineconeDouble
 
-    with GeminiDouble() as gemini, PineconeDouble(dimension=768) as pinecone:
+    lag = {"lag_seconds": 2.0, "lag_jitter": 1.0, "seed": 23}
+    with GeminiDouble() as gemini, PineconeDouble(dimension=768, **lag) as pinecone:
         yield gemini, pinecone
 
 

@@ -86,7 +86,9 @@ class FaultRig:
         self.folder = folder
         self.redis = RedisServer(folder)
         self.gemini = GeminiDouble()
-        self.pinecone = PineconeDouble(dimension=768)
+        # Reads lag writes by 2-3 s (seeded), as the real service's do: every fault test runs
+        # with the lag on.
+        self.pinecone = PineconeDouble(dimension=768, lag_seconds=2.0, lag_jitter=1.0, seed=31)
         self.database_env = database_env
         self.concurrency = concurrency
         self.worker: WorkerProcess | None = None
@@ -178,6 +180,20 @@ class FaultRig:
         )
         assert result.returncode == 0, result.stderr[-3000:]
 
+    def shell(self, code: str) -> str:
+        """Run ``code`` in ``manage.py shell`` with the rig's environment, so the services it
+        calls queue their tasks on the rig's own Redis, as an operator's shell would."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
     def kill_a_worker_child(self) -> bool:
         children = self.worker.child_pids()
         if not children:
@@ -208,8 +224,13 @@ class FaultRig:
             Chunk.objects.filter(document__tenant=tenant).values_list("vector_id", flat=True)
         )
         assert chunk_ids, "no chunks were written"
-        # exactly one vector per chunk: the same ids, no strays, no duplicates
+        # exactly one vector per chunk: the same ids, no strays, no duplicates -- in what the
+        # index converges to, and in what a listing shows once the lag has passed
         assert sorted(self.pinecone.ids(tenant.vector_namespace)) == chunk_ids
+        deadline = time.monotonic() + 30
+        while self.pinecone.visible_ids(tenant.vector_namespace, "list") != chunk_ids:
+            assert time.monotonic() < deadline, "the listing never caught up"
+            time.sleep(0.2)
         for document in documents:
             assert document.vector_count == document.chunk_count > 0
             # every claim that did not end in success left an entry in the attempt log

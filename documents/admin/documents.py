@@ -14,7 +14,7 @@ from documents import services
 from documents.admin import views
 from documents.admin.paginator import EstimatedCountPaginator
 from documents.admin.tenants import TenantListFilter, TenantScopedAdmin
-from documents.models import Document, Stage
+from documents.models import Document, Stage, VectorState
 from documents.selectors import documents_for_user
 
 # The stages in pipeline order, for the timeline on the document page.
@@ -59,7 +59,7 @@ class DocumentAdmin(TenantScopedAdmin):
         "chunks_cell",
         "created_at",
     ]
-    list_filter = [TenantListFilter, "status", "failure_kind", "created_at"]
+    list_filter = [TenantListFilter, "status", "failure_kind", "vector_state", "created_at"]
     search_fields = ["title", "original_filename", "=sha256"]
     list_select_related = ["tenant"]
     list_per_page = 50
@@ -74,7 +74,18 @@ class DocumentAdmin(TenantScopedAdmin):
         (None, {"fields": ["title", "tenant", "file_facts", "download_link"]}),
         ("Status", {"fields": ["status_cell", "stage_cell", "progress_cell", "stage_timeline"]}),
         ("Failure", {"fields": ["failure_kind", "failure_message", "attempts", "attempt_history"]}),
-        ("Index", {"fields": ["vector_count", "chunk_count", "embedding", "chunks_link"]}),
+        (
+            "Index",
+            {
+                "fields": [
+                    "vectors",
+                    "chunk_count",
+                    "embedding",
+                    "embedding_cache",
+                    "chunks_link",
+                ]
+            },
+        ),
         ("Tasks", {"fields": ["last_task_id", "claimed_by", "heartbeat_at"]}),
     ]
     readonly_fields = [
@@ -89,9 +100,10 @@ class DocumentAdmin(TenantScopedAdmin):
         "failure_message",
         "attempts",
         "attempt_history",
-        "vector_count",
+        "vectors",
         "chunk_count",
         "embedding",
+        "embedding_cache",
         "chunks_link",
         "last_task_id",
         "claimed_by",
@@ -237,6 +249,36 @@ class DocumentAdmin(TenantScopedAdmin):
         if not obj.embedding_model:
             return "-"
         return f"{obj.embedding_model} ({obj.embedding_dimension} dimensions)"
+
+    @admin.display(description="Vectors")
+    def vectors(self, obj: Document):
+        """The count, and what is known of it: a purge counts only once the index shows it
+        (Pinecone's reads lag its writes), so a pending purge says so instead of 0."""
+        rows = [
+            ("State", obj.get_vector_state_display()),
+            (
+                "Count",
+                f"{obj.vector_count} (until the index shows the delete)"
+                if obj.vector_state == VectorState.PURGE_PENDING
+                else obj.vector_count,
+            ),
+            (
+                "Ids written",
+                f"chunk indexes 0 to {obj.vector_high - 1}" if obj.vector_high else "none",
+            ),
+            ("Last write's log sequence number", obj.vector_lsn or "not reported"),
+            ("Since", obj.vector_state_at or "-"),
+        ]
+        return html_table("doc-facts", None, rows, header_column=True)
+
+    @admin.display(description="Embedding cache")
+    def embedding_cache(self, obj: Document):
+        if obj.status != Document.Status.COMPLETED or not obj.chunk_count:
+            return "-"
+        return (
+            f"{obj.chunks_from_cache} of {obj.chunk_count} chunks came from the cache "
+            "(no embedding request)"
+        )
 
     @admin.display(description="Chunks")
     def chunks_link(self, obj: Document):

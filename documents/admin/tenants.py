@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
+from django.utils.translation import ngettext
 
-from documents import services
-from documents.models import Membership, Tenant
+from documents import reconcile, services
+from documents.models import Membership, Reconciliation, Tenant
 from documents.selectors import memberships_for_user, tenants_for_user
 
 
@@ -63,13 +65,52 @@ class TenantListFilter(admin.SimpleListFilter):
 
 @admin.register(Tenant)
 class TenantAdmin(SuperuserEditsOnly, TenantScopedAdmin):
-    list_display = ["name", "slug", "vector_namespace", "created_at"]
+    list_display = ["name", "slug", "vector_namespace", "last_reconciliation", "created_at"]
     readonly_fields = ["vector_namespace", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    actions = ["reconcile_vectors", "reconcile_and_repair_vectors"]
 
     def scoped_queryset(self, request):
-        return tenants_for_user(request.user)
+        latest = Reconciliation.objects.filter(tenant=OuterRef("pk")).order_by("-started_at")
+        return tenants_for_user(request.user).annotate(
+            last_outcome=Subquery(latest.values("outcome")[:1]),
+            last_reconciled=Subquery(latest.values("started_at")[:1]),
+        )
+
+    @admin.display(description="Last reconciliation", ordering="last_reconciled")
+    def last_reconciliation(self, obj: Tenant):
+        if not getattr(obj, "last_reconciled", None):
+            return "never"
+        label = dict(Reconciliation.Outcome.choices).get(obj.last_outcome, obj.last_outcome)
+        return f"{label} ({obj.last_reconciled:%Y-%m-%d %H:%M})"
+
+    # The comparison lists a whole namespace: it runs in a worker, not in the request.
+    @admin.action(description="Reconcile the vectors with the database (report only)")
+    def reconcile_vectors(self, request, queryset):
+        self._queue(request, queryset, repair=False)
+
+    @admin.action(
+        description="Reconcile and repair the vectors (delete orphans, re-index missing)",
+        permissions=["change"],
+    )
+    def reconcile_and_repair_vectors(self, request, queryset):
+        self._queue(request, queryset, repair=True)
+
+    def _queue(self, request, queryset, *, repair: bool):
+        count = reconcile.tenants_reconcile_later(tenants=queryset, repair_drift=repair)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d tenant queued for reconciliation%(repair)s; the dashboard shows "
+                "the result.",
+                "%(count)d tenants queued for reconciliation%(repair)s; the dashboard shows "
+                "the result.",
+                count,
+            )
+            % {"count": count, "repair": " and repair" if repair else ""},
+            messages.SUCCESS,
+        )
 
     def delete_model(self, request, obj):
         services.tenants_delete(queryset=Tenant.objects.filter(pk=obj.pk))

@@ -188,6 +188,7 @@ def dashboard(model_admin, request):
         "Ingestion dashboard",
         figures=figures,
         health=health,
+        reconciliations=selectors.last_reconciliations(user),
         day_chart=bar_chart(figures.hourly_day, label_every=3),
         week_chart=bar_chart(figures.hourly_week, label_every=24),
         links=links,

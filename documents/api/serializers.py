@@ -85,6 +85,7 @@ class DocumentSerializer(serializers.ModelSerializer):
     tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     progress = serializers.SerializerMethodField()
     failure = serializers.SerializerMethodField()
+    vectors = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField(
         help_text="The file: streamed, or a redirect to a short-lived presigned URL on S3."
@@ -108,6 +109,7 @@ class DocumentSerializer(serializers.ModelSerializer):
             "failure",
             "attempts",
             "chunk_count",
+            "vectors",
             "embedding_model",
             "embedding_dimension",
             "last_task_id",
@@ -135,6 +137,16 @@ class DocumentSerializer(serializers.ModelSerializer):
             "label": obj.get_failure_kind_display(),
             "message": obj.failure_message,
             "final": obj.status == Document.Status.FAILED,
+        }
+
+    def get_vectors(self, obj: Document) -> dict:
+        """A purge counts only once the index shows it: until then ``state`` is
+        ``purge_pending`` and ``count`` is the count before it."""
+        return {
+            "state": obj.vector_state,
+            "label": obj.get_vector_state_display(),
+            "count": obj.vector_count,
+            "from_cache": obj.chunks_from_cache,
         }
 
     @extend_schema_field(OpenApiTypes.URI)

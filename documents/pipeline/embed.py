@@ -1,13 +1,58 @@
-"""The embedding stage: vectors for chunk texts, batch by batch, through the configured embedder."""
+"""The embedding stage: vectors for chunk texts, batch by batch, through the configured
+embedder, and through an embedding cache when one is given."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from documents.errors import FailureKind, PermanentError
 from documents.pipeline.types import Embedder
+
+
+class VectorCache(Protocol):
+    """Vectors by key, shared by every worker (``documents/embedding_cache.py``)."""
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+    def put_many(self, vectors: Mapping[str, np.ndarray]) -> None: ...
+
+
+def cache_key(
+    *, scope: str, model: str, dimension: int, task_type: str, title: str, text: str
+) -> str:
+    """The key of one embedding request: everything that decides the vector, hashed. The
+    title is part of it when the embedder sends one (Gemini conditions a RETRIEVAL_DOCUMENT
+    vector on it); ``scope`` keeps tenants apart, so a tenant's cached vectors go with it."""
+    parts = (scope, model, str(dimension), task_type, title, text)
+    return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def document_keys(embedder: Embedder, texts: Sequence[str], *, title: str, scope: str) -> list[str]:
+    """The cache key of each text as ``embed_documents`` would send it."""
+    task_type = getattr(embedder, "document_task_type", "")
+    sent_title = title if getattr(embedder, "sends_title", False) else ""
+    return [
+        cache_key(
+            scope=scope,
+            model=embedder.model_name,
+            dimension=embedder.dimension,
+            task_type=task_type,
+            title=sent_title,
+            text=text,
+        )
+        for text in texts
+    ]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    vectors: np.ndarray  # float32, one row per text, in the order of the texts
+    from_cache: int  # rows that cost no embedding request
 
 
 def embed_chunks(
@@ -17,11 +62,13 @@ def embed_chunks(
     title: str = "",
     on_batch: Callable[[int], None] | None = None,
     token_counts: Sequence[int] | None = None,
+    on_vectors: Callable[[list[int], np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Embed ``texts`` in the embedder's batch size; returns a float32 matrix, one row per text.
 
     ``on_batch(done)`` is called after each batch so the runner can report progress and
-    keep its claim alive.
+    keep its claim alive; ``on_vectors(rows, vectors)`` with each batch's rows (indexes into
+    ``texts``) and their vectors, so they can be kept before the next batch is sent.
 
     Texts are sent longest first, by ``token_counts`` when given (the chunks' own counts),
     else by characters: a batch is padded to its longest text, so texts of similar length
@@ -45,6 +92,57 @@ def embed_chunks(
                     FailureKind.DIMENSION_MISMATCH,
                 )
             matrix[row] = vector
+        if on_vectors:
+            on_vectors(rows, matrix[rows])
         if on_batch:
             on_batch(start + len(rows))
     return matrix
+
+
+def embed_chunks_cached(
+    embedder: Embedder,
+    texts: Sequence[str],
+    *,
+    cache: VectorCache,
+    scope: str,
+    title: str = "",
+    on_batch: Callable[[int], None] | None = None,
+    token_counts: Sequence[int] | None = None,
+) -> Embedded:
+    """``embed_chunks`` for the texts the cache does not hold; each batch's vectors are put
+    in the cache as soon as they arrive, so an attempt that fails half-way (or at indexing)
+    leaves its work for the next one. Identical texts in one document are sent once."""
+    keys = document_keys(embedder, texts, title=title, scope=scope)
+    cached = cache.get_many(list(dict.fromkeys(keys)))
+    matrix = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    first_of: dict[str, int] = {}  # key -> the row sent for it
+    todo: list[int] = []
+    hits = 0
+    for row, key in enumerate(keys):
+        vector = cached.get(key)
+        if vector is not None and len(vector) == embedder.dimension:
+            matrix[row] = vector
+            hits += 1
+        elif key not in first_of:
+            first_of[key] = row
+            todo.append(row)
+    if on_batch and hits:
+        on_batch(hits)
+
+    def keep(rows: list[int], vectors: np.ndarray) -> None:
+        cache.put_many({keys[todo[r]]: vectors[i] for i, r in enumerate(rows)})
+
+    if todo:
+        sent = embed_chunks(
+            embedder,
+            [texts[r] for r in todo],
+            title=title,
+            on_batch=(lambda done: on_batch(hits + done)) if on_batch else None,
+            token_counts=[token_counts[r] for r in todo] if token_counts is not None else None,
+            on_vectors=keep,
+        )
+        matrix[todo] = sent
+    for row, key in enumerate(keys):  # repeats of a text sent once in this document
+        if key in first_of and first_of[key] != row:
+            matrix[row] = matrix[first_of[key]]
+    return Embedded(vectors=matrix, from_cache=hits)

@@ -6,7 +6,7 @@ free of Django so that the stages can be tested and benchmarked on their own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -145,24 +145,75 @@ class Match:
     metadata: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DeleteCheck:
+    """One look at the index for ids that were deleted.
+
+    ``present``: how many of them a read still returned. ``proven``: the reads are known to
+    reflect the last write of those ids (a log sequence number at least the one that write
+    was committed at), so their absence means the delete is applied, not that the write is
+    not visible yet. A strongly consistent store is always proven."""
+
+    present: int
+    proven: bool
+
+    @property
+    def confirmed(self) -> bool:
+        return self.present == 0 and self.proven
+
+
 class VectorStore(Protocol):
-    """A vector index partitioned into namespaces; a call never crosses namespaces."""
+    """A vector index partitioned into namespaces; a call never crosses namespaces.
+
+    Writes return the highest log sequence number (LSN) the store reported for them, or None
+    when it reports none. ``consistent`` is True when every read reflects every
+    acknowledged write at once (LanceDB); Pinecone's reads lag its writes."""
+
+    consistent: bool
 
     def dimension(self) -> int | None:
         """The index's dimension, or None when it has none yet (an empty local store)."""
         ...
 
-    def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> None: ...
+    def upsert(
+        self,
+        namespace: str,
+        records: Sequence[VectorRecord],
+        *,
+        on_batch: Callable[[int, int | None], None] | None = None,
+    ) -> int | None:
+        """Write ``records``; ``on_batch(written, lsn)`` after each request (records written
+        so far, that request's LSN), so the caller can keep its claim alive between batches
+        and record every LSN even if a later request fails."""
+        ...
 
     def upsert_replacing(
-        self, namespace: str, prefix: str, records: Sequence[VectorRecord]
-    ) -> None:
-        """Write ``records``, then delete every other vector whose id starts with ``prefix``
-        (a document's vectors of chunks that no longer exist)."""
+        self,
+        namespace: str,
+        prefix: str,
+        records: Sequence[VectorRecord],
+        *,
+        stale_ids: Sequence[str] = (),
+        on_batch: Callable[[int, int | None], None] | None = None,
+    ) -> int | None:
+        """Write ``records``, then delete ``stale_ids`` (a document's ids of chunks that no
+        longer exist, known from the database, never from a listing that may lag). A store
+        whose listing is consistent may also drop any other id under ``prefix``."""
         ...
 
     def list_ids(self, namespace: str, prefix: str) -> list[str]: ...
 
     def delete_ids(self, namespace: str, ids: Sequence[str]) -> None: ...
+
+    def check_deleted(
+        self, namespace: str, ids: Sequence[str], *, written_lsn: int | None
+    ) -> DeleteCheck:
+        """Whether the reads still return any of ``ids``; ``written_lsn`` is the highest LSN
+        any write of them was committed at (None when unknown)."""
+        ...
+
+    def delete_namespace(self, namespace: str) -> None:
+        """Remove the namespace itself (a deleted tenant's), not only its records."""
+        ...
 
     def query(self, namespace: str, vector: Sequence[float], top_k: int) -> list[Match]: ...

@@ -263,3 +263,17 @@ def test_check_deploy_warns_without_the_https_variables(tmp_path):
     assert result.returncode != 0
     for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert warning in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GEMINI_QUOTA_HEADROOM", "1.5"),
+        ("VECTOR_PURGE_WAIT_SECONDS", "0"),
+        ("RECONCILE_REPAIR_SCHEDULED", "sometimes"),
+        ("EMBEDDING_CACHE_MAX_ENTRIES", "lots"),
+    ],
+)
+def test_a_bad_vector_or_quota_setting_stops_start_up_naming_it(tmp_path, name, value):
+    result = read_settings(tmp_path, **{name: value})
+    assert result.returncode != 0 and name in result.stderr

@@ -95,6 +95,51 @@ def test_purge_removes_and_verifies_and_skips_processing_documents(personas, set
 
 
 @pytest.mark.django_db
+def test_purge_waits_until_a_lagging_index_shows_the_delete(personas, lagging, settings):
+    from tests.documents.runs import long_story, processed
+
+    _, pinecone = lagging
+    document = processed(personas.tenant_a, "doc.txt", long_story(1))
+    out = run("purge", "--tenant", "acme", "--wait", "0")  # right after the write
+    assert "0 purged" in out and "1 still pending" in out and "purge pending" in out
+    document.refresh_from_db()
+    assert document.vector_state == "purge_pending" and document.vector_count > 0
+    out = run("purge", str(document.pk))
+    assert "1 purged" in out and "| purged" in out
+    assert pinecone.ids(document.namespace) == []
+    assert pinecone.visible_ids(document.namespace, "query") == []
+    document.refresh_from_db()
+    assert document.vector_count == 0
+
+
+@pytest.mark.django_db
+def test_reconcile_reports_drift_per_tenant_and_repairs_it(
+    personas, lagging, settings, isolated_queue
+):
+    import time
+
+    from documents.clients import get_vector_store
+    from documents.pipeline.types import VectorRecord
+    from tests.documents.runs import long_story, processed, settle
+
+    _, pinecone = lagging
+    settings.RECONCILE_GRACE_SECONDS = 1
+    document = processed(personas.tenant_a, "doc.txt", long_story(1))
+    get_vector_store().upsert(
+        document.namespace, [VectorRecord("imported-elsewhere", [1.0] + [0.0] * 767, {})]
+    )
+    settle(pinecone, document.namespace, "list")
+    time.sleep(1.1)
+    out = run("reconcile", "--tenant", "acme")
+    assert "| acme" in out and "Drift found" in out
+    assert "imported-elsewhere" in pinecone.ids(document.namespace)
+    out = run("reconcile", "--tenant", "acme", "--repair")
+    assert "Drift repaired" in out
+    assert "imported-elsewhere" not in pinecone.ids(document.namespace)
+    assert "| globex" in run("reconcile") and "Index matches the database" in run("reconcile")
+
+
+@pytest.mark.django_db
 def test_stats_prints_documents_per_tenant_and_status(personas, isolated_queue):
     make_document(personas.tenant_a, status=Status.COMPLETED)
     make_document(personas.tenant_a, status=Status.FAILED, failure_kind="encrypted")

@@ -83,7 +83,8 @@ def test_a_rate_limit_is_retried_after_the_servers_delay_and_then_succeeds(
 ):
     gemini, pinecone = provider_doubles
     gemini.clear_faults()
-    gemini.fail_next(429, retry_delay="1.5s", times=1)
+    # the stage waits out three per-minute 429s itself; the fourth ends the attempt
+    gemini.fail_next(429, retry_delay="1.5s", times=4)
     body = upload(api_for(personas.staff_b), "story.txt", STORY.encode())
     document = wait_for_document(body["document_id"], worker=remote_queue, timeout=120)
     assert document.status == Status.COMPLETED, document.failure_message

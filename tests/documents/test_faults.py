@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from documents.models import DeletedDocument, Document, Status, VectorState
 from tests.conftest import _worker_env
 from tests.fault_rig import FaultRig, make_text_files
 
@@ -69,3 +70,47 @@ def test_pinecone_answering_30_percent_429_or_5xx_loses_nothing(rig, personas, t
     documents = rig.wait_until_settled(personas.tenant_a, expected=DOCUMENTS)
     rig.pinecone.clear_faults()
     rig.assert_nothing_lost(personas.tenant_a, documents)
+
+
+def test_deletes_right_after_writing_leave_exactly_the_ledger_in_a_lagging_index(
+    rig, personas, tmp_path
+):
+    """The bug of issue 11 with real workers: deleted, cancelled and reprocessed documents
+    whose vectors were written a moment ago (Pinecone's reads do not show them yet)."""
+    tenant = personas.tenant_a
+    rig.ingest(make_text_files(tmp_path / "docs", DOCUMENTS), tenant.slug)
+    documents = rig.wait_until_settled(tenant, expected=DOCUMENTS)
+    ids = sorted(str(d.pk) for d in documents)
+    deleted, cancelled, reprocessed = ids[:10], ids[10:20], ids[20:35]
+    # At once, while the reads still lag the last writes: an operator's shell.
+    rig.shell(
+        "from documents import services\n"
+        "from documents.models import Document\n"
+        f"services.documents_delete(queryset=Document.objects.filter(pk__in={deleted!r}))\n"
+        "services.documents_reprocess(queryset=Document.objects.filter("
+        f"pk__in={cancelled + reprocessed!r}))\n"
+        "services.documents_cancel(queryset=Document.objects.filter("
+        f"pk__in={cancelled!r}), by='the fault test')\n"
+    )
+    deadline = time.monotonic() + 300
+    while (
+        Document.objects.filter(tenant=tenant, status=Status.PROCESSING).exists()
+        or Document.objects.filter(vector_state=VectorState.PURGE_PENDING).exists()
+        or DeletedDocument.objects.exists()
+    ):
+        assert time.monotonic() < deadline, rig.worker.log()[-3000:]
+        time.sleep(0.5)
+    left = Document.objects.filter(tenant=tenant)
+    assert left.count() == DOCUMENTS - 10
+    stopped = left.filter(pk__in=cancelled)
+    assert {(d.status, d.failure_kind, d.vector_state) for d in stopped} <= {
+        (Status.FAILED, "cancelled", VectorState.PURGED),
+        # a cancel that found the document already re-indexed and completed does nothing
+        (Status.COMPLETED, "", VectorState.WRITTEN),
+    }
+    ledger = sorted(
+        vid
+        for d in left.filter(status=Status.COMPLETED)
+        for vid in d.chunks.values_list("vector_id", flat=True)
+    )
+    assert sorted(rig.pinecone.ids(tenant.vector_namespace)) == ledger

@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 
-from documents import broker, processing, services
+from documents import broker, lifecycle, processing, services
 from documents.clients import get_vector_store
 from documents.errors import (
     ApplicationError,
@@ -22,9 +22,11 @@ from documents.errors import (
     RepeatedWorkerLoss,
     TransientError,
 )
-from documents.models import Chunk, Document, Stage, Status
+from documents.models import Chunk, DeletedDocument, Document, Stage, Status, VectorState
+from documents.pipeline.embedders.gemini import seconds_until_daily_reset
 from documents.pipeline.types import VectorRecord
 from documents.tasks import process_document as process_task
+from documents.vector_state import Written
 from tests.documents.pipeline import makedocs
 from tests.doubles.gemini import GeminiDouble
 from tests.doubles.pinecone import PineconeDouble
@@ -222,16 +224,29 @@ def test_a_rate_limit_longer_than_the_backoff_parks_the_document_with_a_resume_m
 
 
 @pytest.mark.django_db
-def test_a_rate_limit_within_the_backoff_is_retried_after_the_servers_delay(
+def test_a_per_minute_429_is_waited_out_in_the_stage_and_never_reaches_the_attempt_log(
     personas, remote_clients
 ):
     gemini, _ = remote_clients
     document = upload(personas.tenant_a, "story.txt", STORY.encode())
-    gemini.fail_next(429, retry_delay="5s")
+    gemini.fail_next(429, retry_delay="1s")
     outcome = attempt(document, retries=0)
-    assert outcome.retry_in == 5.0
+    assert outcome.summary is not None and outcome.error is None
+    document.refresh_from_db()
+    assert document.status == Status.COMPLETED and document.attempt_log == []
+    assert [r.status for r in gemini.embed_requests] == [429, 200]
+
+
+@pytest.mark.django_db
+def test_a_rate_limit_that_persists_is_retried_after_the_servers_delay(personas, remote_clients):
+    gemini, _ = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    gemini.fail_next(429, retry_delay="3s", times=4)  # the stage's three waits are not enough
+    outcome = attempt(document, retries=0)
+    assert outcome.retry_in == 3.0  # the server's delay, longer than the 2 s backoff
     document.refresh_from_db()
     assert document.stage == Stage.QUEUED and document.failure_kind == FailureKind.RATE_LIMITED
+    assert len(document.attempt_log) == 1
 
 
 @pytest.mark.django_db
@@ -328,19 +343,199 @@ def test_the_task_raises_a_permanent_failure_so_the_result_records_it(
 
 
 @pytest.mark.parametrize(
-    ("status", "kept"),
-    [(Status.COMPLETED, True), (Status.PROCESSING, True), (Status.FAILED, False)],
+    ("status", "kind", "kept"),
+    [
+        (Status.COMPLETED, "", True),
+        (Status.PROCESSING, "", True),
+        (Status.FAILED, FailureKind.CANCELLED, False),
+        (Status.FAILED, FailureKind.CORRUPT, True),
+    ],
 )
 @pytest.mark.django_db
-def test_a_run_that_lost_its_claim_removes_vectors_only_if_the_document_was_stopped(
-    personas, local_clients, status, kept
+def test_a_run_that_lost_its_claim_removes_vectors_only_if_the_document_was_cancelled(
+    personas, local_clients, status, kind, kept
 ):
-    document = make_document(personas.tenant_a, status=status)
+    document = make_document(personas.tenant_a, status=status, failure_kind=kind)
     store = get_vector_store()
     namespace = personas.tenant_a.vector_namespace
     store.upsert(namespace, [VectorRecord(f"{document.pk}#0", [1.0] + [0.0] * 383, {})])
-    processing.remove_partial_vectors(str(document.pk))
+    processing.remove_partial_vectors(str(document.pk), Written(namespace, high=1))
     assert (store.list_ids(namespace, f"{document.pk}#") == [f"{document.pk}#0"]) is kept
+    document.refresh_from_db()
+    assert document.vector_high == 1  # what the run wrote is on the ledger either way
+    assert (document.vector_state == VectorState.PURGED) is not kept
+
+
+@pytest.mark.django_db
+def test_a_run_whose_document_was_deleted_leaves_a_tombstone_for_what_it_wrote(
+    personas, local_clients, isolated_queue
+):
+    document = make_document(personas.tenant_a, status=Status.COMPLETED)
+    namespace = personas.tenant_a.vector_namespace
+    Document.objects.filter(pk=document.pk).delete()  # deleted while the run was writing
+    processing.remove_partial_vectors(str(document.pk), Written(namespace, high=3, lsn=9))
+    tombstone = DeletedDocument.objects.get(document_id=document.pk)
+    assert (tombstone.vector_namespace, tombstone.vector_high, tombstone.vector_lsn) == (
+        namespace,
+        3,
+        9,
+    )
+
+
+# --- issue 11: what a retry redoes, quotas, and the embedding cache ---------------------------
+
+
+def embed_texts(gemini) -> int:
+    return sum(len(r.body["requests"]) for r in gemini.embed_requests)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_vector_store_failure_retries_only_the_indexing(personas, remote_clients):
+    gemini, pinecone = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    gemini.set_delay(1.0)  # embedding is under way long enough to plan Pinecone's failure
+    running = in_thread(attempt, document, task_id="first")
+    deadline = time.monotonic() + 60
+    while not gemini.embed_requests:  # the dimension check is behind us; the upsert is not
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    pinecone.fail_next(503, times=4)  # the upsert and the SDK's three retries
+    outcome = running.result(timeout=60)
+    gemini.set_delay(0)
+    assert outcome.retry_in is not None and outcome.error.kind == FailureKind.UNAVAILABLE
+    document.refresh_from_db()
+    assert document.attempt_log[-1]["stage"] == Stage.INDEXING
+    assert document.resume_checkpoint.startswith("indexing:")
+    sent = embed_texts(gemini)
+
+    assert attempt(document, task_id="first", retries=1).summary is not None
+    document.refresh_from_db()
+    assert document.status == Status.COMPLETED
+    assert embed_texts(gemini) == sent  # no embedding request: every vector from the cache
+    assert "downloading" not in document.stage_timings and "resumed" in document.stage_timings
+    assert document.chunks_from_cache == document.chunk_count
+    assert sorted(pinecone.ids(document.tenant.vector_namespace)) == sorted(
+        document.chunks.values_list("vector_id", flat=True)
+    )
+    assert document.resume_checkpoint == ""
+
+
+@pytest.mark.django_db
+def test_a_document_that_failed_at_indexing_resumes_there_when_retried_later(
+    personas, remote_clients, isolated_queue
+):
+    gemini, pinecone = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    pinecone.state.max_namespaces = 1
+    pinecone.seed("another-tenant", [("x#0", [1.0] * 768, {})])  # the plan's limit is reached
+    assert isinstance(attempt(document).error, PermanentError)
+    sent = embed_texts(gemini)
+    pinecone.state.max_namespaces = None  # staff moved to a larger plan
+    assert services.documents_retry_failed(queryset=Document.objects.filter(pk=document.pk)).done
+    assert attempt(document, task_id="retried").summary is not None
+    document.refresh_from_db()
+    assert document.status == Status.COMPLETED and "resumed" in document.stage_timings
+    assert embed_texts(gemini) == sent
+
+
+@pytest.mark.django_db
+def test_a_retry_whose_chunks_changed_since_the_checkpoint_starts_from_the_beginning(
+    personas, remote_clients
+):
+    gemini, _ = remote_clients
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    attempt(document)
+    document.refresh_from_db()
+    # a checkpoint that does not describe the stored chunks (another chunk size, an edit)
+    lifecycle.queue_again(Document.objects.filter(pk=document.pk), checkpoint="indexing:stale")
+    attempt(document, task_id="t2")
+    document.refresh_from_db()
+    assert document.status == Status.COMPLETED and "downloading" in document.stage_timings
+
+
+@pytest.mark.django_db
+def test_reprocessing_unchanged_text_sends_no_embedding_request(
+    personas, remote_clients, isolated_queue
+):
+    gemini, _ = remote_clients
+    documents = [
+        upload(personas.tenant_a, f"story-{i}.txt", (STORY + f" Part {i}.").encode())
+        for i in range(3)
+    ]
+    for document in documents:
+        attempt(document)
+    sent = embed_texts(gemini)
+    result = services.documents_reprocess(
+        queryset=Document.objects.filter(tenant=personas.tenant_a)
+    )
+    for document in documents:
+        document.refresh_from_db()
+        assert document.resume_checkpoint == ""  # a reprocess starts from the beginning
+        attempt(document, task_id=f"re-{document.pk}")
+        document.refresh_from_db()
+        assert document.status == Status.COMPLETED
+        assert document.chunks_from_cache == document.chunk_count > 0
+        assert "downloading" in document.stage_timings
+    assert result.done == 3 and embed_texts(gemini) == sent
+
+
+@pytest.mark.django_db
+def test_identical_chunks_in_another_document_of_the_tenant_cost_no_request(
+    personas, remote_clients
+):
+    gemini, _ = remote_clients
+    attempt(upload(personas.tenant_a, "story.txt", STORY.encode()))
+    sent = embed_texts(gemini)
+    again = upload(personas.tenant_a, "story.txt", STORY.encode())  # same text, same title
+    attempt(again)
+    again.refresh_from_db()
+    assert again.status == Status.COMPLETED and embed_texts(gemini) == sent
+    elsewhere = upload(personas.tenant_b, "story.txt", STORY.encode())
+    attempt(elsewhere)  # another tenant's cache is its own
+    assert embed_texts(gemini) > sent
+
+
+@pytest.mark.django_db
+def test_a_per_day_quota_parks_the_document_until_the_reset(
+    personas, remote_clients, settings, isolated_queue
+):
+    _, pinecone = remote_clients
+    with GeminiDouble(requests_per_day=1) as gemini:
+        settings.GEMINI_BASE_URL = gemini.url
+        attempt(upload(personas.tenant_a, "first.txt", b"The first and only text today."))
+        document = upload(personas.tenant_a, "story.txt", STORY.encode())
+        outcome = attempt(document)
+    assert outcome == processing.Outcome()  # parked, not retried, not failed
+    document.refresh_from_db()
+    assert (document.status, document.stage) == (Status.PROCESSING, Stage.WAITING)
+    assert document.failure_kind == FailureKind.RATE_LIMITED
+    assert "daily quota (requests per day)" in document.failure_message
+    assert "midnight Pacific time" in document.failure_message
+    wait = (document.resume_at - timezone.now()).total_seconds()
+    assert abs(wait - seconds_until_daily_reset()) < 30
+    # the stalled sweep resumes it once the reset has passed, not before
+    parked = Document.objects.filter(pk=document.pk)
+    assert not parked.filter(lifecycle.stalled(timezone.now())).exists()
+    later = document.resume_at + timedelta(minutes=1)
+    assert parked.filter(lifecycle.stalled(later)).exists()
+
+
+@pytest.mark.django_db
+def test_pinecones_namespace_limit_fails_the_document_with_the_limit_named(
+    personas, remote_clients
+):
+    _, pinecone = remote_clients
+    pinecone.state.max_namespaces = 1
+    pinecone.seed("another-tenant", [("x#0", [1.0] * 768, {})])
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    outcome = attempt(document)
+    assert isinstance(outcome.error, PermanentError)
+    document.refresh_from_db()
+    assert document.status == Status.FAILED
+    assert document.failure_kind == FailureKind.QUOTA_EXCEEDED
+    assert "limit of 1 namespaces" in document.failure_message
+    assert "API key" not in document.failure_message
+    assert document.attempt_log[-1]["stage"] == Stage.INDEXING
 
 
 # --- lost workers and a failing database ------------------------------------------------------

@@ -8,9 +8,10 @@ staff member can read.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
@@ -36,8 +37,21 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?)s\s*$")
 _RETRY_IN = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
 
 
-# A word, or a single punctuation mark or symbol: each is at least one token.
-_WORD_OR_MARK = re.compile(r"\w+|[^\w\s]")
+# The token model (the same one the test double counts with, tests/doubles/gemini_tokens.py;
+# sources in docs/doubles.md): Gemini's SentencePiece vocabulary "splits digits", so every
+# digit is a token of its own, as is every punctuation mark, symbol and CJK character; runs
+# of other letters take about one token per 4 bytes ("a token is equivalent to about 4
+# characters"); a single space before a piece is free, other whitespace runs one per 31.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_LETTER_RUN = re.compile(rf"(?:(?![{_CJK}])[^\W\d_])+")
+_WHITESPACE_RUN = re.compile(r"\s+")
+_BYTES_PER_LETTER_TOKEN = 4
+_WHITESPACE_PER_TOKEN = 31
+
+# Daily quotas reset at midnight Pacific time (reference A.3); a per-day 429's RetryInfo still
+# says "under a minute", so the wait is computed here.
+_QUOTA_RESET_ZONE = ZoneInfo("America/Los_Angeles")
+_AFTER_RESET = 60.0  # seconds past midnight before trying again: clocks differ
 
 
 class GeminiEmbedder:
@@ -72,6 +86,9 @@ class GeminiEmbedder:
         self.chunk_overlap = chunk_overlap
         self.batch_size = batch_size
         self.timeout_seconds = timeout_seconds
+        # what the embedding cache keys a document vector by (documents/pipeline/embed.py)
+        self.document_task_type = "RETRIEVAL_DOCUMENT"
+        self.sends_title = True
         self._client = genai.Client(
             api_key=api_key,
             http_options=types.HttpOptions(
@@ -87,21 +104,30 @@ class GeminiEmbedder:
 
     # Embedder protocol -------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
-        """A conservative estimate: the larger of ceil(UTF-8 bytes / 3) and the number of
-        words plus punctuation marks.
+        """An estimate of Gemini's token count for ``text``, meant never to fall short.
 
-        There is no local tokenizer for gemini-embedding-001 (the SDK's LocalTokenizer maps only
-        the generative models and downloads its model at first use) and a countTokens call per
-        chunk would cost a request each. Bytes / 3 over-counts ordinary text: English averages
-        about 4 characters (= 4 bytes) per token, and CJK characters are 3 bytes each and come
-        out at about 1 token per character. It under-counts text made of isolated symbols --
-        the dot leaders of a table of contents, the cells of a numeric table -- where nearly
-        every mark is a token of its own, hence the second count. Chunks also target
-        ``chunk_tokens`` (half the 2,048 limit by default), not the limit itself."""
-        return max(
-            math.ceil(len(text.encode("utf-8")) / 3),
-            len(_WORD_OR_MARK.findall(text)),
-        )
+        There is no local tokenizer for gemini-embedding-001 (the SDK's LocalTokenizer maps
+        only the generative models and downloads its model at first use) and a countTokens
+        call per chunk would cost a request each. What is documented: the tokenizer splits
+        digits (so "2026" is four tokens, and a table of figures costs one token per digit
+        and per separator), and ordinary text averages about 4 characters per token. So:
+        one token per digit, punctuation mark, symbol and CJK character; one per 4 UTF-8
+        bytes of each run of letters, rounded up; none for a single space, one per 31
+        characters of any other whitespace. An estimate of bytes / 3 counted the 2,255 bytes
+        of "1234567890 " x 205 as 752 tokens where they cost 2,050. Chunks target
+        ``chunk_tokens`` (half the 2,048 limit by default): the margin for a real tokenizer
+        that counts some rare words higher. The same count is charged to the shared quota."""
+        letters = _LETTER_RUN.findall(text)
+        spaces = _WHITESPACE_RUN.findall(text)
+        per = _BYTES_PER_LETTER_TOKEN
+        tokens = sum(-(-len(w.encode("utf-8", "surrogatepass")) // per) for w in letters)
+        tokens += sum(0 if r == " " else -(-len(r) // _WHITESPACE_PER_TOKEN) for r in spaces)
+        # every other character -- digit, mark, symbol, CJK -- is a token of its own
+        tokens += len(text) - sum(map(len, letters)) - sum(map(len, spaces))
+        return tokens
+
+    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
+        return [self.count_tokens(text) for text in texts]
 
     def embed_documents(self, texts: Sequence[str], *, title: str = "") -> list[list[float]]:
         vectors: list[list[float]] = []
@@ -193,13 +219,58 @@ def _retry_delay(exc: errors.APIError) -> float | None:
     return float(match.group(1)) if match else None
 
 
+def _quota_ids(exc: errors.APIError) -> list[str]:
+    """The quotaId of each QuotaFailure violation ("EmbedContentRequestsPerDay..." etc.)."""
+    body = exc.details if isinstance(exc.details, dict) else {}
+    ids = []
+    for detail in (body.get("error") or {}).get("details") or []:
+        if isinstance(detail, dict) and detail.get("@type", "").endswith("rpc.QuotaFailure"):
+            ids += [str(v.get("quotaId", "")) for v in detail.get("violations") or []]
+    return ids
+
+
+def _quota_names(quota_ids: list[str]) -> str:
+    names = []
+    for quota_id in quota_ids:
+        what = "tokens" if "Tokens" in quota_id else "requests"
+        per = "day" if "PerDay" in quota_id else "minute"
+        name = f"{what} per {per}"
+        if name not in names:
+            names.append(name)
+    return " and ".join(names)
+
+
+def seconds_until_daily_reset(now: datetime | None = None) -> float:
+    """Seconds until the next midnight Pacific time, when Gemini's daily quotas reset."""
+    now = now or datetime.now(_QUOTA_RESET_ZONE)
+    local = now.astimezone(_QUOTA_RESET_ZONE)
+    midnight = datetime.combine(
+        local.date() + timedelta(days=1), datetime.min.time(), tzinfo=_QUOTA_RESET_ZONE
+    )
+    return (midnight - local).total_seconds() + _AFTER_RESET
+
+
 def _from_api_error(exc: errors.APIError) -> ApplicationError:
     code, message = exc.code, _plain(exc.message)
     if code == 429:
+        quota_ids = _quota_ids(exc)
+        if any("PerDay" in q for q in quota_ids):
+            # Waiting the RetryInfo's "under a minute" cannot help: the document waits for the
+            # reset, parked, instead of spending its retries.
+            wait = seconds_until_daily_reset()
+            resume = datetime.now(_QUOTA_RESET_ZONE) + timedelta(seconds=wait)
+            return TransientError(
+                f"Gemini's daily quota ({_quota_names(quota_ids)}) is used up; the document "
+                f"waits until it resets at midnight Pacific time "
+                f"({resume.astimezone(ZoneInfo('UTC')):%Y-%m-%d %H:%M} UTC).",
+                FailureKind.RATE_LIMITED,
+                retry_after=wait,
+            )
         delay = _retry_delay(exc)
         when = f" Gemini asked to wait {delay:g} s." if delay is not None else ""
+        which = f" ({_quota_names(quota_ids)})" if quota_ids else ""
         return TransientError(
-            f"Gemini is rate limiting our requests (quota exceeded).{when}",
+            f"Gemini is rate limiting our requests (quota exceeded{which}).{when}",
             FailureKind.RATE_LIMITED,
             retry_after=delay,
         )

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
+from google import genai
+from google.genai import types
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from documents.errors import FailureKind, PermanentError, TransientError
-from documents.pipeline.embedders.gemini import GeminiEmbedder
+from documents.pipeline.embedders.gemini import GeminiEmbedder, seconds_until_daily_reset
+from tests.doubles import gemini_tokens
 from tests.doubles.gemini import GeminiDouble, fake_vector
 
 
@@ -178,12 +185,100 @@ def test_errors_survive_celerys_rebuild_from_args(embedder, gemini_double):
     )
 
 
-def test_token_count_is_utf8_bytes_over_3_rounded_up(embedder):
+def test_token_count_is_one_per_digit_mark_and_cjk_character_and_4_bytes_of_letters(embedder):
     assert embedder.count_tokens("") == 0
-    assert embedder.count_tokens("hello") == 2  # 5 bytes
-    assert embedder.count_tokens("文字") == 2  # 6 bytes: one per CJK character
+    assert embedder.count_tokens("hello") == 2  # 5 bytes of letters
+    assert embedder.count_tokens("文字") == 2  # one per CJK character
+    assert embedder.count_tokens("2026") == 4  # Gemini's tokenizer splits digits
+    assert embedder.count_tokens("3.14%") == 5
+    assert embedder.count_tokens("a\n\nb") == 3  # a newline run is a token, one space is not
     assert embedder.max_input_tokens == 2048
     assert (embedder.chunk_tokens, embedder.chunk_overlap, embedder.batch_size) == (1024, 100, 100)
+
+
+def test_a_table_of_figures_is_counted_at_what_it_costs_not_a_third_of_it(embedder):
+    table = "1234567890 " * 205  # 2,255 bytes; bytes / 3 said 752 tokens
+    assert embedder.count_tokens(table) == gemini_tokens.count_tokens(table) == 2050
+
+
+_TEXT = st.text(
+    alphabet=st.sampled_from(
+        list("abcdefghij XYZ\n\t\r0123456789.,;:!?%$€_-()'\"/#@")
+        + list("éüßçøñ")
+        + list("文字テキスト한국어")
+        + ["😀", "\u00a0", "\u0301", "ж", "λ"]
+    ),
+    max_size=400,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+def test_our_estimate_never_falls_short_of_the_doubles_count(text):
+    estimate = GeminiEmbedder(api_key="k").count_tokens(text)
+    assert estimate >= gemini_tokens.count_tokens(text)
+
+
+def test_our_estimate_matches_what_the_double_counts_over_http(gemini_double):
+    texts = [
+        "Revenue 2025: 1,234,567.89 EUR (+7.5 %)",
+        "| Q1 | 12.3 | 45.6 |\n| Q2 | 78.9 | 10.1 |",
+        "四半期の売上高は七パーセント増加した。",
+        "Ordinary prose, with a few words of moderate length.",
+    ]
+    client = genai.Client(
+        api_key=GeminiDouble.API_KEY, http_options=types.HttpOptions(base_url=gemini_double.url)
+    )
+    ours = GeminiEmbedder(api_key="k")
+    for text in texts:
+        served = client.models.count_tokens(model="gemini-embedding-001", contents=text)
+        assert ours.count_tokens(text) >= served.total_tokens
+    client.close()
+
+
+def test_a_chunk_of_figures_that_we_size_at_1024_tokens_is_embedded_not_refused(gemini_double):
+    embedder = GeminiEmbedder(api_key=GeminiDouble.API_KEY, base_url=gemini_double.url)
+    figures = " ".join(f"{n:07d}" for n in range(1000))
+    cut = len(figures)
+    while embedder.count_tokens(figures[:cut]) > embedder.chunk_tokens:
+        cut -= 8
+    [vector] = embedder.embed_documents([figures[:cut]])
+    assert len(vector) == 768 and gemini_double.tokens_embedded <= 1024
+
+
+def test_a_per_day_quota_waits_for_the_reset_at_midnight_pacific():
+    double = GeminiDouble(requests_per_day=2)
+    with double:
+        embedder = GeminiEmbedder(api_key=GeminiDouble.API_KEY, base_url=double.url)
+        embedder.embed_documents(["one", "two"])
+        with pytest.raises(TransientError) as caught:
+            embedder.embed_documents(["three"])
+    err = caught.value
+    # the 429 says "retry in under a minute"; only the quotaId says it is a daily quota
+    assert err.kind == FailureKind.RATE_LIMITED and err.retry_after > 60
+    assert abs(err.retry_after - seconds_until_daily_reset()) < 5
+    assert "daily quota (requests per day)" in err.message
+    assert "midnight Pacific time" in err.message and "UTC" in err.message
+
+
+def test_a_per_minute_token_quota_is_named_and_keeps_the_servers_delay():
+    double = GeminiDouble(tokens_per_minute=10)
+    with double:
+        embedder = GeminiEmbedder(api_key=GeminiDouble.API_KEY, base_url=double.url)
+        embedder.embed_documents(["five words in this text"])
+        with pytest.raises(TransientError) as caught:
+            embedder.embed_documents(["and five more words here"])
+    assert "tokens per minute" in caught.value.message
+    assert 0 < caught.value.retry_after <= 60
+
+
+def test_the_daily_reset_is_the_next_midnight_in_los_angeles():
+    # 2026-07-01 06:30 UTC is 23:30 the day before in Los Angeles (PDT, UTC-7)
+    wait = seconds_until_daily_reset(datetime(2026, 7, 1, 6, 30, tzinfo=UTC))
+    assert wait == 30 * 60 + 60
+    # in winter (PST, UTC-8) midnight is 08:00 UTC
+    wait = seconds_until_daily_reset(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    assert wait == 23 * 3600 + 60
 
 
 def test_a_full_size_chunk_by_our_count_is_accepted_by_the_service(embedder, gemini_double):

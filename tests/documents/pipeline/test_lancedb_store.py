@@ -39,7 +39,7 @@ def test_upsert_replaces_by_id_and_lists_by_prefix(store):
 
 @pytest.mark.parametrize("batch", [5000, 3], ids=["one-commit", "over-one-batch"])
 def test_upsert_replacing_leaves_only_the_new_records_under_the_prefix(store, monkeypatch, batch):
-    # Past one batch the store upserts, lists and deletes instead of one merge.
+    # Past one batch the store upserts, then deletes the stale ids and the prefix's others.
     monkeypatch.setattr("documents.pipeline.stores.lancedb_store._UPSERT_BATCH", batch)
     for doc, n in (("a", 10), ("ab", 5), ("b", 7)):
         store.upsert("t1", [VectorRecord(f"{doc}#{i}", vec(i), {"v": 1}) for i in range(n)])
@@ -62,6 +62,24 @@ def test_delete_by_ids_leaves_the_others(store):
     store.delete_ids("t1", ["d#1", "d#3", "missing", "it's quoted"])
     assert store.list_ids("t1", "d#") == [f"d#{i}" for i in (0, 2, 4, 5, 6, 7, 8, 9)]
     store.delete_ids("never-written", ["x"])  # a namespace that does not exist yet
+
+
+def test_a_delete_shows_at_once_and_is_proven_without_a_sequence_number(store):
+    store.upsert("t1", [VectorRecord(f"d#{i}", vec(i)) for i in range(3)])
+    check = store.check_deleted("t1", ["d#0", "d#1", "elsewhere"], written_lsn=None)
+    assert (check.present, check.proven, check.confirmed) == (2, True, False)
+    store.delete_ids("t1", ["d#0", "d#1"])
+    assert store.check_deleted("t1", ["d#0", "d#1"], written_lsn=None).confirmed
+    assert store.check_deleted("never-written", ["x"], written_lsn=None).confirmed
+
+
+def test_a_namespace_is_dropped_and_a_missing_one_is_no_error(store):
+    store.upsert("t1", [VectorRecord("d#0", vec(0))])
+    store.delete_namespace("t1")
+    store.delete_namespace("never-written")
+    assert store.list_ids("t1", "") == []
+    store.upsert("t1", [VectorRecord("d#1", vec(1))])  # the namespace can come back
+    assert store.list_ids("t1", "") == ["d#1"]
 
 
 def test_query_ranks_by_cosine_similarity(store):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from documents.errors import FailureKind, PermanentError, TransientError
-from documents.pipeline.stores.pinecone_store import PineconeStore, fit_metadata
+from documents.pipeline.stores.pinecone_store import PineconeStore, fit_metadata, float32_wire
 from documents.pipeline.types import Match, VectorRecord
-from documents.pipeline.vectors import delete_document_vectors
+from documents.pipeline.vectors import delete_document_vectors, wait_until_deleted
 from tests.doubles.base import ManualClock
 from tests.doubles.pinecone import MAX_METADATA_BYTES, PineconeDouble, metadata_size
 
@@ -39,13 +39,29 @@ def test_2500_records_are_split_into_requests_within_pinecones_limits(store, pin
     assert all(r.status == 200 for r in upserts)  # the double refuses >1000 or >2 MB
     assert all(len(r.body["vectors"]) <= 1000 and r.raw_size <= 2_000_000 for r in upserts)
     assert sum(len(r.body["vectors"]) for r in upserts) == 2500
-    # ~15.7 KB of JSON per 768-d float32 record: bytes decide, not count (2500 / 22 ≈ 114)
-    assert len(upserts) >= 20
+    # ~8.4 KB of JSON per 768-d float32 record: bytes decide, not count (1.8 MB / 8.4 KB ≈ 213;
+    # widened to float64 text they were ~15.7 KB, 114 a request)
+    assert 12 <= len(upserts) <= 14
+    assert 180 < max(len(r.body["vectors"]) for r in upserts) < 250
     # our size estimate matches what the SDK encodes: no request passed our 1.8 MB budget
     assert max(r.raw_size for r in upserts) <= 1_800_000
     stored = pinecone_double.vectors("tenant-a")
     assert len(stored) == 2500
-    assert stored["doc1#1234"] == (recs[1234].values, {"chunk_index": 1234})
+    values, metadata = stored["doc1#1234"]
+    assert metadata == {"chunk_index": 1234}
+    # the same float32 values arrive, written with the fewest digits that identify them
+    assert np.array_equal(np.float32(values), np.float32(recs[1234].values))
+
+
+def test_vectors_travel_as_the_shortest_decimals_that_read_back_as_the_same_float32():
+    row = np.random.default_rng(3).standard_normal(768).astype(np.float32)
+    row[:4] = [0.0, 1e-30, 1.0, -0.1]
+    wire = float32_wire(row)
+    assert np.array_equal(np.float32(wire), row)
+    assert wire[:4] == [0.0, np.float64(np.float32(1e-30)), 1.0, -0.1]
+    widened = json.dumps(row.astype(np.float64).tolist())
+    assert len(json.dumps(wire)) < 0.65 * len(widened)
+    assert max(len(repr(v).lstrip("-0.")) for v in wire[4:]) <= 9  # significant digits
 
 
 def test_small_records_are_split_by_count(pinecone_double):
@@ -75,19 +91,104 @@ def test_delete_ids_sends_at_most_1000_per_request(store, pinecone_double):
     assert len(pinecone_double.ids("t")) == 300
 
 
-def test_upsert_replacing_deletes_the_prefixs_other_ids_only(store, pinecone_double):
+def test_upsert_replacing_deletes_the_stale_ids_it_is_given_without_listing(store, pinecone_double):
     pinecone_double.seed("t", [(f"a#{i}", [1.0] * 768, {}) for i in range(10)])
     pinecone_double.seed("t", [(f"ab#{i}", [1.0] * 768, {}) for i in range(5)])
     pinecone_double.seed("u", [(f"a#{i}", [1.0] * 768, {}) for i in range(10)])
 
-    store.upsert_replacing("t", "a#", records(4, prefix="a#"))
+    stale = [f"a#{i}" for i in range(2, 10)]  # what the database says the document had
+    store.upsert_replacing("t", "a#", records(4, prefix="a#"), stale_ids=stale)
 
     assert sorted(pinecone_double.ids("t")) == sorted(
         [f"a#{i}" for i in range(4)] + [f"ab#{i}" for i in range(5)]
     )
     assert len(pinecone_double.ids("u")) == 10
     deletes = [r for r in pinecone_double.requests if r.path == "/vectors/delete"]
+    # the ids just written are never deleted, even when named stale
     assert [sorted(r.body["ids"]) for r in deletes] == [sorted(f"a#{i}" for i in range(4, 10))]
+    assert not [r for r in pinecone_double.requests if r.path == "/vectors/list"]
+
+
+def test_an_upsert_returns_the_log_sequence_number_it_was_committed_at(store, pinecone_double):
+    assert store.upsert("t", records(3)) == 1
+    batches = []
+    lsn = store.upsert("t", records(300, seed=1), on_batch=lambda n, lsn: batches.append((n, lsn)))
+    assert lsn == pinecone_double.lsn("t") == 3  # two requests after the first write
+    assert batches == [(batches[0][0], 2), (300, 3)]
+    assert store.upsert("t", []) is None
+
+
+def test_a_delete_is_confirmed_only_once_the_search_side_has_caught_up_with_it():
+    clock = ManualClock()
+    with PineconeDouble(lag_seconds=3.0, clock=clock) as double:
+        store = PineconeStore(host=double.url, api_key=PineconeDouble.API_KEY)
+        try:
+            recs = records(5, metadata={"document_id": "doc1"})
+            lsn = store.upsert("t", recs)
+            clock.advance(10)  # written long ago: every read sees it
+            ids = [r.id for r in recs]
+            store.delete_ids("t", ids)
+            check = store.check_deleted("t", ids, written_lsn=lsn)
+            assert check.present > 0 and not check.confirmed  # the delete is not visible yet
+            clock.advance(3.0)
+            assert store.check_deleted("t", ids, written_lsn=lsn).confirmed
+        finally:
+            store.close()
+
+
+def test_absence_right_after_a_write_is_not_taken_for_a_delete():
+    clock = ManualClock()
+    with PineconeDouble(lag_seconds=3.0, clock=clock) as double:
+        store = PineconeStore(host=double.url, api_key=PineconeDouble.API_KEY)
+        try:
+            recs = records(5, metadata={"document_id": "doc1"})
+            lsn = store.upsert("t", recs)
+            ids = [r.id for r in recs]
+            # nothing is visible yet, but the search side has not reached the write's LSN
+            check = store.check_deleted("t", ids, written_lsn=lsn)
+            assert check.present == 0 and not check.proven
+            clock.advance(3.0)
+            check = store.check_deleted("t", ids, written_lsn=lsn)
+            assert check.present > 0 and check.proven
+        finally:
+            store.close()
+
+
+def test_waiting_for_a_delete_is_bounded_and_reports_what_it_saw():
+    clock = ManualClock()
+    with PineconeDouble(lag_seconds=5.0, lag_jitter=2.0, seed=4, clock=clock) as double:
+        store = PineconeStore(host=double.url, api_key=PineconeDouble.API_KEY)
+        try:
+            recs = records(4, metadata={"document_id": "doc1"})
+            lsn = store.upsert("t", recs)
+            ids = [r.id for r in recs]
+            store.delete_ids("t", ids)
+            wait = {"written_lsn": lsn, "interval": 0.5, "clock": clock, "sleep": clock.advance}
+            assert not wait_until_deleted(store, "t", ids, timeout=2.0, **wait)
+            assert wait_until_deleted(store, "t", ids, timeout=30.0, **wait)
+            assert double.visible_ids("t", "query") == [] and double.ids("t") == []
+        finally:
+            store.close()
+
+
+def test_a_namespace_is_deleted_and_one_that_never_existed_is_no_error(store, pinecone_double):
+    store.upsert("t", records(2))
+    store.delete_namespace("t")
+    store.delete_namespace("never-created")
+    assert pinecone_double.namespace_count() == 0
+
+
+def test_the_namespace_limit_is_its_own_failure_with_the_limit_named(pinecone_double):
+    pinecone_double.state.max_namespaces = 2
+    store = PineconeStore(host=pinecone_double.url, api_key=PineconeDouble.API_KEY)
+    store.upsert("tenant-1", records(1))
+    store.upsert("tenant-2", records(1))
+    with pytest.raises(PermanentError) as caught:
+        store.upsert("tenant-3", records(1))
+    assert caught.value.kind == FailureKind.QUOTA_EXCEEDED
+    assert "limit of 2 namespaces" in caught.value.message
+    assert "API key" not in caught.value.message
+    store.upsert("tenant-1", records(2))  # an existing namespace still takes writes
 
 
 def test_namespaces_are_isolated(store, pinecone_double):
@@ -211,20 +312,14 @@ def test_an_id_the_sdk_refuses_is_permanent(store, pinecone_double):
     assert pinecone_double.request_count == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 11, production side not done yet: Pinecone reads lag writes, so the listing "
-    "by prefix right after upsert_replacing sees none of the new ids and the delete deletes "
-    "nothing; the vectors come back once the index catches up",
-)
 def test_a_documents_vectors_deleted_right_after_writing_are_gone_once_the_index_catches_up():
     clock = ManualClock()
     with PineconeDouble(lag_seconds=3.0, clock=clock) as double:
         store = PineconeStore(host=double.url, api_key=PineconeDouble.API_KEY)
         try:
             store.upsert_replacing("t", "doc1#", records(5))
-            delete_document_vectors(store, namespace="t", document_id="doc1")
+            # the database knows the document wrote chunk indexes 0..4
+            delete_document_vectors(store, namespace="t", document_id="doc1", high=5)
             clock.advance(3.0)
             assert double.visible_ids("t", "query") == []
             assert double.ids("t") == []
