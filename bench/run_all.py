@@ -6,7 +6,9 @@
 and this script reads those files back for the summary, which it also writes to
 bench/results/summary.json. The end-to-end bench sets up LlamaIndex's separate virtualenv
 (var/bench-llamaindex-venv) the first time, which takes a few minutes; if that fails it says
-why and reports only our ratio to the embedding bound. About 15-25 minutes on 2 cores.
+why and reports only our ratio to the embedding bound. The retrieval bench (issue 12,
+docs/retrieval.md) comes last; its PostgreSQL rows use BENCH_DATABASE_URL. About 20-35 minutes
+on 2 cores.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ def main() -> None:
             + (["--no-llamaindex"] if args.no_llamaindex else []),
         ),
         ("memory", ["bench_memory.py", *corpus, *runs]),
+        (
+            "retrieval",
+            ["bench_retrieval.py", *corpus] + (["--no-llamaindex"] if args.no_llamaindex else []),
+        ),
     ]
     walls: dict[str, float] = {}
     failed: list[str] = []
@@ -79,8 +85,8 @@ def _read(name: str) -> dict:
 
 def summarise(walls: dict) -> dict:
     rows: list[tuple[str, str]] = []
-    extract, chunk_embed, e2e, memory = (
-        _read(n) for n in ("extract", "chunk_embed", "end_to_end", "memory")
+    extract, chunk_embed, e2e, memory, retrieval = (
+        _read(n) for n in ("extract", "chunk_embed", "end_to_end", "memory", "retrieval")
     )
     if extract:
         t = extract["text_layer"]
@@ -179,8 +185,38 @@ def summarise(walls: dict) -> dict:
                     f"(limit {memory['limit']})",
                 )
             )
+    if retrieval:
+        rows += retrieval_rows(retrieval)
     rows.append(("wall time per bench (s)", ", ".join(f"{k} {v}" for k, v in walls.items())))
     return {"rows": rows, "walls": walls, "load_at_end": _load()}
+
+
+def retrieval_rows(retrieval: dict) -> list[tuple[str, str]]:
+    """Recall@1 / recall@5 of the single sides and the chosen hybrid, all queries of each set."""
+    rows = []
+    fusion = retrieval.get("fusion", {})
+    backend = list(fusion)[-1] if fusion else None
+    picks = [("vector", "vector"), ("sqlite", "SQLite FTS5")]
+    if backend and backend != "sqlite":
+        picks.append((backend, backend.replace("_", " ")))
+    if backend:
+        family = fusion[backend]["chosen_family"]
+        picks.append((f"hybrid[{backend}] {family}", f"hybrid ({family})"))
+    for set_name in ("known_item", "keyword", "low_overlap"):
+        parts = []
+        for key, label in picks:
+            figures = retrieval["rows"].get(key, {}).get("figures", {}).get(set_name)
+            if figures:
+                a = figures["all"]
+                parts.append(f"{label} {a['recall@1']:.2f}/{a['recall@5']:.2f}")
+        rows.append((f"retrieval R@1/R@5, {set_name}", "; ".join(parts)))
+    li = retrieval.get("llamaindex") or {}
+    if "figures" in li:
+        k = li["figures"]["known_item"]["all"]
+        rows.append(
+            ("  LlamaIndex reference, known_item", f"{k['recall@1']:.2f}/{k['recall@5']:.2f}")
+        )
+    return rows
 
 
 def print_summary(summary: dict) -> None:
