@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # LanceDBStore.query asks for columns without ``_distance``, which lance 0.40 answers with a
 # deprecation warning on every search; the benchmark runs thousands of them.
-os.environ.setdefault("LANCE_LOG", "error")
+os.environ.setdefault("LANCEDB_LOG", "error")
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import llamaindex_env  # noqa: E402
@@ -171,24 +171,20 @@ def main() -> None:
             )
             lap(f"fusion on {backend}")
 
-        reference = None
-        if not args.no_llamaindex:
-            reference = llamaindex_row(tenant, sets)
-            lap("LlamaIndex reference")
-
-        chosen = fusion[backends[-1]]
-        latency_queries = _mixed(sets, args.latency_queries)
+        method = fusion[backends[-1]].pop("method_object")
+        for backend in backends[:-1]:
+            fusion[backend].pop("method_object")
         latency_figures = latency.measure(
             texts=texts,
             vectors=vectors,
             embedder=embedder,
-            queries=latency_queries,
+            queries=_mixed(sets, args.latency_queries),
             size=args.latency_chunks,
             depth=DEPTH,
             pg_connection=pg if pg is not None and not isinstance(pg, str) else None,
             pg_ranking=lexical[backends[-1]].ranking if len(backends) > 1 else "bm25",
             sqlite_tokenize=SQLITE_TOKENIZE,
-            fuse=chosen["method_object"].fuse,
+            method=method,
         )
         lap("latency")
         if "postgres" in lexical:
@@ -200,8 +196,6 @@ def main() -> None:
     if pg is not None and not isinstance(pg, str):
         pg.close()
 
-    for backend in fusion.values():
-        backend.pop("method_object")
     result = {
         "corpus": {
             "documents": len(documents),
@@ -216,11 +210,18 @@ def main() -> None:
         "near_identical_jaccard": NEAR,
         "rows": rows,
         "fusion": fusion,
-        "llamaindex": reference,
+        "llamaindex": {"status": "not run (--no-llamaindex)"},
         "latency": latency_figures,
         "walls": walls,
         "load_at_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
+    if not args.no_llamaindex:
+        # written first without it: the reference row is by far the slowest part
+        write_result("retrieval", result)
+        result["llamaindex"] = llamaindex_row(tenant, sets, fresh=args.fresh_vectors)
+        lap("LlamaIndex reference")
+        result["walls"] = walls
+        result["load_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     write_result("retrieval", result)
     print_tables(result)
 
@@ -306,22 +307,28 @@ def fuse_and_report(backend, lexical, vector, sets, judge, signals, rows, chunk_
             "figures": score(collapsed, sets, judge),
         }
     chosen_row = rows[f"hybrid[{backend}] {choice['chosen_family']}"]["figures"]
+    collapsed_row = rows[f"hybrid[{backend}] chosen+collapse_identical"]["figures"]
     return {
         "chosen_family": choice["chosen_family"],
         "chosen": method.label,
         "families": families,
-        "shortfall": {
-            split: shortfall(chosen_row, sides, split) for split in ("tune", "test", "all")
+        "shortfall": {s: shortfall(chosen_row, sides, s) for s in ("tune", "test", "all")},
+        "shortfall_collapsed": {
+            s: shortfall(collapsed_row, sides, s) for s in ("tune", "test", "all")
         },
         "method_object": method,
     }
 
 
-def llamaindex_row(tenant, sets) -> dict:
+def llamaindex_row(tenant, sets, *, fresh: bool) -> dict:
+    """The reference row. Its answers are kept in var/bench-retrieval/ under a hash of its
+    input and script, so a run over the same documents and queries reuses them
+    (``--fresh-vectors`` runs it again)."""
     python, status = llamaindex_env.ensure()
     if python is None:
         return {"status": status}
     queries = [q for qs in sets.values() for q in qs]
+    script = ROOT / "bench" / "retrieval" / "llamaindex_reference.py"
     with tempfile.TemporaryDirectory(prefix="bench-retrieval-li-") as tmp:
         given = Path(tmp) / "in.json"
         answer = Path(tmp) / "out.json"
@@ -341,15 +348,21 @@ def llamaindex_row(tenant, sets) -> dict:
             ),
             encoding="utf-8",
         )
-        script = ROOT / "bench" / "retrieval" / "llamaindex_reference.py"
-        proc = subprocess.run(
-            [str(python), str(script), "--input", str(given), "--output", str(answer)],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            return {"status": f"failed: {proc.stderr.strip().splitlines()[-3:]}"}
-        out = json.loads(answer.read_text(encoding="utf-8"))
+        key = hashlib.sha256(given.read_bytes() + script.read_bytes()).hexdigest()[:16]
+        kept = CACHE / f"llamaindex-{key}.json"
+        if kept.exists() and not fresh:
+            status += f"; answers reused from {kept.relative_to(ROOT)}"
+        else:
+            proc = subprocess.run(
+                [str(python), str(script), "--input", str(given), "--output", str(answer)],
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode != 0:
+                return {"status": f"failed: {proc.stderr.strip().splitlines()[-3:]}"}
+            CACHE.mkdir(parents=True, exist_ok=True)
+            kept.write_bytes(answer.read_bytes())
+        out = json.loads(kept.read_text(encoding="utf-8"))
     result = {
         "status": status,
         "versions": llamaindex_env.versions(),
@@ -398,7 +411,8 @@ def print_tables(result: dict) -> None:
     for backend, found in result["fusion"].items():
         print(
             f"\nfusion on {backend}: chosen {found['chosen_family']}: {found['chosen']}; "
-            f"worst shortfall vs the better side {found['shortfall']}"
+            f"worst shortfall vs the better side {found['shortfall']}, with identical chunks "
+            f"collapsed {found['shortfall_collapsed']}"
         )
     print(
         "\n=== latency, synthetic tenant of "

@@ -87,15 +87,15 @@ def fusion_grid(signals: Signals) -> dict[str, list]:
     weights = (0.5, 0.6, 0.7, 0.8, 0.9)
     adaptive = []
     for base in (RRF(k=60), RRF(k=10), Convex()):
-        for signal_name, signal, thresholds in (
-            ("term_coverage", signals.term_coverage, (0.5, 0.6, 0.7, 0.8, 0.9)),
-            ("score_margin", signals.score_margin, (0.05, 0.1, 0.2, 0.3)),
-            ("short_query", signals.short_query, (0.5,)),
+        for signal_name, thresholds in (
+            ("term_coverage", (0.5, 0.6, 0.7, 0.8, 0.9)),
+            ("score_margin", (0.05, 0.1, 0.2, 0.3)),
+            ("short_query", (0.5,)),
         ):
             for threshold in thresholds:
                 for high in (0.7, 0.8, 0.9, 1.0):
                     for low in (0.0, 0.1, 0.2, 0.3):
-                        adaptive.append(Adaptive(base, signal_name, signal, threshold, high, low))
+                        adaptive.append(Adaptive(base, signal_name, threshold, high, low, signals))
     return {
         "plain RRF": [RRF(k=60)],
         "weighted RRF": [RRF(w_lex=w, w_vec=1 - w, k=k) for k in (10, 30, 60) for w in weights],

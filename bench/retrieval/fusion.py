@@ -16,8 +16,8 @@ one ranked above it, so that copies of a re-uploaded document do not fill the to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from retrieval.corpus import words
 from retrieval.retrievers import ScoredRetriever, query_terms
@@ -33,8 +33,15 @@ class RRF:
     k: int = 60
 
     @property
+    def kind(self) -> str:
+        return f"RRF k={self.k}"
+
+    @property
     def label(self) -> str:
         return f"RRF k={self.k} w_lex={self.w_lex:g} w_vec={self.w_vec:g}"
+
+    def for_texts(self, chunk_texts: dict[str, str]) -> RRF:
+        return self
 
     def fuse_weighted(self, lexical: Scored, vector: Scored, w_lex: float, w_vec: float):
         scores: dict[str, float] = {}
@@ -51,9 +58,14 @@ class RRF:
 class Convex:
     alpha: float = 0.5  # weight of the lexical side
 
+    kind = "convex min-max"
+
     @property
     def label(self) -> str:
         return f"convex min-max alpha_lex={self.alpha:g}"
+
+    def for_texts(self, chunk_texts: dict[str, str]) -> Convex:
+        return self
 
     def fuse_weighted(self, lexical: Scored, vector: Scored, w_lex: float, w_vec: float):
         scores: dict[str, float] = {}
@@ -127,25 +139,31 @@ class Signals:
 
 @dataclass(frozen=True)
 class Adaptive:
-    """Lexical weight ``high`` when ``signal >= threshold``, else ``low``; the vector side gets
-    1 minus it (RRF weights and convex alpha alike)."""
+    """Lexical weight ``high`` when the signal named ``signal_name`` (a method of ``Signals``)
+    is at least ``threshold``, else ``low``; the vector side gets 1 minus it (RRF weights and
+    convex alpha alike). ``signals`` holds the chunk texts the signal reads; ``for_texts``
+    gives the same method over another tenant's chunks."""
 
     base: RRF | Convex
     signal_name: str
-    signal: Callable[[str, Scored, Scored], float]
     threshold: float
     high: float
     low: float
+    signals: Signals = field(compare=False, repr=False)
 
     @property
     def label(self) -> str:
         return (
-            f"adaptive[{self.base.label.split(' w_lex')[0].split(' alpha')[0]}] "
-            f"{self.signal_name}>={self.threshold:g} ? w_lex={self.high:g} : w_lex={self.low:g}"
+            f"adaptive {self.base.kind}: {self.signal_name} >= {self.threshold:g} ? "
+            f"w_lex {self.high:g} : w_lex {self.low:g}"
         )
 
+    def for_texts(self, chunk_texts: dict[str, str]) -> Adaptive:
+        return replace(self, signals=Signals(chunk_texts))
+
     def fuse(self, query: str, lexical: Scored, vector: Scored) -> list[str]:
-        w_lex = self.high if self.signal(query, lexical, vector) >= self.threshold else self.low
+        signal = getattr(self.signals, self.signal_name)(query, lexical, vector)
+        w_lex = self.high if signal >= self.threshold else self.low
         return self.base.fuse_weighted(lexical, vector, w_lex, 1.0 - w_lex)
 
 
@@ -159,7 +177,7 @@ class Hybrid:
         self, lexical: ScoredRetriever, vector: ScoredRetriever, method, *, depth: int = 50
     ):
         self.lexical, self.vector, self.method, self.depth = lexical, vector, method, depth
-        self.name = f"hybrid ({method.label})"
+        self.name = f"hybrid ({method.label}) over {lexical.name}"
 
     def search(self, query: str, k: int) -> list[str]:
         lexical = self.lexical.search_scored(query, self.depth)

@@ -72,10 +72,11 @@ def measure(
     pg_connection,
     pg_ranking: str,
     sqlite_tokenize: str,
-    fuse: Callable[[str, list, list], list[str]],
+    method,
 ) -> dict:
     """Median and p95 of each step of a hybrid search over a tenant of ``size`` chunks."""
     ids, synthetic_texts, synthetic_vectors = synthetic_tenant(texts, vectors, size)
+    fuse = method.for_texts(dict(zip(ids, synthetic_texts, strict=True))).fuse
     results: dict = {"chunks": size, "depth": depth}
     with tempfile.TemporaryDirectory(prefix="bench-retrieval-latency-") as tmp:
         vector = VectorRetriever.build(Path(tmp) / "lancedb", embedder, ids, synthetic_vectors)

@@ -145,8 +145,10 @@ class PostgresFTSRetriever(_Ranked):
     * ``ts_rank_cd``: the built-in cover-density rank of the ``websearch_to_tsquery`` of the
       terms, joined with ``conjunction`` (OR or AND). It has no inverse document frequency: a
       chunk that repeats a common query word outranks one that has the rare ones.
-    * ``all_terms_first``: the OR query, chunks that match every term first (the AND
-      query), then ``ts_rank_cd``: an AND search that falls back to OR within one query.
+    * ``all_terms_first``: the OR query's matches, those that match every term first, ranked
+      by ``ts_rank_cd`` of the AND query (whose covers must hold every term, so chunks with
+      the terms close together come first), then the rest by ``ts_rank_cd`` of the OR query:
+      an AND search that falls back to OR within one query.
     * ``bm25``: Okapi BM25 (k1 1.2, b 0.75) computed in SQL over the OR query's matches, from
       each chunk's term frequencies (``unnest(tsv)``) and a table of document frequencies
       built at load time from ``ts_stat`` (in production it would be maintained as chunks
@@ -225,8 +227,8 @@ class PostgresFTSRetriever(_Ranked):
                     f"SELECT chunk_id, (tsv @@ q_all)::int + ts_rank_cd(tsv, q_any) AS rank "
                     f"FROM {t}, websearch_to_tsquery('english', %s) AS q_any, "
                     "websearch_to_tsquery('english', %s) AS q_all "
-                    "WHERE tsv @@ q_any ORDER BY (tsv @@ q_all) DESC, ts_rank_cd(tsv, q_any) "
-                    "DESC, chunk_id LIMIT %s",
+                    "WHERE tsv @@ q_any ORDER BY (tsv @@ q_all) DESC, ts_rank_cd(tsv, q_all) "
+                    "DESC, ts_rank_cd(tsv, q_any) DESC, chunk_id LIMIT %s",
                     (" or ".join(terms), " ".join(terms), k),
                 )
             else:
