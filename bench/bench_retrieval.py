@@ -22,8 +22,9 @@ and what every figure here means. In one process:
 4. The LlamaIndex reference row in its own virtualenv (bench/llamaindex_env.py).
 5. Latency on a synthetic tenant of ``--latency-chunks`` chunks.
 
-Writes bench/results/retrieval.json and prints the tables. A few minutes on 2 cores once the
-vectors are cached and LlamaIndex's virtualenv exists; the first run embeds ~2,800 chunks.
+Writes bench/results/retrieval.json and prints the tables. The first run is the slow one
+(embedding the tenant's chunks, and LlamaIndex embedding its own); docs/retrieval.md has the
+measured run times.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Both the set builder and the benchmark read the files through the project's own 
 (``extract_text`` with default ``ExtractOptions``), so the sentences the queries come from are
 the text the pipeline would chunk. The benchmark corpus is every text-layer PDF and Word file
 of the corpus manifest whose extraction yields text; scans are left out (OCR would make each
-run minutes longer and their text is not what is being measured), and so is the synthetic
+run much longer and their text is not what is being measured), and so is the synthetic
 607-page concatenation (it repeats three of the books, which the re-uploads below cover in a
 controlled way).
 
