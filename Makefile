@@ -13,7 +13,8 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/backoffice
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/9
 TEST_WORKERS ?= 2
 
-.PHONY: run setup test test-services test-embedded bench lint format system-packages browser
+.PHONY: run setup test test-services test-embedded bench bench-retrieval bench-retrieval-sets \
+	lint format system-packages browser
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -60,6 +61,17 @@ test-embedded:
 
 bench: system-packages $(VENV)/.installed
 	$(PY) bench/run_all.py
+
+# The retrieval benchmark alone (issue 12; docs/retrieval.md). Its PostgreSQL rows use a
+# scratch table in BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/bench_retrieval,
+# created when missing).
+bench-retrieval: $(VENV)/.installed
+	$(PY) bench/bench_retrieval.py
+
+# Rebuild the committed query sets from ../shared/corpus (deterministic; needs WordNet).
+bench-retrieval-sets: $(VENV)/.installed
+	$(PIP) install -q -c constraints.txt -e ".[dev,bench-sets]"
+	$(PY) bench/retrieval/build_sets.py
 
 # ruff, and the import contracts in pyproject.toml (layers, a pure pipeline, no cycles).
 lint: $(VENV)/.installed

@@ -14,6 +14,8 @@ why and reports only our ratio to the embedding bound. The upload-latency and bu
 benches need PostgreSQL and Redis (defaults in bench/services_env.py; ``--no-services`` leaves
 them out). About 30-40 minutes on 2 cores, plus about 5 for bench_quality.py (OCR of the
 corpus scans) and 10 for bench_tables.py (pdfplumber on every table page, --runs times).
+The retrieval bench (issue 12, docs/retrieval.md) comes last; its PostgreSQL rows use
+BENCH_DATABASE_URL.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ def main() -> None:
         ("quality", ["bench_quality.py", *corpus]),
         ("tables", ["bench_tables.py", *corpus, *runs]),
         ("onnx", ["bench_onnx.py", *corpus, "--runs", str(min(args.runs, 2))]),
+        (
+            "retrieval",
+            ["bench_retrieval.py", *corpus] + (["--no-llamaindex"] if args.no_llamaindex else []),
+        ),
     ]
     if not args.no_services:
         services = ["--database-url", args.database_url, "--broker-url", args.broker_url]
@@ -111,7 +117,7 @@ def _read(name: str) -> dict:
 
 def summarise(walls: dict) -> dict:
     rows: list[tuple[str, str]] = []
-    extract, chunk_embed, e2e, memory, quality, tables, onnx, upload, bulk, quota = (
+    extract, chunk_embed, e2e, memory, quality, tables, onnx, upload, bulk, quota, retrieval = (
         _read(n)
         for n in (
             "extract",
@@ -124,6 +130,7 @@ def summarise(walls: dict) -> dict:
             "upload_latency",
             "bulk_actions",
             "gemini_quota",
+            "retrieval",
         )
     )
     if extract:
@@ -269,8 +276,38 @@ def summarise(walls: dict) -> dict:
                 f"{quota['reprocess']['embedding_requests']} embedding requests",
             )
         )
+    if retrieval:
+        rows += retrieval_rows(retrieval)
     rows.append(("wall time per bench (s)", ", ".join(f"{k} {v}" for k, v in walls.items())))
     return {"rows": rows, "walls": walls, "load_at_end": _load()}
+
+
+def retrieval_rows(retrieval: dict) -> list[tuple[str, str]]:
+    """Recall@1 / recall@5 of the single sides and the chosen hybrid, all queries of each set."""
+    rows = []
+    fusion = retrieval.get("fusion", {})
+    backend = list(fusion)[-1] if fusion else None
+    picks = [("vector", "vector"), ("sqlite", "SQLite FTS5")]
+    if backend and backend != "sqlite":
+        picks.append((backend, backend.replace("_", " ")))
+    if backend:
+        family = fusion[backend]["chosen_family"]
+        picks.append((f"hybrid[{backend}] {family}", f"hybrid ({family})"))
+    for set_name in ("known_item", "keyword", "low_overlap"):
+        parts = []
+        for key, label in picks:
+            figures = retrieval["rows"].get(key, {}).get("figures", {}).get(set_name)
+            if figures:
+                a = figures["all"]
+                parts.append(f"{label} {a['recall@1']:.2f}/{a['recall@5']:.2f}")
+        rows.append((f"retrieval R@1/R@5, {set_name}", "; ".join(parts)))
+    li = retrieval.get("llamaindex") or {}
+    if "figures" in li:
+        k = li["figures"]["known_item"]["all"]
+        rows.append(
+            ("  LlamaIndex reference, known_item", f"{k['recall@1']:.2f}/{k['recall@5']:.2f}")
+        )
+    return rows
 
 
 def _onnx_rows(onnx: dict) -> list[tuple[str, str]]:
