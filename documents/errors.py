@@ -23,6 +23,7 @@ class FailureKind:
     DIMENSION_MISMATCH = "dimension_mismatch"
     REJECTED = "rejected"  # the provider refused the request (bad key, invalid argument)
     MISSING_FILE = "missing_file"
+    OVER_LIMIT = "over_limit"  # over a tenant's page or cost limit (preflight estimate)
     # transient (retried in the task, then by the scheduled retry)
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"  # network errors, timeouts, 5xx
@@ -40,6 +41,7 @@ class FailureKind:
         DIMENSION_MISMATCH: "Embedding dimension mismatch",
         REJECTED: "Refused by a provider",
         MISSING_FILE: "Stored file missing",
+        OVER_LIMIT: "Over the tenant's limit",
         RATE_LIMITED: "Rate limited",
         UNAVAILABLE: "Service unavailable",
         WORKER_LOST: "Worker lost",
@@ -98,3 +100,11 @@ class NotAMember(ApplicationError):
     """The caller asked to act on a tenant they do not belong to."""
 
     http_status = 403
+
+
+class OverLimit(InvalidUpload):
+    """The preflight estimate is over one of the tenant's limits and the tenant refuses such
+    uploads. 413: the document is larger -- in pages or in cost -- than this tenant accepts."""
+
+    default_kind = FailureKind.OVER_LIMIT
+    http_status = 413
