@@ -24,7 +24,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from documents import dispatch, lifecycle, storage
+from documents import dispatch, estimates, lifecycle, storage
 from documents.clients import extract_options, get_embedder, get_vector_store
 from documents.errors import ApplicationError, FailureKind, PermanentError, TransientError
 from documents.lifecycle import Claim, ClaimLost
@@ -32,6 +32,8 @@ from documents.models import Chunk, Document, Stage, Status
 from documents.pipeline.chunk import split_text
 from documents.pipeline.embed import embed_chunks
 from documents.pipeline.extract import extract_text
+from documents.pipeline.fingerprint import text_fingerprint
+from documents.pipeline.preflight import FULL
 from documents.pipeline.types import Page
 from documents.pipeline.vectors import (
     check_dimension,
@@ -198,6 +200,19 @@ class StageRunner:
             yield page
 
 
+def estimate_now(held: Claim, path) -> None:
+    """The ``estimating`` stage: the preflight of every page, for a document whose upload
+    only read its structure. A file the preflight cannot read keeps the estimate it had: the
+    extraction that follows says what is wrong with it."""
+    document = held.document
+    facts = estimates.inspect(
+        path, content_type=document.content_type, size_bytes=document.size_bytes, depth=FULL
+    )
+    if facts.complete:
+        record = estimates.preflight_record(facts)
+        held.write(preflight={**(document.preflight or {}), **record})
+
+
 def run_stages(document_id, *, task_id: str, retries: int) -> dict | None:
     """Run every stage for one document. Returns a summary dict, or None when the document
     was not ours to process (already claimed, cancelled, or no longer processing)."""
@@ -212,6 +227,9 @@ def run_stages(document_id, *, task_id: str, retries: int) -> dict | None:
     with ExitStack() as cleanup:
         with runner.stage(Stage.DOWNLOADING):
             path = cleanup.enter_context(storage.local_copy(document.storage_key))
+        if not document.estimate.get("complete"):
+            with runner.stage(Stage.ESTIMATING):
+                estimate_now(held, path)
         with runner.stage(Stage.EXTRACTING):
             extraction = extract_text(
                 path, content_type=document.content_type, options=extract_options()
@@ -220,6 +238,8 @@ def run_stages(document_id, *, task_id: str, retries: int) -> dict | None:
             # Only the text is kept (a few MB for a 600-page book); rendered pages and
             # PDF objects are released page by page inside extract_text.
             pages = list(runner.tracked(extraction.pages, extraction.page_count))
+        # The same text in another file of the tenant shows on the document page.
+        held.write(text_fingerprint=text_fingerprint(p.text for p in pages))
 
     with runner.stage(Stage.CHUNKING):
         chunks = split_text(
@@ -278,5 +298,11 @@ def run_stages(document_id, *, task_id: str, retries: int) -> dict | None:
         embedding_model=embedder.model_name,
         embedding_dimension=embedder.dimension,
         vector_count=len(chunks),
+        actuals=estimates.actuals(
+            pages=pages,
+            chunks=chunks,
+            ocr_pages=sum(1 for p in pages if p.ocr),
+            timings=runner.timings,
+        ),
     )
     return {"document_id": str(document.pk), "status": Status.COMPLETED, "chunks": len(chunks)}

@@ -1,0 +1,190 @@
+"""The audit trail: every staff action on documents and tenants, written where it happens.
+
+The services call ``record`` (or ``record_documents`` for document ids) with the ``source``
+their caller passes -- the admin, the API, a command, a schedule -- and the user acting. The
+rules:
+
+* **Recording never makes the action fail.** The entry is written in a savepoint; any error
+  (a database error, a value that does not serialise) is logged and swallowed, and the
+  action's own transaction carries on untouched.
+* **A bulk action is one entry per tenant**, with every id in one JSON list and the count,
+  written in one INSERT -- never one write per row. Entries of one action share a ``batch``.
+* **Entries are scoped like everything else**: each belongs to one tenant, so a tenant's
+  staff see exactly their tenants' entries (``selectors.audit_entries_for_user``).
+
+``manage.py reconcile`` (and anything else that acts on a tenant's documents) records its
+work with ``record_documents(action=RECONCILE, ...)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from documents.models import AuditEntry, Document, Tenant
+
+logger = logging.getLogger(__name__)
+
+Source = AuditEntry.Source
+
+# The actions, as stored in AuditEntry.action.
+UPLOAD = "upload"
+REPROCESS = "reprocess"
+RETRY = "retry"
+CANCEL = "cancel"
+PURGE = "purge"
+DELETE = "delete"
+EDIT = "edit"
+RELEASE = "release"
+HOLD = "hold"
+REQUEUE = "requeue"
+RECONCILE = "reconcile"
+TENANT_CREATE = "tenant.create"
+TENANT_EDIT = "tenant.edit"
+TENANT_DELETE = "tenant.delete"
+MEMBERSHIP_ADD = "membership.add"
+MEMBERSHIP_EDIT = "membership.edit"
+MEMBERSHIP_REMOVE = "membership.remove"
+
+ACTIONS = {
+    UPLOAD: "Upload",
+    REPROCESS: "Reprocess",
+    RETRY: "Retry",
+    CANCEL: "Cancel",
+    PURGE: "Purge vectors",
+    DELETE: "Delete",
+    EDIT: "Edit",
+    RELEASE: "Release held",
+    HOLD: "Hold",
+    REQUEUE: "Re-queue stalled",
+    RECONCILE: "Reconcile",
+    TENANT_CREATE: "Tenant created",
+    TENANT_EDIT: "Tenant edited",
+    TENANT_DELETE: "Tenant deleted",
+    MEMBERSHIP_ADD: "Member added",
+    MEMBERSHIP_EDIT: "Member's role changed",
+    MEMBERSHIP_REMOVE: "Member removed",
+}
+
+
+def _actor(by) -> tuple:
+    if by is None or not getattr(by, "pk", None):
+        return None, ""
+    return by, by.get_username()
+
+
+def record(
+    *,
+    action: str,
+    source: str | None,
+    by=None,
+    tenant: Tenant | None = None,
+    object_ids: Iterable = (),
+    count: int | None = None,
+    details: dict | None = None,
+) -> AuditEntry | None:
+    """Record one action on one tenant (or on none: a superuser's action on the whole
+    system). Returns the entry, or None when it could not be written (logged)."""
+    ids = [str(pk) for pk in object_ids]
+    entries = _write(
+        [
+            _entry(
+                action=action,
+                source=source,
+                by=by,
+                tenant=tenant,
+                ids=ids,
+                count=len(ids) if count is None else count,
+                details=details,
+                batch=uuid.uuid4(),
+            )
+        ]
+    )
+    return entries[0] if entries else None
+
+
+def record_documents(
+    *,
+    action: str,
+    source: str | None,
+    ids: Iterable,
+    by=None,
+    details: dict | None = None,
+    tenant_of: dict | None = None,
+) -> list[AuditEntry]:
+    """Record an action on documents: one entry per tenant of ``ids``, written in one INSERT.
+    ``tenant_of`` ({document id as a string: tenant}) is for rows that no longer exist (a delete);
+    otherwise the tenants are read in one query. Nothing is written for no ids."""
+    try:
+        ids = [str(pk) for pk in ids]
+        if not ids:
+            return []
+        if tenant_of is None:
+            tenant_of = _tenants_of(ids)
+        by_tenant: dict = defaultdict(list)
+        for pk in ids:
+            by_tenant[tenant_of.get(pk)].append(pk)
+        batch = uuid.uuid4()
+        rows = [
+            _entry(
+                action=action,
+                source=source,
+                by=by,
+                tenant=tenant,
+                ids=tenant_ids,
+                count=len(tenant_ids),
+                details=details,
+                batch=batch,
+            )
+            for tenant, tenant_ids in by_tenant.items()
+        ]
+    except Exception:  # noqa: BLE001 - recording must never make the action fail
+        logger.exception("could not record the audit entry for %s", action)
+        return []
+    return _write(rows)
+
+
+def _tenants_of(ids: list[str]) -> dict:
+    tenants = {}
+    pairs = Document.objects.filter(pk__in=ids).values_list("pk", "tenant_id")
+    by_pk = {t.pk: t for t in Tenant.objects.filter(pk__in={t for _, t in pairs})}
+    for pk, tenant_id in pairs:
+        tenants[str(pk)] = by_pk.get(tenant_id)
+    return tenants
+
+
+def _entry(*, action, source, by, tenant, ids, count, details, batch) -> AuditEntry:
+    actor, name = _actor(by)
+    return AuditEntry(
+        actor=actor,
+        actor_name=name,
+        source=source or Source.UNKNOWN,
+        tenant=tenant,
+        tenant_name=tenant.name if tenant is not None else "",
+        action=action,
+        object_ids=ids,
+        count=count,
+        details=details or {},
+        batch=batch,
+    )
+
+
+def _write(rows: list[AuditEntry]) -> list[AuditEntry]:
+    if not rows:
+        return []
+    try:
+        # A savepoint: if the INSERT fails, only it is rolled back, and the transaction the
+        # action runs in (when there is one) is still usable.
+        with transaction.atomic():
+            return AuditEntry.objects.bulk_create(rows)
+    except Exception:  # noqa: BLE001 - recording must never make the action fail
+        logger.exception(
+            "could not record the audit entry for %s (%d ids)",
+            rows[0].action,
+            sum(len(r.object_ids) for r in rows),
+        )
+        return []
