@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from documents import services
+from documents.audit import Source
 from documents.models import Membership, Tenant
 from documents.selectors import memberships_for_user, tenants_for_user
 
@@ -63,19 +64,43 @@ class TenantListFilter(admin.SimpleListFilter):
 
 @admin.register(Tenant)
 class TenantAdmin(SuperuserEditsOnly, TenantScopedAdmin):
-    list_display = ["name", "slug", "vector_namespace", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "max_pages_per_document",
+        "max_cost_per_document",
+        "over_limit_action",
+        "created_at",
+    ]
     readonly_fields = ["vector_namespace", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "vector_namespace", "created_at"]}),
+        (
+            "Upload limits",
+            {
+                "fields": ["max_pages_per_document", "max_cost_per_document", "over_limit_action"],
+                "description": "Judged on each upload's preflight estimate. A document over a "
+                "limit is refused (the upload answers with the limit and the estimate) or "
+                "held until an admin releases it from the document list.",
+            },
+        ),
+    ]
 
     def scoped_queryset(self, request):
         return tenants_for_user(request.user)
 
+    def save_model(self, request, obj, form, change):
+        services.tenant_save(tenant=obj, actor=request.user, source=Source.ADMIN)
+
     def delete_model(self, request, obj):
-        services.tenants_delete(queryset=Tenant.objects.filter(pk=obj.pk))
+        services.tenants_delete(
+            queryset=Tenant.objects.filter(pk=obj.pk), actor=request.user, source=Source.ADMIN
+        )
 
     def delete_queryset(self, request, queryset):
-        services.tenants_delete(queryset=queryset)
+        services.tenants_delete(queryset=queryset, actor=request.user, source=Source.ADMIN)
 
     def get_deleted_objects(self, objs, request):
         # Documents are PROTECTed from a bare tenant delete; tenants_delete removes them first,
@@ -92,3 +117,16 @@ class MembershipAdmin(SuperuserEditsOnly, TenantScopedAdmin):
 
     def scoped_queryset(self, request):
         return memberships_for_user(request.user).select_related("user", "tenant")
+
+    def save_model(self, request, obj, form, change):
+        services.membership_save(membership=obj, actor=request.user, source=Source.ADMIN)
+
+    def delete_model(self, request, obj):
+        services.memberships_delete(
+            queryset=self.get_queryset(request).filter(pk=obj.pk),
+            actor=request.user,
+            source=Source.ADMIN,
+        )
+
+    def delete_queryset(self, request, queryset):
+        services.memberships_delete(queryset=queryset, actor=request.user, source=Source.ADMIN)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from documents.models import Document
+from documents.selectors import near_duplicates
 
 
 class IngestRequestSerializer(serializers.Serializer):
@@ -13,6 +15,44 @@ class IngestRequestSerializer(serializers.Serializer):
         required=False,
         help_text="The tenant's slug; required only when you belong to several tenants.",
     )
+    keep_duplicate = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Keep a new copy even when the tenant already has a file with the same "
+        "bytes (SHA-256). Without it such an upload answers 200 with the existing document.",
+    )
+
+
+class EstimateSerializer(serializers.Serializer):
+    """The preflight estimate. Until every page has been looked at (``complete`` false: only
+    the file's structure was read at upload, the ``estimating`` stage reads the rest) only
+    ``pages`` is known."""
+
+    complete = serializers.BooleanField()
+    pages = serializers.IntegerField(allow_null=True)
+    pages_to_ocr = serializers.IntegerField(allow_null=True)
+    tokens = serializers.IntegerField(allow_null=True)
+    chunks = serializers.IntegerField(allow_null=True)
+    requests = serializers.IntegerField(allow_null=True, help_text="Embedding requests.")
+    cost_usd = serializers.FloatField(
+        allow_null=True, help_text="At GEMINI_PRICE_PER_MILLION_TOKENS; null for local."
+    )
+    seconds = serializers.FloatField(
+        allow_null=True, help_text="Expected processing time, from recent throughput."
+    )
+
+
+class ActualSerializer(serializers.Serializer):
+    """What processing found, in the estimate's units; null until the document completes."""
+
+    pages = serializers.IntegerField()
+    ocr_pages = serializers.IntegerField()
+    chars = serializers.IntegerField()
+    tokens = serializers.IntegerField()
+    chunks = serializers.IntegerField()
+    requests = serializers.IntegerField()
+    cost_usd = serializers.FloatField(allow_null=True)
+    seconds = serializers.FloatField()
 
 
 class IngestResponseSerializer(serializers.Serializer):
@@ -22,6 +62,23 @@ class IngestResponseSerializer(serializers.Serializer):
     status_url = serializers.URLField()
     # Always true: ingestion never runs inside the request.
     async_ = serializers.BooleanField(source="async")
+    status = serializers.CharField()
+    stage = serializers.CharField(help_text="queued, or held when over a tenant's limit.")
+    held_reason = serializers.CharField(help_text="Why the document is held; empty if not.")
+    estimate = EstimateSerializer()
+    duplicate = serializers.BooleanField(help_text="Always false on 202.")
+
+
+class IngestDuplicateSerializer(serializers.Serializer):
+    """200: the tenant already has these bytes; nothing was stored or queued."""
+
+    message = serializers.CharField()
+    duplicate = serializers.BooleanField(help_text="Always true on 200.")
+    document_id = serializers.UUIDField(help_text="The existing document.")
+    status_url = serializers.URLField()
+    status = serializers.CharField()
+    stage = serializers.CharField()
+    estimate = EstimateSerializer()
 
 
 class DocumentSerializer(serializers.ModelSerializer):
@@ -53,7 +110,21 @@ class DocumentSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "estimate",
+            "actual",
+            "held_reason",
         ]
+
+    estimate = serializers.SerializerMethodField()
+    actual = serializers.SerializerMethodField()
+
+    @extend_schema_field(EstimateSerializer(allow_null=True))
+    def get_estimate(self, obj: Document):
+        return obj.estimate or None
+
+    @extend_schema_field(ActualSerializer(allow_null=True))
+    def get_actual(self, obj: Document):
+        return obj.actuals or None
 
     def get_progress(self, obj: Document) -> dict:
         return {
@@ -78,3 +149,17 @@ class DocumentSerializer(serializers.ModelSerializer):
         path = reverse("api-document-detail", args=[obj.pk])
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
+
+
+class DocumentDetailSerializer(DocumentSerializer):
+    near_duplicates = serializers.SerializerMethodField()
+
+    class Meta(DocumentSerializer.Meta):
+        fields = [*DocumentSerializer.Meta.fields, "near_duplicates"]
+
+    def get_near_duplicates(self, obj: Document) -> list[dict]:
+        """Documents of the same tenant with the same extracted text in a different file."""
+        return [
+            {"id": str(d.pk), "title": d.title, "same_file": d.sha256 == obj.sha256}
+            for d in near_duplicates(obj)[:20]
+        ]

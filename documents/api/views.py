@@ -14,10 +14,13 @@ from rest_framework.views import APIView
 from documents import services
 from documents.api.errors import error_response
 from documents.api.serializers import (
+    DocumentDetailSerializer,
     DocumentSerializer,
+    IngestDuplicateSerializer,
     IngestRequestSerializer,
     IngestResponseSerializer,
 )
+from documents.audit import Source
 from documents.models import Status
 from documents.selectors import documents_for_user
 
@@ -31,8 +34,15 @@ class IngestView(APIView):
 
     @extend_schema(
         request={"multipart/form-data": IngestRequestSerializer},
-        responses={202: IngestResponseSerializer},
+        responses={202: IngestResponseSerializer, 200: IngestDuplicateSerializer},
         summary="Upload a document for ingestion",
+        description="202: a new document, queued (or held, when its estimate is over one of "
+        "the tenant's limits), with its preflight estimate. 200: the tenant already has a "
+        "file with these bytes (SHA-256); nothing was stored or queued, and the answer names "
+        "the existing document -- send keep_duplicate=true to keep a new copy anyway. Only "
+        "the caller's tenant is compared. 413: over the size limit, or over a tenant's page "
+        "or cost limit when the tenant refuses such documents (the message names the limit "
+        "and the estimate).",
     )
     def post(self, request):
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -48,19 +58,45 @@ class IngestView(APIView):
         tenant = services.tenant_for_upload(
             user=request.user, tenant_slug=form.validated_data.get("tenant")
         )
-        document = services.document_create(
+        upload = services.document_upload(
             tenant=tenant,
             uploaded_file=form.validated_data.get("file"),
             uploaded_by=request.user,
             title=form.validated_data.get("title", ""),
+            keep_duplicate=form.validated_data["keep_duplicate"],
+            source=Source.API,
         )
+        document = upload.document
+        common = {
+            "document_id": str(document.pk),
+            "status_url": request.build_absolute_uri(f"/api/documents/{document.pk}/"),
+            "status": document.status,
+            "stage": document.stage,
+            "estimate": document.estimate,
+        }
+        if upload.duplicate:
+            # 200, not 409: nothing went wrong, the file is there and this is where. A client
+            # follows status_url exactly as after a 202.
+            return Response(
+                {
+                    "message": f"{tenant.name} already has this file (same SHA-256) as "
+                    f"{document.title!r}; nothing was uploaded. Send keep_duplicate=true "
+                    "to keep a new copy.",
+                    "duplicate": True,
+                    **common,
+                },
+                status=status.HTTP_200_OK,
+            )
         return Response(
             {
-                "message": "Processing started",
+                "message": "Held: " + document.held_reason
+                if document.held_reason
+                else "Processing started",
                 "task_id": document.last_task_id,
-                "document_id": str(document.pk),
-                "status_url": request.build_absolute_uri(f"/api/documents/{document.pk}/"),
                 "async": True,
+                "held_reason": document.held_reason,
+                "duplicate": False,
+                **common,
             },
             status=status.HTTP_202_ACCEPTED,
         )
@@ -91,7 +127,7 @@ class DocumentListView(generics.ListAPIView):
 
 
 class DocumentDetailView(generics.RetrieveAPIView):
-    serializer_class = DocumentSerializer
+    serializer_class = DocumentDetailSerializer
 
     def get_queryset(self):
         # Another tenant's document answers 404, as if it did not exist.
