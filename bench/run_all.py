@@ -6,7 +6,8 @@
 and this script reads those files back for the summary, which it also writes to
 bench/results/summary.json. The end-to-end bench sets up LlamaIndex's separate virtualenv
 (var/bench-llamaindex-venv) the first time, which takes a few minutes; if that fails it says
-why and reports only our ratio to the embedding bound. About 15-25 minutes on 2 cores.
+why and reports only our ratio to the embedding bound. About 15-25 minutes on 2 cores, plus
+bench_preflight.py's run of the whole corpus (OCR and embedding included), 10-30 more.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def main() -> None:
             + (["--no-llamaindex"] if args.no_llamaindex else []),
         ),
         ("memory", ["bench_memory.py", *corpus, *runs]),
+        ("preflight", ["bench_preflight.py", *corpus]),
     ]
     walls: dict[str, float] = {}
     failed: list[str] = []
@@ -79,8 +81,8 @@ def _read(name: str) -> dict:
 
 def summarise(walls: dict) -> dict:
     rows: list[tuple[str, str]] = []
-    extract, chunk_embed, e2e, memory = (
-        _read(n) for n in ("extract", "chunk_embed", "end_to_end", "memory")
+    extract, chunk_embed, e2e, memory, preflight = (
+        _read(n) for n in ("extract", "chunk_embed", "end_to_end", "memory", "preflight")
     )
     if extract:
         t = extract["text_layer"]
@@ -179,8 +181,33 @@ def summarise(walls: dict) -> dict:
                     f"(limit {memory['limit']})",
                 )
             )
+    if preflight:
+        rows.extend(preflight_rows(preflight))
     rows.append(("wall time per bench (s)", ", ".join(f"{k} {v}" for k, v in walls.items())))
     return {"rows": rows, "walls": walls, "load_at_end": _load()}
+
+
+def preflight_rows(preflight: dict) -> list[tuple[str, str]]:
+    cost = preflight["preflight_cost_ms"]
+    rows = [
+        (
+            "preflight per file, structure / full",
+            f"median {cost['structure_ms']['median']} / {cost['full_ms']['median']} ms; full "
+            f"{cost['full_ms_per_pdf_page']} ms per PDF page vs text-layer extraction "
+            f"{cost['extracting_ms_per_text_page']} ms",
+        )
+    ]
+    for name, summary in preflight["error_leave_one_out"].items():
+        ocr = summary["pages_to_ocr"]
+        parts = [f"OCR pages exact in {ocr['files_exact']}/{ocr['files']} files"]
+        for quantity in ("tokens_without_ocr", "tokens_with_ocr", "requests", "seconds"):
+            if quantity in summary:
+                q = summary[quantity]
+                parts.append(
+                    f"{quantity} median {q['median_error']:.0%} (total {q['total_error']:+.1%})"
+                )
+        rows.append((f"estimate error, leave-one-out, {name}", "; ".join(parts)))
+    return rows
 
 
 def print_summary(summary: dict) -> None:

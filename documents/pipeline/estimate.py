@@ -14,6 +14,7 @@ Two kinds of rates go in, both plain values:
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -57,6 +58,9 @@ class StageRates:
     chunking_per_1k_tokens: float
     embedding_per_chunk: float
     indexing_per_chunk: float
+    # seconds each stage costs a document whatever its size (opening the file, a first batch,
+    # a commit), by stage name; none for the defaults
+    fixed: dict = field(default_factory=dict)
     # how many processed documents the rates come from (0: the defaults)
     documents: int = 0
 
@@ -148,19 +152,18 @@ def estimate(
 
 def _stage_seconds(preflight, rates: StageRates, *, pages_to_ocr, tokens, chunks, estimating_done):
     pages = preflight.pages or 0
-    text_pages = max(0, pages - pages_to_ocr)
-    seconds = {
+    work = {
         "downloading": preflight.size_bytes / 1_000_000 * rates.downloading_per_mb,
-        "estimating": 0.0
-        if estimating_done or preflight.kind not in ("pdf", "docx")
-        else pages * rates.estimating_per_page,
-        "extracting": text_pages * rates.extracting_per_text_page
+        "extracting": max(0, pages - pages_to_ocr) * rates.extracting_per_text_page
         + pages_to_ocr * rates.extracting_per_ocr_page,
         "chunking": tokens / 1000 * rates.chunking_per_1k_tokens,
         "embedding": chunks * rates.embedding_per_chunk,
         "indexing": chunks * rates.indexing_per_chunk,
     }
-    return {stage: round(value, 2) for stage, value in seconds.items()}
+    if not estimating_done and preflight.kind in ("pdf", "docx"):
+        work["estimating"] = pages * rates.estimating_per_page
+    seconds = {stage: rates.fixed.get(stage, 0.0) + value for stage, value in work.items()}
+    return {stage: round(seconds.get(stage, 0.0), 2) for stage in TIMED_STAGES}
 
 
 # --- the rates, from documents processed here ---------------------------------------------------
@@ -178,56 +181,86 @@ class Processed:
     stage_seconds: dict
 
 
+# The work each stage does, in the unit of its rate.
+_WORK = {
+    "downloading": lambda s: s.size_bytes / 1_000_000,
+    "estimating": lambda s: s.pages,
+    "chunking": lambda s: s.tokens / 1000,
+    "embedding": lambda s: s.chunks,
+    "indexing": lambda s: s.chunks,
+}
+
+
 def measure_stage_rates(samples: Iterable[Processed], defaults: StageRates) -> StageRates:
-    """Seconds per unit for each stage: the total time of that stage over the total work of
-    the documents that had any (a ratio of sums, so one tiny document timed at a few
-    milliseconds cannot swing a rate). A stage no sample measured keeps its default.
+    """Each stage's seconds as a fixed cost per document plus a rate per unit of work,
+    from the documents that ran it. The fixed cost is the median of what the documents
+    spent beyond the plain rate (a median: the first document after a worker starts pays
+    for loading the model, and must not make every later estimate pay it); the rate is the
+    rest of the time over the rest of the work, a ratio of sums, so the large documents
+    that make up most of the time decide it. A stage no sample measured keeps its default.
 
     Extraction mixes two very different costs; the text-page rate comes from documents read
     without OCR, and the OCR rate from the rest, once their text pages are paid for."""
     samples = [s for s in samples if s.stage_seconds]
     if not samples:
         return defaults
+    fixed: dict = {}
+    rates: dict = {}
+    for stage, work in _WORK.items():
+        timed = [(float(s.stage_seconds[stage]), work(s)) for s in samples if _timed(s, stage)]
+        fitted = _fixed_and_rate(timed)
+        if fitted is not None:
+            fixed[stage], rates[stage] = fitted
 
-    def ratio(stage: str, work) -> float | None:
-        return _ratio_of_sums((s.stage_seconds.get(stage), work(s)) for s in samples)
-
-    text_page = _ratio_of_sums(
-        (s.stage_seconds.get("extracting"), s.pages)
+    without_ocr = [
+        (float(s.stage_seconds["extracting"]), s.pages)
         for s in samples
-        if s.ocr_pages == 0 and s.pages
-    )
-    text_page = text_page if text_page is not None else defaults.extracting_per_text_page
+        if _timed(s, "extracting") and s.ocr_pages == 0
+    ]
+    fitted = _fixed_and_rate(without_ocr)
+    if fitted is not None:
+        fixed["extracting"], text_page = fitted
+    else:
+        text_page = defaults.extracting_per_text_page
     ocr_page = _ratio_of_sums(
         (
-            max(0.0, float(s.stage_seconds["extracting"]) - (s.pages - s.ocr_pages) * text_page),
+            max(
+                0.0,
+                float(s.stage_seconds["extracting"])
+                - fixed.get("extracting", 0.0)
+                - (s.pages - s.ocr_pages) * text_page,
+            ),
             s.ocr_pages,
         )
         for s in samples
-        if s.ocr_pages and s.stage_seconds.get("extracting") is not None
+        if s.ocr_pages and _timed(s, "extracting")
     )
-
-    def pick(value, default):
-        return default if value is None else value
-
     return StageRates(
-        downloading_per_mb=pick(
-            ratio("downloading", lambda s: s.size_bytes / 1_000_000), defaults.downloading_per_mb
-        ),
-        estimating_per_page=pick(
-            ratio("estimating", lambda s: s.pages), defaults.estimating_per_page
-        ),
+        downloading_per_mb=rates.get("downloading", defaults.downloading_per_mb),
+        estimating_per_page=rates.get("estimating", defaults.estimating_per_page),
         extracting_per_text_page=text_page,
-        extracting_per_ocr_page=pick(ocr_page, defaults.extracting_per_ocr_page),
-        chunking_per_1k_tokens=pick(
-            ratio("chunking", lambda s: s.tokens / 1000), defaults.chunking_per_1k_tokens
-        ),
-        embedding_per_chunk=pick(
-            ratio("embedding", lambda s: s.chunks), defaults.embedding_per_chunk
-        ),
-        indexing_per_chunk=pick(ratio("indexing", lambda s: s.chunks), defaults.indexing_per_chunk),
+        extracting_per_ocr_page=defaults.extracting_per_ocr_page if ocr_page is None else ocr_page,
+        chunking_per_1k_tokens=rates.get("chunking", defaults.chunking_per_1k_tokens),
+        embedding_per_chunk=rates.get("embedding", defaults.embedding_per_chunk),
+        indexing_per_chunk=rates.get("indexing", defaults.indexing_per_chunk),
+        fixed={stage: round(value, 4) for stage, value in fixed.items()},
         documents=len(samples),
     )
+
+
+def _timed(sample: Processed, stage: str) -> bool:
+    return isinstance(sample.stage_seconds.get(stage), int | float)
+
+
+def _fixed_and_rate(timed: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """(seconds per document, seconds per unit) from (seconds, work) pairs, or None when no
+    pair did any work."""
+    plain = _ratio_of_sums(timed)
+    if plain is None:
+        return None
+    fixed = max(0.0, statistics.median(t - plain * w for t, w in timed))
+    rate = _ratio_of_sums((max(0.0, t - fixed), w) for t, w in timed)
+    return fixed, plain if rate is None else rate
 
 
 def _ratio_of_sums(pairs) -> float | None:

@@ -131,3 +131,22 @@ def test_stage_rates_are_ratios_of_sums_and_separate_ocr_from_text_pages():
 
 def test_without_any_processed_document_the_defaults_are_used():
     assert measure_stage_rates([], STAGES) == STAGES
+
+
+def test_a_fixed_cost_per_document_keeps_small_documents_from_looking_free():
+    # Each document pays 2 s whatever its size, then 0.1 s per chunk.
+    samples = [sample(1, 0, 0.1, embedding=2 + 0.1 * n, chunks=n) for n in (1, 2, 3, 4, 200)]
+    rates = measure_stage_rates(samples, STAGES)
+    small = rates.fixed["embedding"] + 1 * rates.embedding_per_chunk
+    large = rates.fixed["embedding"] + 200 * rates.embedding_per_chunk
+    assert small == pytest.approx(2.1, rel=0.15)
+    assert large == pytest.approx(22.0, rel=0.1)
+    # The plain ratio would have called the small one almost free.
+    assert 1 * (sum(2 + 0.1 * n for n in (1, 2, 3, 4, 200)) / 210) < 0.2
+
+
+def test_the_first_documents_model_loading_does_not_become_every_documents_fixed_cost():
+    samples = [sample(1, 0, 0.1, embedding=35.0, chunks=1)] + [
+        sample(1, 0, 0.1, embedding=0.1 * n, chunks=n) for n in (5, 10, 20, 40)
+    ]
+    assert measure_stage_rates(samples, STAGES).fixed["embedding"] < 1.0
