@@ -177,8 +177,12 @@ def _write(rows: list[AuditEntry]) -> list[AuditEntry]:
     if not rows:
         return []
     try:
-        # A savepoint: if the INSERT fails, only it is rolled back, and the transaction the
-        # action runs in (when there is one) is still usable.
+        if not transaction.get_connection().in_atomic_block:
+            # Autocommit: the INSERT is its own transaction, and a failed one leaves nothing
+            # behind; one round trip instead of BEGIN, INSERT, COMMIT (uploads stay fast).
+            return AuditEntry.objects.bulk_create(rows)
+        # Inside the action's transaction, a savepoint: if the INSERT fails, only it is rolled
+        # back, and the action's transaction is still usable.
         with transaction.atomic():
             return AuditEntry.objects.bulk_create(rows)
     except Exception:  # noqa: BLE001 - recording must never make the action fail

@@ -136,7 +136,7 @@ def actuals(*, pages, chunks, ocr_pages: int, timings: dict) -> dict:
         "tokens": tokens,
         "chunks": len(chunks),
         "requests": math.ceil(len(chunks) / max(1, rates.batch_size)),
-        "cost_usd": round(tokens * rates.price_per_million / 1_000_000, 8)
+        "cost_usd": tokens * rates.price_per_million / 1_000_000
         if rates.price_per_million is not None
         else None,
         "seconds": round(seconds, 2),

@@ -30,11 +30,15 @@ def document_create(
     documents). Always a new document, whatever the tenant already has: ``document_upload``
     is the upload that answers a duplicate with the existing document."""
     checked = _checked_upload(uploaded_file)
-    document = _create(
-        tenant=tenant, checked=checked, uploaded_by=uploaded_by, title=title, source=source
+    return _create(
+        tenant=tenant,
+        checked=checked,
+        uploaded_by=uploaded_by,
+        title=title,
+        on_created=lambda document: _record_uploads(
+            tenant, [document], by=uploaded_by, source=source
+        ),
     )
-    _record_uploads(tenant, [document], by=uploaded_by, source=source)
-    return document
 
 
 @dataclass(frozen=True)
@@ -66,13 +70,23 @@ def document_upload(
     with the existing document instead of processing the same file twice, unless
     ``keep_duplicate``. Only the tenant's own documents are compared. Raises the
     ApplicationError of a refused file."""
-    [upload] = documents_upload(
-        tenant=tenant,
-        files=[(uploaded_file, title)],
+    recorded = []
+
+    def record(document):
+        # In the transaction that creates the document: one commit for both rows.
+        _record_uploads(tenant, [document], by=uploaded_by, source=source)
+        recorded.append(document)
+
+    upload = _upload_one(
+        tenant,
+        uploaded_file,
+        title=title,
         uploaded_by=uploaded_by,
         keep_duplicate=keep_duplicate,
-        source=source,
+        on_created=record,
     )
+    if not recorded:
+        _record_uploads(tenant, [], by=uploaded_by, source=source, results=[upload])
     if upload.error is not None:
         raise upload.error
     return upload
@@ -84,42 +98,53 @@ def documents_upload(
     """Upload several files (``(file, title)`` pairs, read one after the other) to one
     tenant: each becomes a document, is answered by the tenant's existing document with the
     same bytes, or is refused with its reason; one audit entry records them all."""
-    results = []
-    for uploaded_file, title in files:
-        name = _name_of(uploaded_file)
-        try:
-            checked = _checked_upload(uploaded_file)
-            existing = None if keep_duplicate else _existing_copy(tenant, checked.sha256)
-            if existing is not None:
-                results.append(Upload(name=name, document=existing, duplicate=True))
-                continue
-            document = _create(
-                tenant=tenant,
-                checked=checked,
-                uploaded_by=uploaded_by,
-                title=title,
-                source=source,
-            )
-        except ApplicationError as exc:
-            results.append(Upload(name=name, error=exc))
-        else:
-            results.append(Upload(name=name, document=document))
+    results = [
+        _upload_one(
+            tenant,
+            uploaded_file,
+            title=title,
+            uploaded_by=uploaded_by,
+            keep_duplicate=keep_duplicate,
+        )
+        for uploaded_file, title in files
+    ]
     created = [r.document for r in results if r.document is not None and not r.duplicate]
-    _record_uploads(
-        tenant,
-        created,
-        by=uploaded_by,
-        source=source,
-        duplicates=[r for r in results if r.duplicate],
-        refused=[r for r in results if r.error is not None],
-    )
+    _record_uploads(tenant, created, by=uploaded_by, source=source, results=results)
     return results
+
+
+def _upload_one(
+    tenant, uploaded_file, *, title, uploaded_by, keep_duplicate, on_created=None
+) -> Upload:
+    name = _name_of(uploaded_file)
+    try:
+        checked = _checked_upload(uploaded_file)
+        existing = None if keep_duplicate else _existing_copy(tenant, checked.sha256)
+        if existing is not None:
+            return Upload(name=name, document=existing, duplicate=True)
+        document = _create(
+            tenant=tenant,
+            checked=checked,
+            uploaded_by=uploaded_by,
+            title=title,
+            on_created=on_created,
+        )
+    except ApplicationError as exc:
+        return Upload(name=name, error=exc)
+    return Upload(name=name, document=document)
 
 
 def _existing_copy(tenant: Tenant, sha256: str) -> Document | None:
     # Scoped to the tenant by construction: another tenant's copy is never looked at, so an
     # upload tells nobody what another tenant holds.
-    return Document.objects.filter(tenant=tenant, sha256=sha256).order_by("created_at").first()
+    # Only the id first: the common answer is "none", and reading a whole row costs more.
+    pk = (
+        Document.objects.filter(tenant=tenant, sha256=sha256)
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return None if pk is None else Document.objects.select_related("tenant").get(pk=pk)
 
 
 @dataclass(frozen=True)
@@ -161,7 +186,11 @@ def _preflight(tenant: Tenant, checked: _Checked) -> dict:
     return estimates.preflight_record(facts)
 
 
-def _create(*, tenant: Tenant, checked: _Checked, uploaded_by, title: str, source) -> Document:
+def _create(
+    *, tenant: Tenant, checked: _Checked, uploaded_by, title: str, on_created=None
+) -> Document:
+    """``on_created(document)`` runs in the transaction that creates the row (the audit
+    entry of a single upload: one commit for both)."""
     uploaded_file = checked.file
     preflight = _preflight(tenant, checked)
     over = tenant.limit_exceeded(preflight["estimate"])
@@ -195,13 +224,17 @@ def _create(*, tenant: Tenant, checked: _Checked, uploaded_by, title: str, sourc
             )
             if not over:
                 dispatch.process_after_commit([(document.pk, document.last_task_id)])
+            if on_created is not None:
+                on_created(document)
     except Exception:
         storage.delete_file(key)
         raise
     return document
 
 
-def _record_uploads(tenant, created, *, by, source, duplicates=(), refused=()) -> None:
+def _record_uploads(tenant, created, *, by, source, results=()) -> None:
+    duplicates = [r for r in results if r.duplicate]
+    refused = [r for r in results if r.error is not None]
     if not (created or duplicates or refused):
         return
     details = {}

@@ -123,7 +123,7 @@ def estimate(
     chunks = math.ceil(billed / tokens.tokens_per_chunk) if billed else 0
     requests = math.ceil(chunks / max(1, tokens.batch_size)) if chunks else 0
     cost = (
-        round(billed * tokens.price_per_million / 1_000_000, 8)
+        billed * tokens.price_per_million / 1_000_000
         if tokens.price_per_million is not None
         else None
     )
