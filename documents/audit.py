@@ -89,9 +89,10 @@ def record(
 ) -> AuditEntry | None:
     """Record one action on one tenant (or on none: a superuser's action on the whole
     system). Returns the entry, or None when it could not be written (logged)."""
-    ids = [str(pk) for pk in object_ids]
-    entries = _write(
-        [
+
+    def rows():
+        ids = [str(pk) for pk in object_ids]
+        return [
             _entry(
                 action=action,
                 source=source,
@@ -103,7 +104,8 @@ def record(
                 batch=uuid.uuid4(),
             )
         ]
-    )
+
+    entries = _write(action, rows)
     return entries[0] if entries else None
 
 
@@ -117,19 +119,19 @@ def record_documents(
     tenant_of: dict | None = None,
 ) -> list[AuditEntry]:
     """Record an action on documents: one entry per tenant of ``ids``, written in one INSERT.
-    ``tenant_of`` ({document id as a string: tenant}) is for rows that no longer exist (a delete);
-    otherwise the tenants are read in one query. Nothing is written for no ids."""
-    try:
-        ids = [str(pk) for pk in ids]
-        if not ids:
-            return []
-        if tenant_of is None:
-            tenant_of = _tenants_of(ids)
+    ``tenant_of`` ({document id as a string: tenant}) is for rows that no longer exist (a
+    delete); otherwise the tenants are read in one query. Nothing is written for no ids."""
+    ids = [str(pk) for pk in ids]
+    if not ids:
+        return []
+
+    def rows():
+        tenants = _tenants_of(ids) if tenant_of is None else tenant_of
         by_tenant: dict = defaultdict(list)
         for pk in ids:
-            by_tenant[tenant_of.get(pk)].append(pk)
+            by_tenant[tenants.get(pk)].append(pk)
         batch = uuid.uuid4()
-        rows = [
+        return [
             _entry(
                 action=action,
                 source=source,
@@ -142,19 +144,14 @@ def record_documents(
             )
             for tenant, tenant_ids in by_tenant.items()
         ]
-    except Exception:  # noqa: BLE001 - recording must never make the action fail
-        logger.exception("could not record the audit entry for %s", action)
-        return []
-    return _write(rows)
+
+    return _write(action, rows)
 
 
 def _tenants_of(ids: list[str]) -> dict:
-    tenants = {}
-    pairs = Document.objects.filter(pk__in=ids).values_list("pk", "tenant_id")
-    by_pk = {t.pk: t for t in Tenant.objects.filter(pk__in={t for _, t in pairs})}
-    for pk, tenant_id in pairs:
-        tenants[str(pk)] = by_pk.get(tenant_id)
-    return tenants
+    pairs = list(Document.objects.filter(pk__in=ids).values_list("pk", "tenant_id"))
+    tenants = Tenant.objects.in_bulk({tenant_id for _, tenant_id in pairs})
+    return {str(pk): tenants.get(tenant_id) for pk, tenant_id in pairs}
 
 
 def _entry(*, action, source, by, tenant, ids, count, details, batch) -> AuditEntry:
@@ -173,22 +170,18 @@ def _entry(*, action, source, by, tenant, ids, count, details, batch) -> AuditEn
     )
 
 
-def _write(rows: list[AuditEntry]) -> list[AuditEntry]:
-    if not rows:
-        return []
+def _write(action: str, rows) -> list[AuditEntry]:
+    """Build the entries (``rows()``, which may read the database) and insert them; any
+    failure of either is logged and swallowed."""
     try:
         if not transaction.get_connection().in_atomic_block:
-            # Autocommit: the INSERT is its own transaction, and a failed one leaves nothing
-            # behind; one round trip instead of BEGIN, INSERT, COMMIT (uploads stay fast).
-            return AuditEntry.objects.bulk_create(rows)
-        # Inside the action's transaction, a savepoint: if the INSERT fails, only it is rolled
-        # back, and the action's transaction is still usable.
+            # Autocommit: each statement is its own transaction, and a failed one leaves
+            # nothing behind; no BEGIN and COMMIT around the INSERT (uploads stay fast).
+            return AuditEntry.objects.bulk_create(rows())
+        # Inside the action's transaction, a savepoint: if reading the tenants or the INSERT
+        # fails, only they are rolled back, and the action's transaction is still usable.
         with transaction.atomic():
-            return AuditEntry.objects.bulk_create(rows)
+            return AuditEntry.objects.bulk_create(rows())
     except Exception:  # noqa: BLE001 - recording must never make the action fail
-        logger.exception(
-            "could not record the audit entry for %s (%d ids)",
-            rows[0].action,
-            sum(len(r.object_ids) for r in rows),
-        )
+        logger.exception("could not record the audit entry for %s", action)
         return []

@@ -166,3 +166,23 @@ def test_staff_see_their_tenants_entries_and_a_documents_history_is_its_own(
     assert audit_entries_for_user(personas.superuser).count() == 2
     assert [e.object_ids for e in document_history(a)] == [[str(a.pk)]]
     assert [e.object_ids for e in document_history(b)] == [[str(b.pk)]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_to_record_outside_any_transaction_is_swallowed_too(
+    personas, isolated_queue, caplog
+):
+    document = make_document(personas.tenant_a, status=Status.COMPLETED)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE documents_auditentry RENAME TO documents_auditentry_away")
+    try:
+        with caplog.at_level(logging.ERROR, logger="documents.audit"):
+            # The purge runs in autocommit: the INSERT is not protected by a savepoint.
+            result = services.documents_purge_vectors(
+                queryset=Document.objects.filter(pk=document.pk), source="api"
+            )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE documents_auditentry_away RENAME TO documents_auditentry")
+    assert result.done == 1
+    assert "could not record the audit entry for purge" in caplog.text
