@@ -99,11 +99,9 @@ def page_kind(content_type: str, page) -> str:
     return "plain"
 
 
-def measure(path: Path, counting: dict, embed: bool, store, runs: int) -> dict | None:
-    with path.open("rb") as handle:
-        content_type = sniff_content_type(handle, path.name)
-    if content_type is None:
-        return None
+def inspected(path: Path, content_type: str, counting: dict, runs: int) -> dict:
+    """Both preflight depths, timed (best of ``runs``), and the full one with each
+    embedder's token sample."""
     size = path.stat().st_size
     common = {"content_type": content_type, "size_bytes": size}
     structure_s, _ = best_of(runs, lambda: inspect(path, depth=STRUCTURE, **common))
@@ -117,16 +115,27 @@ def measure(path: Path, counting: dict, embed: bool, store, runs: int) -> dict |
     sampled_s, _ = best_of(
         runs, lambda: inspect(path, depth=FULL, counter=counting["local"], **common)
     )
-    row = {
-        "file": path.name,
-        "content_type": content_type,
-        "size_bytes": size,
+    return {
         "structure_ms": round(structure_s * 1000, 2),
         "full_ms": round(full_s * 1000, 2),
         "full_sampled_ms": round(sampled_s * 1000, 2),
         "preflight": preflight.as_dict(),
         "preflight_sampled": samples,
     }
+
+
+def measure(path: Path, counting: dict, embed: bool, store, runs: int) -> dict | None:
+    with path.open("rb") as handle:
+        content_type = sniff_content_type(handle, path.name)
+    if content_type is None:
+        return None
+    row = {
+        "file": path.name,
+        "content_type": content_type,
+        "size_bytes": path.stat().st_size,
+        **inspected(path, content_type, counting, runs),
+    }
+    sampled_s = row["full_sampled_ms"] / 1000
     try:
         start = time.perf_counter()
         extraction = extract_text(path, content_type=content_type, options=ExtractOptions())
@@ -315,11 +324,18 @@ def main() -> None:
     parser.add_argument(
         "--rejudge",
         action="store_true",
-        help="judge the files of the last run again (after a change of the shipped rates)",
+        help="inspect the files of the last run again and judge them against what processing "
+        "found then (after a change of the preflight or of the rates)",
     )
     args = parser.parse_args()
     if args.rejudge:
+        # The preflight is inspected again (it is cheap); what processing found is reused.
         last = json.loads((RESULTS / "preflight.json").read_text(encoding="utf-8"))
+        counting = counters()
+        for row in last["files"]:
+            row.update(
+                inspected(args.corpus / row["file"], row["content_type"], counting, args.runs)
+            )
         embedded = any("embedding" in r.get("stage_seconds", {}) for r in last["files"])
         results = summarise(last["files"], embedded=embedded)
         results["seconds"] = last["seconds"]

@@ -14,14 +14,13 @@ Two kinds of rates go in, both plain values:
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from .preflight import Preflight
 
-# A token sample smaller than this (a title page, a short form) says little about the rest:
-# the measured rate of the kind of text is used instead.
+# A token sample smaller than this (a title page, a short form) says little about the rest of
+# a longer text: the measured rate of the kind of text is used instead.
 MIN_SAMPLE_CHARS = 400
 
 # The order the stages run in, as they are named in Document.stage_timings.
@@ -58,9 +57,6 @@ class StageRates:
     chunking_per_1k_tokens: float
     embedding_per_chunk: float
     indexing_per_chunk: float
-    # seconds each stage costs a document whatever its size (opening the file, a first batch,
-    # a commit), by stage name; none for the defaults
-    fixed: dict = field(default_factory=dict)
     # how many processed documents the rates come from (0: the defaults)
     documents: int = 0
 
@@ -116,8 +112,10 @@ def estimate(
         "text": tokens.plain,
         "image": tokens.ocr,
     }.get(preflight.kind, tokens.plain)
-    if preflight.sample_chars >= MIN_SAMPLE_CHARS:
-        per_char = preflight.sample_tokens / preflight.sample_chars
+    sample = preflight.sample_chars
+    # A sample is trusted when it is large enough, or when it is the whole text.
+    if sample and (sample >= MIN_SAMPLE_CHARS or sample >= text_chars):
+        per_char = preflight.sample_tokens / sample
     text_tokens = text_chars * per_char + ocr_chars * tokens.ocr
     billed = math.ceil(text_tokens * tokens.chunk_overhead)
     chunks = math.ceil(billed / tokens.tokens_per_chunk) if billed else 0
@@ -162,8 +160,7 @@ def _stage_seconds(preflight, rates: StageRates, *, pages_to_ocr, tokens, chunks
     }
     if not estimating_done and preflight.kind in ("pdf", "docx"):
         work["estimating"] = pages * rates.estimating_per_page
-    seconds = {stage: rates.fixed.get(stage, 0.0) + value for stage, value in work.items()}
-    return {stage: round(seconds.get(stage, 0.0), 2) for stage in TIMED_STAGES}
+    return {stage: round(work.get(stage, 0.0), 2) for stage in TIMED_STAGES}
 
 
 # --- the rates, from documents processed here ---------------------------------------------------
@@ -192,75 +189,56 @@ _WORK = {
 
 
 def measure_stage_rates(samples: Iterable[Processed], defaults: StageRates) -> StageRates:
-    """Each stage's seconds as a fixed cost per document plus a rate per unit of work,
-    from the documents that ran it. The fixed cost is the median of what the documents
-    spent beyond the plain rate (a median: the first document after a worker starts pays
-    for loading the model, and must not make every later estimate pay it); the rate is the
-    rest of the time over the rest of the work, a ratio of sums, so the large documents
-    that make up most of the time decide it. A stage no sample measured keeps its default.
+    """Seconds per unit for each stage: the total time of that stage over the total work of
+    the documents that ran it -- a ratio of sums, so the large documents that make up most
+    of the time decide it, and one tiny document timed at a few milliseconds cannot swing
+    it. A stage no sample measured keeps its default. (A fixed cost per document on top,
+    fitted as the median excess, was tried on the corpus: it halved no error and made the
+    smallest documents' estimates worse; bench/bench_preflight.py.)
 
     Extraction mixes two very different costs; the text-page rate comes from documents read
     without OCR, and the OCR rate from the rest, once their text pages are paid for."""
     samples = [s for s in samples if s.stage_seconds]
     if not samples:
         return defaults
-    fixed: dict = {}
-    rates: dict = {}
-    for stage, work in _WORK.items():
-        timed = [(float(s.stage_seconds[stage]), work(s)) for s in samples if _timed(s, stage)]
-        fitted = _fixed_and_rate(timed)
-        if fitted is not None:
-            fixed[stage], rates[stage] = fitted
-
-    without_ocr = [
+    rates = {
+        stage: _ratio_of_sums(
+            (float(s.stage_seconds[stage]), work(s)) for s in samples if _timed(s, stage)
+        )
+        for stage, work in _WORK.items()
+    }
+    text_page = _ratio_of_sums(
         (float(s.stage_seconds["extracting"]), s.pages)
         for s in samples
         if _timed(s, "extracting") and s.ocr_pages == 0
-    ]
-    fitted = _fixed_and_rate(without_ocr)
-    if fitted is not None:
-        fixed["extracting"], text_page = fitted
-    else:
-        text_page = defaults.extracting_per_text_page
+    )
+    text_page = defaults.extracting_per_text_page if text_page is None else text_page
     ocr_page = _ratio_of_sums(
         (
-            max(
-                0.0,
-                float(s.stage_seconds["extracting"])
-                - fixed.get("extracting", 0.0)
-                - (s.pages - s.ocr_pages) * text_page,
-            ),
+            max(0.0, float(s.stage_seconds["extracting"]) - (s.pages - s.ocr_pages) * text_page),
             s.ocr_pages,
         )
         for s in samples
         if s.ocr_pages and _timed(s, "extracting")
     )
+
+    def pick(stage, default):
+        return default if rates.get(stage) is None else rates[stage]
+
     return StageRates(
-        downloading_per_mb=rates.get("downloading", defaults.downloading_per_mb),
-        estimating_per_page=rates.get("estimating", defaults.estimating_per_page),
+        downloading_per_mb=pick("downloading", defaults.downloading_per_mb),
+        estimating_per_page=pick("estimating", defaults.estimating_per_page),
         extracting_per_text_page=text_page,
         extracting_per_ocr_page=defaults.extracting_per_ocr_page if ocr_page is None else ocr_page,
-        chunking_per_1k_tokens=rates.get("chunking", defaults.chunking_per_1k_tokens),
-        embedding_per_chunk=rates.get("embedding", defaults.embedding_per_chunk),
-        indexing_per_chunk=rates.get("indexing", defaults.indexing_per_chunk),
-        fixed={stage: round(value, 4) for stage, value in fixed.items()},
+        chunking_per_1k_tokens=pick("chunking", defaults.chunking_per_1k_tokens),
+        embedding_per_chunk=pick("embedding", defaults.embedding_per_chunk),
+        indexing_per_chunk=pick("indexing", defaults.indexing_per_chunk),
         documents=len(samples),
     )
 
 
 def _timed(sample: Processed, stage: str) -> bool:
     return isinstance(sample.stage_seconds.get(stage), int | float)
-
-
-def _fixed_and_rate(timed: list[tuple[float, float]]) -> tuple[float, float] | None:
-    """(seconds per document, seconds per unit) from (seconds, work) pairs, or None when no
-    pair did any work."""
-    plain = _ratio_of_sums(timed)
-    if plain is None:
-        return None
-    fixed = max(0.0, statistics.median(t - plain * w for t, w in timed))
-    rate = _ratio_of_sums((max(0.0, t - fixed), w) for t, w in timed)
-    return fixed, plain if rate is None else rate
 
 
 def _ratio_of_sums(pairs) -> float | None:

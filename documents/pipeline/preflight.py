@@ -58,8 +58,11 @@ _PIECE_CHARS = 2048
 # The parts of a Word package whose text the extractor reads (docx_text.py).
 _DOCX_TEXT_PART = re.compile(r"word/(document|header\d*|footer\d*|footnotes|endnotes)\.xml$")
 # The text of a run: <w:t> or <w:t xml:space="preserve">; strict OOXML uses the same
-# local name under another prefix.
+# local name under another prefix. Paragraphs end with </w:p>: runs are joined within a
+# paragraph (a word can span two runs) and paragraphs by a line break, as the extractor does,
+# so the token sample does not glue the last word of one paragraph to the next.
 _DOCX_RUN_TEXT = re.compile(rb"<(?:\w+:)?t(?:\s[^>]*)?>([^<]*)</(?:\w+:)?t>")
+_DOCX_PARAGRAPH_END = re.compile(rb"</(?:\w+:)?p>")
 
 
 @dataclass(frozen=True)
@@ -266,15 +269,16 @@ def _docx(source, size_bytes, depth, counter) -> Preflight:
                 return Preflight(**base, complete=False, **facts)
             # Reads the XML but not its meaning: the characters between <w:t> tags are what
             # Word shows; tags, styles and properties (most of the bytes) are skipped.
-            runs = [
-                run.decode("utf-8", "replace")
+            paragraphs = [
+                b"".join(_DOCX_RUN_TEXT.findall(xml)).decode("utf-8", "replace")
                 for part in parts
-                for run in _DOCX_RUN_TEXT.findall(archive.read(part))
+                for xml in _DOCX_PARAGRAPH_END.split(archive.read(part))
             ]
     except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError):
         return Preflight(**base, complete=False, problem="damaged")
-    chars = sum(len(run) for run in runs)
-    head = "".join(runs)[:SAMPLE_TEXT_CHARS]
+    paragraphs = [p for p in paragraphs if p]
+    chars = sum(len(p) for p in paragraphs)
+    head = "\n".join(paragraphs)[:SAMPLE_TEXT_CHARS]
     return Preflight(
         **base,
         complete=True,

@@ -134,7 +134,7 @@ def test_the_token_sample_is_counted_with_the_counter_given(tmp_path):
     )
 
 
-def test_a_word_documents_sample_is_its_run_text(tmp_path):
+def test_a_word_documents_sample_is_its_text_paragraph_by_paragraph(tmp_path):
     path = tmp_path / "plain.docx"
     body = "".join(f"<w:p><w:r><w:t>{PROSE.strip()}</w:t></w:r></w:p>" for _ in range(3))
     with zipfile.ZipFile(path, "w") as archive:
@@ -144,9 +144,13 @@ def test_a_word_documents_sample_is_its_run_text(tmp_path):
             '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
             f"<w:body>{body}</w:body></w:document>",
         )
-    facts = look(path, DOCX, counter=LocalEmbedder())
+    counter = LocalEmbedder()
+    facts = look(path, DOCX, counter=counter)
     assert facts.text_chars == 3 * len(PROSE.strip())
-    assert facts.sample_chars == facts.text_chars
+    # All of it, the paragraphs joined by line breaks as the extractor joins them.
+    assert facts.sample_chars == facts.text_chars + 2
+    whole = "\n".join([PROSE.strip()] * 3)
+    assert facts.sample_tokens == pytest.approx(counter.count_tokens(whole), abs=8)
 
 
 def test_it_round_trips_through_a_dict_and_ignores_unknown_keys():
