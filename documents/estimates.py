@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
 from documents.clients import get_embedder
-from documents.models import Document, Status
+from documents.models import Document, Stage, Status
 from documents.pipeline import preflight as preflight_pass
 from documents.pipeline.estimate import (
     Processed,
@@ -141,6 +142,20 @@ def actuals(*, pages, chunks, ocr_pages: int, timings: dict) -> dict:
         else None,
         "seconds": round(seconds, 2),
     }
+
+
+def expected_finish(document: Document, *, now=None):
+    """When a processing document should be done: its start (or now, while it waits in the
+    queue) plus the estimated seconds. None when it is not processing, is held, or has no
+    complete estimate yet. The wait in the queue behind other documents is not counted."""
+    seconds = document.estimate.get("seconds")
+    if document.status != Status.PROCESSING or document.stage == Stage.HELD or seconds is None:
+        return None
+    if document.stage in (Stage.QUEUED, Stage.WAITING) or document.started_at is None:
+        start = now or timezone.now()
+    else:
+        start = document.started_at
+    return start + timedelta(seconds=seconds)
 
 
 COST_LABEL = "Cost (USD)"

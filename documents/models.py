@@ -211,7 +211,8 @@ class Document(models.Model):
 
     @property
     def held_reason(self) -> str:
-        return (self.preflight or {}).get("held", "")
+        """Why the document is held; empty when it is not (or no longer) held."""
+        return (self.preflight or {}).get("held", "") if self.stage == Stage.HELD else ""
 
     @property
     def namespace(self) -> str:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.timezone import localtime
 from django.utils.translation import ngettext
 
 from documents import estimates, services
@@ -106,6 +108,15 @@ class DocumentInsight:
             note = mark_safe(  # a constant sentence, nothing interpolated
                 '<p class="help">Estimating: only the file\'s structure has been read so far; '
                 "the estimating stage reads every page.</p>"
+            )
+        finish = estimates.expected_finish(obj)
+        if finish is not None:
+            note = format_html(
+                '{}<p class="help">Expected to finish at {} (about {} s of processing; the '
+                "wait behind other documents in the queue is not counted).</p>",
+                note,
+                date_format(localtime(finish), "DATETIME_FORMAT"),
+                _number(guess.get("seconds")),
             )
         source = guess.get("rates_from_documents") or 0
         basis = (

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from documents.estimates import expected_finish
 from documents.models import Document
 from documents.selectors import near_duplicates
 
@@ -111,12 +114,20 @@ class DocumentSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "estimate",
+            "expected_finish_at",
             "actual",
             "held_reason",
         ]
 
     estimate = serializers.SerializerMethodField()
+    expected_finish_at = serializers.SerializerMethodField(
+        help_text="While processing: its start (or now, while queued) plus the estimated "
+        "seconds; null otherwise."
+    )
     actual = serializers.SerializerMethodField()
+
+    def get_expected_finish_at(self, obj: Document) -> datetime | None:
+        return expected_finish(obj)
 
     @extend_schema_field(EstimateSerializer(allow_null=True))
     def get_estimate(self, obj: Document):

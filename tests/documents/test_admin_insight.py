@@ -170,3 +170,13 @@ def test_editing_the_title_is_recorded(client, personas):
     assert Document.objects.get(pk=document.pk).title == "New"
     entry = AuditEntry.objects.get(action="edit")
     assert entry.details == {"title": ["Old", "New"]} and entry.actor == personas.staff_a
+
+
+def test_a_processing_document_shows_when_it_should_finish(client, personas, api_for):
+    document = make_document(personas.tenant_a, preflight={"estimate": ESTIMATE})
+    client.force_login(personas.staff_a)
+    html = client.get(change_url(document)).content.decode()
+    assert "Expected to finish at" in html and "about 61.5 s of processing" in html
+    body = api_for(personas.staff_a).get(f"/api/documents/{document.pk}/").json()
+    assert body["expected_finish_at"] is not None
+    assert body["estimate"]["seconds"] == 61.5

@@ -149,3 +149,28 @@ def test_totals_sum_the_complete_estimates_and_count_the_rest(personas, isolated
     assert total["documents"] == 2 and total["estimating"] == 1
     assert total["tokens"] == one.estimate["tokens"] + two.estimate["tokens"]
     assert total["pages"] == 2
+
+
+def test_the_expected_finish_is_the_start_or_now_plus_the_estimated_seconds(personas):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    guess = {"estimate": {"complete": True, "seconds": 90.0}}
+    running = make_document(
+        personas.tenant_a,
+        stage=Stage.EMBEDDING,
+        started_at=now - timedelta(seconds=30),
+        preflight=guess,
+    )
+    queued = make_document(personas.tenant_a, n=1, preflight=guess)
+    held = make_document(personas.tenant_a, n=2, stage=Stage.HELD, preflight={**guess, "held": "x"})
+    done = make_document(personas.tenant_a, n=3, status=Status.COMPLETED, preflight=guess)
+    estimating = make_document(personas.tenant_a, n=4, preflight={"estimate": {"complete": False}})
+    assert estimates.expected_finish(running, now=now) == running.started_at + timedelta(seconds=90)
+    assert estimates.expected_finish(queued, now=now) == now + timedelta(seconds=90)
+    assert [estimates.expected_finish(d, now=now) for d in (held, done, estimating)] == [None] * 3
+    assert held.held_reason == "x"
+    held.stage = Stage.QUEUED  # released: no longer held, whatever the preflight says
+    assert held.held_reason == ""
