@@ -205,9 +205,13 @@ def estimate_now(held: Claim, path) -> None:
     only read its structure. A file the preflight cannot read keeps the estimate it had: the
     extraction that follows says what is wrong with it."""
     document = held.document
-    facts = estimates.inspect(
-        path, content_type=document.content_type, size_bytes=document.size_bytes, depth=FULL
-    )
+    try:
+        facts = estimates.inspect(
+            path, content_type=document.content_type, size_bytes=document.size_bytes, depth=FULL
+        )
+    except Exception:  # noqa: BLE001 - an estimate must never be why a document fails
+        logger.exception("the preflight of document %s failed; processing goes on", document.pk)
+        return
     if facts.complete:
         record = estimates.preflight_record(facts)
         held.write(preflight={**(document.preflight or {}), **record})
