@@ -273,6 +273,12 @@ CHUNK_OVERLAP = {
     "gemini": _read("CHUNK_OVERLAP_GEMINI", env.int, 100),
 }
 
+# The preflight estimate (documents/estimates.py): the price of Gemini embeddings (US dollars
+# per million input tokens; reference A.1: $0.15, the Batch API half that), and how many of
+# the latest completed documents the expected time is measured from.
+GEMINI_PRICE_PER_MILLION_TOKENS = _read("GEMINI_PRICE_PER_MILLION_TOKENS", env.float, 0.15)
+ESTIMATE_RECENT_DOCUMENTS = _positive_int("ESTIMATE_RECENT_DOCUMENTS", 50)
+
 # --- vectors ------------------------------------------------------------------------------
 PINECONE_API_KEY = _read("PINECONE_API_KEY", env.str, "")
 PINECONE_INDEX_HOST = _read("PINECONE_INDEX_HOST", env.str, "")

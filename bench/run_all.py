@@ -15,7 +15,8 @@ benches need PostgreSQL and Redis (defaults in bench/services_env.py; ``--no-ser
 them out). About 30-40 minutes on 2 cores, plus about 5 for bench_quality.py (OCR of the
 corpus scans) and 10 for bench_tables.py (pdfplumber on every table page, --runs times).
 The retrieval bench (issue 12, docs/retrieval.md) comes last; its PostgreSQL rows use
-BENCH_DATABASE_URL.
+BENCH_DATABASE_URL. bench_preflight.py runs the whole corpus (OCR and embedding included),
+10-30 minutes more.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def main() -> None:
             "retrieval",
             ["bench_retrieval.py", *corpus] + (["--no-llamaindex"] if args.no_llamaindex else []),
         ),
+        ("preflight", ["bench_preflight.py", *corpus]),
     ]
     if not args.no_services:
         services = ["--database-url", args.database_url, "--broker-url", args.broker_url]
@@ -117,7 +119,20 @@ def _read(name: str) -> dict:
 
 def summarise(walls: dict) -> dict:
     rows: list[tuple[str, str]] = []
-    extract, chunk_embed, e2e, memory, quality, tables, onnx, upload, bulk, quota, retrieval = (
+    (
+        extract,
+        chunk_embed,
+        e2e,
+        memory,
+        quality,
+        tables,
+        onnx,
+        upload,
+        bulk,
+        quota,
+        retrieval,
+        preflight,
+    ) = (
         _read(n)
         for n in (
             "extract",
@@ -131,6 +146,7 @@ def summarise(walls: dict) -> dict:
             "bulk_actions",
             "gemini_quota",
             "retrieval",
+            "preflight",
         )
     )
     if extract:
@@ -278,6 +294,8 @@ def summarise(walls: dict) -> dict:
         )
     if retrieval:
         rows += retrieval_rows(retrieval)
+    if preflight:
+        rows.extend(preflight_rows(preflight))
     rows.append(("wall time per bench (s)", ", ".join(f"{k} {v}" for k, v in walls.items())))
     return {"rows": rows, "walls": walls, "load_at_end": _load()}
 
@@ -353,6 +371,29 @@ def _bulk_rows(bulk: dict) -> list[tuple[str, str]]:
         for p in [bulk.get("actions", {}).get("publishing_alone")]
         if p
     ]
+
+
+def preflight_rows(preflight: dict) -> list[tuple[str, str]]:
+    cost = preflight["preflight_cost_ms"]
+    rows = [
+        (
+            "preflight per file, structure / full",
+            f"median {cost['structure_ms']['median']} / {cost['full_ms']['median']} ms; full "
+            f"{cost['full_ms_per_pdf_page']} ms per PDF page vs text-layer extraction "
+            f"{cost['extracting_ms_per_text_page']} ms",
+        )
+    ]
+    for name, summary in preflight["error_leave_one_out"].items():
+        ocr = summary["pages_to_ocr"]
+        parts = [f"OCR pages exact in {ocr['files_exact']}/{ocr['files']} files"]
+        for quantity in ("tokens_without_ocr", "tokens_with_ocr", "requests", "seconds"):
+            if quantity in summary:
+                q = summary[quantity]
+                parts.append(
+                    f"{quantity} median {q['median_error']:.0%} (total {q['total_error']:+.1%})"
+                )
+        rows.append((f"estimate error, leave-one-out, {name}", "; ".join(parts)))
+    return rows
 
 
 def print_summary(summary: dict) -> None:

@@ -33,6 +33,7 @@ class FailureKind:
     # a plan's object limit at a provider (Pinecone's 403 QUOTA_EXCEEDED): staff must act
     QUOTA_EXCEEDED = "quota_exceeded"
     MISSING_FILE = "missing_file"
+    OVER_LIMIT = "over_limit"  # over a tenant's page or cost limit (preflight estimate)
     # transient (retried in the task, then by the scheduled retry)
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"  # network errors, timeouts, 5xx
@@ -58,6 +59,7 @@ class FailureKind:
         REJECTED: "Refused by a provider",
         QUOTA_EXCEEDED: "Provider plan limit reached",
         MISSING_FILE: "Stored file missing",
+        OVER_LIMIT: "Over the tenant's limit",
         RATE_LIMITED: "Rate limited",
         UNAVAILABLE: "Service unavailable",
         WORKER_LOST: "Worker lost",
@@ -147,3 +149,11 @@ class RepeatedWorkerLoss(ApplicationError):
     reported once, and only a person queues it again."""
 
     default_kind = FailureKind.WORKER_LOST
+
+
+class OverLimit(InvalidUpload):
+    """The preflight estimate is over one of the tenant's limits and the tenant refuses such
+    uploads. 413: the document is larger -- in pages or in cost -- than this tenant accepts."""
+
+    default_kind = FailureKind.OVER_LIMIT
+    http_status = 413

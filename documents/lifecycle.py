@@ -86,7 +86,8 @@ def resume_overdue(now: datetime) -> Q:
 
 
 def stalled(now: datetime) -> Q:
-    return Q(status=Status.PROCESSING) & (
+    # A held document waits for a person on purpose: it has no message to lose.
+    return (Q(status=Status.PROCESSING) & ~Q(stage=Stage.HELD)) & (
         dead_claim(now) | queued_too_long(now) | resume_overdue(now)
     )
 
@@ -144,11 +145,12 @@ def attempt_entry(*, stage: str, kind: str, message: str, now: datetime | None =
 # --- the start ------------------------------------------------------------------------------
 
 
-def create(**fields) -> Document:
-    """A new document, ``processing`` and ``queued``, with the task id of its first message."""
+def create(*, held: bool = False, **fields) -> Document:
+    """A new document, ``processing`` and ``queued``, with the task id of its first message;
+    or ``held`` (over a tenant's limit), which no worker claims until ``release``."""
     return Document.objects.create(
         status=Status.PROCESSING,
-        stage=Stage.QUEUED,
+        stage=Stage.HELD if held else Stage.QUEUED,
         queued_at=timezone.now(),
         last_task_id=str(uuid.uuid4()),
         **fields,
@@ -213,6 +215,7 @@ def claim(document_id, *, task_id: str, retries: int, now=None) -> Claim | None:
     now = now or timezone.now()
     current = (
         Document.objects.filter(pk=document_id, status=Status.PROCESSING)
+        .exclude(stage=Stage.HELD)
         .filter(claimable_by(task_id, retries, now))
         .values("claimed_by", "heartbeat_at", "stage", "attempt_log", "worker_losses")
         .first()
@@ -246,7 +249,7 @@ def claim(document_id, *, task_id: str, retries: int, now=None) -> Claim | None:
                 raise error
             return None  # another delivery won the race
     updated = _update(
-        unchanged,
+        unchanged.exclude(stage=Stage.HELD),
         claimed_by=claim_owner(task_id, retries),
         heartbeat_at=now,
         last_task_id=task_id,
@@ -396,6 +399,24 @@ def queue_again(eligible: QuerySet[Document], *, checkpoint: str | None = "") ->
             finished_at=None,
             resume_at=None,
             worker_losses=0,
+            **RELEASED,
+        )
+    return ids
+
+
+def release(queryset: QuerySet[Document]) -> list:
+    """Let held documents go: back to ``queued``, in one UPDATE; returns their ids (the
+    caller queues their messages). Documents that are not held are left alone."""
+    with transaction.atomic():
+        ids = list(
+            queryset.filter(status=Status.PROCESSING, stage=Stage.HELD)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)
+        )
+        _update(
+            Document.objects.filter(pk__in=ids, stage=Stage.HELD),
+            stage=Stage.QUEUED,
+            queued_at=timezone.now(),
             **RELEASED,
         )
     return ids

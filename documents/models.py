@@ -12,13 +12,37 @@ from django.utils.text import slugify
 from documents.errors import FailureKind
 
 
+class OverLimitAction(models.TextChoices):
+    REFUSE = "refuse", "Refuse the upload"
+    HOLD = "hold", "Hold the document until an admin releases it"
+
+
 class Tenant(models.Model):
+    OverLimitAction = OverLimitAction
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
     # Derived on the server at creation and never changed: the vectors live under it, so a
     # rename of the tenant must not orphan them, and no client input ever chooses it.
     vector_namespace = models.CharField(max_length=80, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # Upload limits, judged on the preflight estimate (documents/estimates.py); empty = none.
+    max_pages_per_document = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Documents with more pages are refused or held."
+    )
+    max_cost_per_document = models.DecimalField(
+        "max cost per document (USD)",
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="With Gemini embeddings: documents whose estimated cost is higher are refused "
+        "or held. Checking it reads every page at upload, so uploads are slower.",
+    )
+    over_limit_action = models.CharField(
+        max_length=8, choices=OverLimitAction.choices, default=OverLimitAction.HOLD
+    )
 
     class Meta:
         ordering = ["name"]
@@ -32,6 +56,25 @@ class Tenant(models.Model):
         if not self.vector_namespace:
             self.vector_namespace = f"tenant-{uuid.uuid4().hex}"
         super().save(*args, **kwargs)
+
+    def limit_exceeded(self, estimate: dict) -> str:
+        """The sentence naming the limit an estimate is over, or "" when it is within them
+        (or when what a limit needs is not known)."""
+        pages = estimate.get("pages")
+        limit = self.max_pages_per_document
+        if limit is not None and pages is not None and pages > limit:
+            return (
+                f"This document has {pages:,} pages; {self.name} accepts at most "
+                f"{limit:,} pages per document."
+            )
+        cost, limit = estimate.get("cost_usd"), self.max_cost_per_document
+        if limit is not None and cost is not None and cost > float(limit):
+            return (
+                f"Embedding this document is estimated to cost ${cost:,.4f} "
+                f"({estimate.get('tokens') or 0:,} tokens); {self.name} accepts at most "
+                f"${limit:,.4f} per document."
+            )
+        return ""
 
 
 class Membership(models.Model):
@@ -62,8 +105,10 @@ class Status(models.TextChoices):
 
 class Stage(models.TextChoices):
     QUEUED = "queued", "Queued"
+    HELD = "held", "Held (over a limit, waiting for an admin)"
     WAITING = "waiting", "Waiting (rate limited)"
     DOWNLOADING = "downloading", "Downloading"
+    ESTIMATING = "estimating", "Estimating"
     EXTRACTING = "extracting", "Extracting"
     OCR = "ocr", "OCR"
     CHUNKING = "chunking", "Chunking"
@@ -158,6 +203,14 @@ class Document(models.Model):
     # Where a retry may resume without redoing finished stages: "" or
     # "indexing:<fingerprint of the chunks and the embedder>" (written by lifecycle.py).
     resume_checkpoint = models.CharField(max_length=100, blank=True)
+    # Before and after: what the file is made of and what it was expected to cost
+    # ({"facts": Preflight, "estimate": Estimate, "held": reason}), and what processing found
+    # ({"pages", "ocr_pages", "chars", "tokens", "chunks", "requests", "seconds"}).
+    preflight = models.JSONField(default=dict, blank=True)
+    actuals = models.JSONField(default=dict, blank=True)
+    # SHA-256 of the extracted text reduced to its words (pipeline/fingerprint.py): the same
+    # text in a different file. Written after extraction; compared within the tenant only.
+    text_fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -183,6 +236,15 @@ class Document(models.Model):
         if self.pages_total:
             return int(50 * self.pages_done / self.pages_total)
         return 0
+
+    @property
+    def estimate(self) -> dict:
+        return (self.preflight or {}).get("estimate") or {}
+
+    @property
+    def held_reason(self) -> str:
+        """Why the document is held; empty when it is not (or no longer) held."""
+        return (self.preflight or {}).get("held", "") if self.stage == Stage.HELD else ""
 
     @property
     def namespace(self) -> str:
@@ -311,3 +373,54 @@ class Reconciliation(models.Model):
     @property
     def orphans(self) -> int:
         return self.orphans_deleted + self.orphans_stale + self.orphans_foreign
+
+
+class AuditEntry(models.Model):
+    """One staff action on documents or a tenant: who, when, from where, what, on which rows
+    and how many. Append-only: written by ``documents/audit.py`` and never changed (the admin
+    has no add, change or delete permission; ``save`` refuses an update). A bulk action is one
+    entry per tenant with every id in ``object_ids``, not one row per document."""
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        API = "api", "API"
+        COMMAND = "command", "Command line"
+        SCHEDULE = "schedule", "Schedule"
+        UNKNOWN = "unknown", "Not recorded"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # Kept as written: the user may be renamed or deleted, the entry must still say who.
+    actor_name = models.CharField(max_length=150, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.UNKNOWN)
+    # The tenant acted on; kept by name too, since a deleted tenant's entries must remain.
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    tenant_name = models.CharField(max_length=200, blank=True)
+    action = models.CharField(max_length=40, db_index=True)
+    # Document ids (strings), or the tenant's id for a tenant action.
+    object_ids = models.JSONField(default=list, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    details = models.JSONField(default=dict, blank=True)
+    # Entries written by one action across several tenants share it.
+    batch = models.UUIDField(default=uuid.uuid4, editable=False)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit trail"
+        indexes = [models.Index(fields=["tenant", "-at"], name="audit_tenant_at")]
+
+    def __str__(self) -> str:
+        return f"{self.action} x{self.count} by {self.actor_name or self.get_source_display()}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Audit entries are append-only: an entry is never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit entries are append-only: an entry is never deleted.")

@@ -24,7 +24,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from documents import dispatch, indexing, lifecycle, storage, vector_state
+from documents import dispatch, estimates, indexing, lifecycle, storage, vector_state
 from documents.clients import extract_options, get_embedder, get_vector_store
 from documents.errors import (
     ApplicationError,
@@ -37,6 +37,8 @@ from documents.lifecycle import Claim, ClaimLost
 from documents.models import Stage, Status
 from documents.pipeline.chunk import split_text
 from documents.pipeline.extract import extract_text
+from documents.pipeline.fingerprint import text_fingerprint
+from documents.pipeline.preflight import FULL
 from documents.pipeline.ratelimit import while_waiting
 from documents.pipeline.types import Page
 from documents.pipeline.vectors import check_dimension
@@ -259,6 +261,23 @@ class StageRunner:
             yield page
 
 
+def estimate_now(held: Claim, path) -> None:
+    """The ``estimating`` stage: the preflight of every page, for a document whose upload
+    only read its structure. A file the preflight cannot read keeps the estimate it had: the
+    extraction that follows says what is wrong with it."""
+    document = held.document
+    try:
+        facts = estimates.inspect(
+            path, content_type=document.content_type, size_bytes=document.size_bytes, depth=FULL
+        )
+    except Exception:  # noqa: BLE001 - an estimate must never be why a document fails
+        logger.exception("the preflight of document %s failed; processing goes on", document.pk)
+        return
+    if facts.complete:
+        record = estimates.preflight_record(facts)
+        held.write(preflight={**(document.preflight or {}), **record})
+
+
 def run_stages(document_id, *, task_id: str, retries: int, run: Run | None = None) -> dict | None:
     """Run every stage for one document. Returns a summary dict, or None when the document
     was not ours to process (already claimed, cancelled, or no longer processing)."""
@@ -285,8 +304,9 @@ def run_stages(document_id, *, task_id: str, retries: int, run: Run | None = Non
             pages_done=document.pages_total or 0,
             stage_timings=runner.timings,
         )
+        pages = None
     else:
-        chunks = _read_and_chunk(held, runner, document, embedder)
+        chunks, pages = _read_and_chunk(held, runner, document, embedder)
 
     with runner.stage(Stage.EMBEDDING), while_waiting(runner.progress):
         # while_waiting: a batch waiting for room in the shared quota keeps the claim alive
@@ -309,14 +329,30 @@ def run_stages(document_id, *, task_id: str, retries: int, run: Run | None = Non
         embedding_dimension=embedder.dimension,
         vector_count=len(chunks),
         chunks_from_cache=embedded.from_cache,
+        # a run resumed at embedding read no pages: the first run's actuals stand
+        **(
+            {}
+            if pages is None
+            else {
+                "actuals": estimates.actuals(
+                    pages=pages,
+                    chunks=chunks,
+                    ocr_pages=sum(1 for p in pages if p.ocr),
+                    timings=runner.timings,
+                )
+            }
+        ),
     )
     return {"document_id": str(document.pk), "status": Status.COMPLETED, "chunks": len(chunks)}
 
 
-def _read_and_chunk(held: Claim, runner: StageRunner, document, embedder) -> list:
+def _read_and_chunk(held: Claim, runner: StageRunner, document, embedder) -> tuple[list, list]:
     with ExitStack() as cleanup:
         with runner.stage(Stage.DOWNLOADING):
             path = cleanup.enter_context(storage.local_copy(document.storage_key))
+        if not document.estimate.get("complete"):
+            with runner.stage(Stage.ESTIMATING):
+                estimate_now(held, path)
         with runner.stage(Stage.EXTRACTING):
             extraction = extract_text(
                 path, content_type=document.content_type, options=extract_options()
@@ -328,6 +364,8 @@ def _read_and_chunk(held: Claim, runner: StageRunner, document, embedder) -> lis
             # Only the text is kept (a few MB for a 600-page book); rendered pages and
             # PDF objects are released page by page inside extract_text.
             pages = list(runner.tracked(extraction.pages, extraction.page_count))
+        # The same text in another file of the tenant shows on the document page.
+        held.write(text_fingerprint=text_fingerprint(p.text for p in pages))
 
     with runner.stage(Stage.CHUNKING):
         chunks = split_text(
@@ -338,4 +376,4 @@ def _read_and_chunk(held: Claim, runner: StageRunner, document, embedder) -> lis
         )
         indexing.save_chunks(held, document, chunks)
         held.write(chunks_total=len(chunks), chunk_count=len(chunks))
-    return chunks
+    return chunks, pages

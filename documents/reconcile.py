@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from documents import dispatch, indexing, lifecycle
+from documents import audit, dispatch, indexing, lifecycle
 from documents.clients import get_embedder, get_vector_store
 from documents.models import Chunk, Document, Reconciliation, Status, Tenant, VectorState
 
@@ -208,9 +208,13 @@ def _reindex(document_ids: list[str]) -> int:
     return len(queued)
 
 
-def reconcile_tenant(tenant: Tenant, *, repair_drift: bool = False, now=None) -> Reconciliation:
+def reconcile_tenant(
+    tenant: Tenant, *, repair_drift: bool = False, now=None, source=None, actor=None
+) -> Reconciliation:
     """Compare (and with ``repair_drift``, repair) one tenant's namespace; the report is
-    saved whatever happens."""
+    saved whatever happens. With a ``source`` (the command line, which runs it here and now)
+    the action goes into the audit trail with what it found; the admin and the schedule
+    record theirs when they queue it (``tenants_reconcile_later``)."""
     report = Reconciliation.objects.create(tenant=tenant, repair=repair_drift)
     try:
         listed = get_vector_store().list_ids(tenant.vector_namespace, "")
@@ -246,6 +250,23 @@ def reconcile_tenant(tenant: Tenant, *, repair_drift: bool = False, now=None) ->
             error=f"{type(exc).__name__}: {exc}"[:2000],
         )
     report.refresh_from_db()
+    if source is not None:
+        audit.record(
+            action=audit.RECONCILE,
+            source=source,
+            by=actor,
+            tenant=tenant,
+            object_ids=[tenant.pk],
+            details={
+                "repair": repair_drift,
+                "outcome": report.outcome,
+                "orphans": report.orphans,
+                "wrong_namespace": report.wrong_namespace,
+                "missing": report.missing,
+                "deleted": report.deleted,
+                "requeued": report.requeued,
+            },
+        )
     return report
 
 
@@ -263,8 +284,18 @@ def _samples(drift: Drift) -> dict:
     }
 
 
-def tenants_reconcile_later(*, tenants, repair_drift: bool) -> int:
-    """Queue one reconciliation task per tenant (the admin action, the weekly schedule)."""
-    ids = [t.pk for t in tenants]
-    dispatch.reconcile_after_commit(ids, repair=repair_drift)
-    return len(ids)
+def tenants_reconcile_later(*, tenants, repair_drift: bool, source=None, actor=None) -> int:
+    """Queue one reconciliation task per tenant (the admin action, the weekly schedule); the
+    audit trail records who asked, for which tenants (the reports hold what was found)."""
+    tenants = list(tenants)
+    dispatch.reconcile_after_commit([t.pk for t in tenants], repair=repair_drift)
+    for tenant in tenants:
+        audit.record(
+            action=audit.RECONCILE,
+            source=source,
+            by=actor,
+            tenant=tenant,
+            object_ids=[tenant.pk],
+            details={"repair": repair_drift, "queued": True},
+        )
+    return len(tenants)

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from backoffice.celery import app
 from documents import (
+    audit,
     broker,
     dispatch,
     embedding_cache,
@@ -28,6 +29,7 @@ from documents import (
     services,
     vector_state,
 )
+from documents.audit import Source
 from documents.models import Document, Status, Tenant
 
 logger = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ def retry_spacing(scheduled_retries: int) -> timedelta:
     return timedelta(seconds=settings.RETRY_FAILED_BASE_SECONDS * (2**scheduled_retries))
 
 
-def failed_documents_retry(*, now=None) -> services.BulkResult:
+def failed_documents_retry(*, now=None, source=Source.SCHEDULE) -> services.BulkResult:
     """Queue again the failed documents whose failure was transient, each once its spacing
     has passed, up to RETRY_FAILED_MAX_ATTEMPTS times. Permanent failures are never retried."""
     now = now or timezone.now()
@@ -62,7 +64,7 @@ def failed_documents_retry(*, now=None) -> services.BulkResult:
     ]
     with transaction.atomic():
         result = services.documents_retry_failed(
-            queryset=Document.objects.filter(pk__in=due, status=Status.FAILED)
+            queryset=Document.objects.filter(pk__in=due, status=Status.FAILED), source=source
         )
         lifecycle.count_scheduled_retry(due)
     return result
@@ -85,7 +87,7 @@ def stalled_documents(*, now=None) -> list[Document]:
     )
 
 
-def stalled_documents_requeue(*, now=None) -> SweepResult:
+def stalled_documents_requeue(*, now=None, source=Source.SCHEDULE) -> SweepResult:
     """Send a new message for each stalled document that has no live task. A document whose
     message still waits in the broker, or is held by a worker, is only waiting for a free
     worker and is left alone; a dead claim is re-queued whatever the broker says."""
@@ -102,6 +104,13 @@ def stalled_documents_requeue(*, now=None) -> SweepResult:
         if lifecycle.release_stalled(document, now=now):
             dispatch.requeue(document.pk)
             requeued.append(document.pk)
+    # Recorded only when it did something: the sweep runs every minute.
+    audit.record_documents(
+        action=audit.REQUEUE,
+        source=source,
+        ids=requeued,
+        details={"examined": len(candidates)},
+    )
     return SweepResult(requeued=len(requeued), examined=len(candidates), ids=tuple(requeued))
 
 
@@ -141,5 +150,7 @@ def vectors_reconcile() -> int:
     """The weekly reconciliation: one task per tenant, repairing when
     RECONCILE_REPAIR_SCHEDULED is set (else it only reports)."""
     return reconcile.tenants_reconcile_later(
-        tenants=Tenant.objects.all(), repair_drift=settings.RECONCILE_REPAIR_SCHEDULED
+        tenants=Tenant.objects.all(),
+        repair_drift=settings.RECONCILE_REPAIR_SCHEDULED,
+        source=Source.SCHEDULE,
     )

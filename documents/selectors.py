@@ -8,12 +8,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
-from django.db.models.functions import TruncHour
+from django.db import connection
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum, TextField
+from django.db.models.functions import Cast, TruncHour
 from django.utils import timezone
 
 from documents.models import (
     FAILURE_KIND_CHOICES,
+    AuditEntry,
     Document,
     Membership,
     Reconciliation,
@@ -40,6 +42,48 @@ def memberships_for_user(user) -> QuerySet[Membership]:
     if user and user.is_active and user.is_superuser:
         return Membership.objects.all()
     return Membership.objects.filter(tenant__in=tenants_for_user(user))
+
+
+def audit_entries_for_user(user) -> QuerySet[AuditEntry]:
+    """Superusers see every entry (those of deleted tenants and system-wide ones too); staff
+    see the entries of their tenants."""
+    if user and user.is_active and user.is_superuser:
+        return AuditEntry.objects.all()
+    return AuditEntry.objects.filter(tenant__in=tenants_for_user(user))
+
+
+def audit_entries_naming(entries: QuerySet[AuditEntry], document_id) -> QuerySet[AuditEntry]:
+    """The entries whose ids include ``document_id``."""
+    pk = str(document_id)
+    if connection.vendor == "postgresql":
+        # jsonb containment, answered by the GIN index of migration 0400.
+        return entries.filter(object_ids__contains=[pk])
+    # SQLite has no JSON containment lookup; a UUID's text cannot occur by accident.
+    return entries.annotate(ids_text=Cast("object_ids", TextField())).filter(
+        ids_text__contains=f'"{pk}"'
+    )
+
+
+def document_history(document: Document) -> QuerySet[AuditEntry]:
+    """The entries naming a document. Its tenant's only: whoever may see the document sees
+    them, and an action across tenants recorded each tenant's ids in that tenant's entry."""
+    return audit_entries_naming(
+        AuditEntry.objects.filter(tenant_id=document.tenant_id), document.pk
+    )
+
+
+def near_duplicates(document: Document) -> QuerySet[Document]:
+    """Other documents of the same tenant with the same extracted text (fingerprint); never
+    another tenant's."""
+    if not document.text_fingerprint:
+        return Document.objects.none()
+    return (
+        Document.objects.filter(
+            tenant_id=document.tenant_id, text_fingerprint=document.text_fingerprint
+        )
+        .exclude(pk=document.pk)
+        .order_by("created_at")
+    )
 
 
 # --- admin back-office reads (issue 4) -------------------------------------------------------

@@ -8,17 +8,21 @@ claim fields themselves are written by ``lifecycle`` alone.
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import QuerySet
 
-from documents import dispatch, embedding_cache, lifecycle, storage, vector_state
+from documents import audit, dispatch, embedding_cache, lifecycle, storage, vector_state
 from documents.errors import FailureKind, InvalidUpload, NotAMember, TransientError
+
+# Uploads (duplicates, the preflight estimate, the tenant's limits) live in intake.py; they
+# are services like the rest, and callers find them here.
+from documents.intake import Upload, document_create, document_upload, documents_upload
 from documents.models import DeletedDocument, Document, Membership, Status, Tenant
 from documents.selectors import tenants_for_user
-from documents.uploads import sha256_of, validate_upload
+
+__all__ = ["Upload", "document_create", "document_upload", "documents_upload"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,42 +47,6 @@ def tenant_for_upload(*, user, tenant_slug: str | None) -> Tenant:
     raise InvalidUpload("You belong to several tenants: say which one with the 'tenant' field.")
 
 
-def document_create(
-    *, tenant: Tenant, uploaded_file, uploaded_by=None, title: str = ""
-) -> Document:
-    """Store the file, create the document and queue its processing after commit."""
-    content_type = validate_upload(uploaded_file)
-    original_name = (uploaded_file.name or "upload").rsplit("/", 1)[-1][:255]
-    document_id = uuid.uuid4()
-    sha256 = sha256_of(uploaded_file)
-    # The file goes to storage before the row exists and outside any transaction: a network
-    # call must never hold a transaction open. If the row cannot be written, the file is removed.
-    key = storage.store_file(
-        storage.document_key(
-            tenant_slug=tenant.slug, document_id=document_id, filename=original_name
-        ),
-        uploaded_file,
-    )
-    try:
-        with transaction.atomic():
-            document = lifecycle.create(
-                id=document_id,
-                tenant=tenant,
-                uploaded_by=uploaded_by if getattr(uploaded_by, "pk", None) else None,
-                title=(title or original_name)[:300],
-                original_filename=original_name,
-                content_type=content_type,
-                size_bytes=uploaded_file.size,
-                sha256=sha256,
-                storage_key=key,
-            )
-            dispatch.process_after_commit([(document.pk, document.last_task_id)])
-    except Exception:
-        storage.delete_file(key)
-        raise
-    return document
-
-
 @dataclass(frozen=True)
 class BulkResult:
     done: int
@@ -86,36 +54,78 @@ class BulkResult:
     ids: tuple = ()
 
 
-def documents_reprocess(*, queryset: QuerySet[Document]) -> BulkResult:
+def documents_reprocess(*, queryset: QuerySet[Document], actor=None, source=None) -> BulkResult:
     """Queue documents again from the start; those already processing are skipped."""
-    return _requeue(queryset.exclude(status=Status.PROCESSING), total=queryset.count())
+    return _requeue(
+        queryset.exclude(status=Status.PROCESSING),
+        total=queryset.count(),
+        action=audit.REPROCESS,
+        actor=actor,
+        source=source,
+    )
 
 
-def documents_retry_failed(*, queryset: QuerySet[Document]) -> BulkResult:
+def documents_retry_failed(*, queryset: QuerySet[Document], actor=None, source=None) -> BulkResult:
     """Queue failed documents again; documents in any other state are skipped. A document
     whose chunks and vectors were stored before it failed resumes at indexing."""
-    return _requeue(queryset.filter(status=Status.FAILED), total=queryset.count(), from_start=False)
+    return _requeue(
+        queryset.filter(status=Status.FAILED),
+        total=queryset.count(),
+        action=audit.RETRY,
+        actor=actor,
+        source=source,
+        from_start=False,
+    )
 
 
-def _requeue(eligible: QuerySet[Document], *, total: int, from_start: bool = True) -> BulkResult:
+def _requeue(
+    eligible: QuerySet[Document], *, total: int, action, actor, source, from_start: bool = True
+) -> BulkResult:
     with transaction.atomic():
         ids = lifecycle.queue_again(eligible, checkpoint="" if from_start else None)
         # Each message gets its own task id, which the worker records on the row at its claim.
         dispatch.process_after_commit([(pk, dispatch.new_task_id()) for pk in ids])
+        _record_bulk(action, ids, total=total, actor=actor, source=source)
     return BulkResult(done=len(ids), skipped=total - len(ids), ids=tuple(ids))
 
 
-def documents_cancel(*, queryset: QuerySet[Document], by: str = "") -> BulkResult:
+def _record_bulk(action, ids, *, total: int, actor, source, **details) -> None:
+    """One audit entry per tenant for a bulk action: the ids it acted on, how many it
+    skipped of those selected."""
+    audit.record_documents(
+        action=action,
+        source=source,
+        by=actor,
+        ids=ids,
+        details={"selected": total, "skipped": total - len(ids), **details},
+    )
+
+
+def documents_cancel(
+    *, queryset: QuerySet[Document], by: str = "", actor=None, source=None
+) -> BulkResult:
     """Stop documents that are processing. Vectors an earlier run left are purged too, so a
     cancelled document is not searchable."""
     total = queryset.count()
     with transaction.atomic():
         ids = lifecycle.cancel(queryset, by=by)
         vector_state.purge_after_commit(ids)
-    return BulkResult(done=len(ids), skipped=total - len(ids))
+        _record_bulk(audit.CANCEL, ids, total=total, actor=actor, source=source)
+    return BulkResult(done=len(ids), skipped=total - len(ids), ids=tuple(ids))
 
 
-def documents_purge_vectors(*, queryset: QuerySet[Document]) -> BulkResult:
+def documents_release(*, queryset: QuerySet[Document], actor=None, source=None) -> BulkResult:
+    """Let held documents go (an admin decided the estimate is acceptable): they are queued
+    for processing. Documents that are not held are skipped."""
+    total = queryset.count()
+    with transaction.atomic():
+        ids = lifecycle.release(queryset)
+        dispatch.process_after_commit([(pk, dispatch.new_task_id()) for pk in ids])
+        _record_bulk(audit.RELEASE, ids, total=total, actor=actor, source=source)
+    return BulkResult(done=len(ids), skipped=total - len(ids), ids=tuple(ids))
+
+
+def documents_purge_vectors(*, queryset: QuerySet[Document], actor=None, source=None) -> BulkResult:
     """Remove the vectors of documents that are not processing (a running document would
     write them again); the chunks and the file stay, so a reprocess restores them. The
     documents show "purge pending" until the index's reads show the delete."""
@@ -123,7 +133,27 @@ def documents_purge_vectors(*, queryset: QuerySet[Document]) -> BulkResult:
     with transaction.atomic():
         ids = list(queryset.exclude(status=Status.PROCESSING).values_list("pk", flat=True))
         vector_state.purge_after_commit(ids)
-    return BulkResult(done=len(ids), skipped=total - len(ids))
+        _record_bulk(audit.PURGE, ids, total=total, actor=actor, source=source)
+    return BulkResult(done=len(ids), skipped=total - len(ids), ids=tuple(ids))
+
+
+def document_update(*, document: Document, title: str, actor=None, source=None) -> Document:
+    """Change what staff may change on a document (its title); the change is recorded."""
+    old = document.title
+    if title == old:
+        return document
+    document.title = title[:300]
+    with transaction.atomic():
+        document.save(update_fields=["title", "updated_at"])
+        audit.record(
+            action=audit.EDIT,
+            source=source,
+            by=actor,
+            tenant=document.tenant,
+            object_ids=[document.pk],
+            details={"title": [old, document.title]},
+        )
+    return document
 
 
 def document_purge_vectors_now(*, document_id) -> int:
@@ -142,7 +172,12 @@ def document_purge_vectors_now(*, document_id) -> int:
 
 
 def documents_purge_vectors_and_wait(
-    *, queryset: QuerySet[Document], wait: float | None = None, on_progress=None
+    *,
+    queryset: QuerySet[Document],
+    wait: float | None = None,
+    on_progress=None,
+    actor=None,
+    source=None,
 ) -> tuple[list[vector_state.PurgeOutcome], int]:
     """The purge of ``documents_purge_vectors`` done here and now, for the command line:
     delete, then wait (bounded) until the index shows each delete. Returns the outcomes and
@@ -150,10 +185,11 @@ def documents_purge_vectors_and_wait(
     total = queryset.count()
     ids = list(queryset.exclude(status=Status.PROCESSING).values_list("pk", flat=True))
     outcomes = vector_state.purge_now(ids, wait=wait, on_progress=on_progress)
+    _record_bulk(audit.PURGE, ids, total=total, actor=actor, source=source, verified=True)
     return outcomes, total - len(ids)
 
 
-def documents_delete(*, queryset: QuerySet[Document]) -> int:
+def documents_delete(*, queryset: QuerySet[Document], actor=None, source=None) -> int:
     """Delete documents (their chunks cascade). What lives outside the database -- the stored
     file and the vectors -- is recorded in the same transaction and removed after commit."""
     with transaction.atomic():
@@ -162,6 +198,9 @@ def documents_delete(*, queryset: QuerySet[Document]) -> int:
                 "pk", "tenant__vector_namespace", "storage_key", "vector_high", "vector_lsn"
             )
         )
+        ids = [row[0] for row in rows]
+        # Read before the rows go: the audit entries are per tenant.
+        tenant_of = _tenants_by_document(ids)
         # The ids to delete come from the high-water mark, not from a listing that may not
         # show the newest vectors yet.
         DeletedDocument.objects.bulk_create(
@@ -177,9 +216,18 @@ def documents_delete(*, queryset: QuerySet[Document]) -> int:
             ],
             ignore_conflicts=True,
         )
-        Document.objects.filter(pk__in=[row[0] for row in rows]).delete()
-        dispatch.cleanup_deleted_after_commit([row[0] for row in rows])
+        Document.objects.filter(pk__in=ids).delete()
+        dispatch.cleanup_deleted_after_commit(ids)
+        audit.record_documents(
+            action=audit.DELETE, source=source, by=actor, ids=ids, tenant_of=tenant_of
+        )
     return len(rows)
+
+
+def _tenants_by_document(ids) -> dict:
+    pairs = list(Document.objects.filter(pk__in=ids).values_list("pk", "tenant_id"))
+    tenants = Tenant.objects.in_bulk({t for _, t in pairs})
+    return {str(pk): tenants.get(tenant_id) for pk, tenant_id in pairs}
 
 
 def deleted_documents_cleanup(*, document_ids=None, limit: int = 500) -> tuple[int, int]:
@@ -225,12 +273,24 @@ def _tombstone_note(row: DeletedDocument, message: str) -> None:
     logger.warning("cleanup of deleted document %s: %s", row.document_id, message)
 
 
-def tenants_delete(*, queryset: QuerySet[Tenant]) -> int:
+def tenants_delete(*, queryset: QuerySet[Tenant], actor=None, source=None) -> int:
     """Delete tenants with their documents. Each document's file and vectors are recorded and
-    removed after commit like any document delete, then the tenant row goes."""
+    removed after commit like any document delete, then the tenant row goes. The audit
+    entries stay, with the tenant's name."""
     with transaction.atomic():
         tenants = list(queryset)
-        documents_delete(queryset=Document.objects.filter(tenant__in=tenants))
+        for tenant in tenants:
+            audit.record(
+                action=audit.TENANT_DELETE,
+                source=source,
+                by=actor,
+                tenant=tenant,
+                object_ids=[tenant.pk],
+                details={"slug": tenant.slug, "documents": tenant.documents.count()},
+            )
+        documents_delete(
+            queryset=Document.objects.filter(tenant__in=tenants), actor=actor, source=source
+        )
         namespaces = [t.vector_namespace for t in tenants]
         # the namespace itself goes once its documents' deletes show (the plan counts it)
         vector_state.namespaces_retire(namespaces)
@@ -238,3 +298,85 @@ def tenants_delete(*, queryset: QuerySet[Tenant]) -> int:
         Membership.objects.filter(tenant__in=tenants).delete()
         Tenant.objects.filter(pk__in=[t.pk for t in tenants]).delete()
     return len(tenants)
+
+
+# The tenant fields whose changes the audit trail records.
+_TENANT_AUDITED = (
+    "name",
+    "slug",
+    "max_pages_per_document",
+    "max_cost_per_document",
+    "over_limit_action",
+)
+
+
+def tenant_save(*, tenant: Tenant, actor=None, source=None) -> Tenant:
+    """Create or change a tenant (the admin's form has filled it in); what changed is
+    recorded."""
+    before = (
+        Tenant.objects.filter(pk=tenant.pk).values(*_TENANT_AUDITED).first() if tenant.pk else None
+    )
+    with transaction.atomic():
+        tenant.save()
+        if before is None:
+            action, details = audit.TENANT_CREATE, {"slug": tenant.slug}
+        else:
+            action = audit.TENANT_EDIT
+            details = {
+                field: [_plain(before[field]), _plain(getattr(tenant, field))]
+                for field in _TENANT_AUDITED
+                if before[field] != getattr(tenant, field)
+            }
+        audit.record(
+            action=action,
+            source=source,
+            by=actor,
+            tenant=tenant,
+            object_ids=[tenant.pk],
+            details=details,
+        )
+    return tenant
+
+
+def membership_save(*, membership: Membership, actor=None, source=None) -> Membership:
+    """Add someone to a tenant or change their role; recorded on the tenant."""
+    before = (
+        Membership.objects.filter(pk=membership.pk).values("role").first()
+        if membership.pk
+        else None
+    )
+    with transaction.atomic():
+        membership.save()
+        audit.record(
+            action=audit.MEMBERSHIP_ADD if before is None else audit.MEMBERSHIP_EDIT,
+            source=source,
+            by=actor,
+            tenant=membership.tenant,
+            object_ids=[membership.tenant_id],
+            details={
+                "user": membership.user.get_username(),
+                "role": membership.role if before is None else [before["role"], membership.role],
+            },
+        )
+    return membership
+
+
+def memberships_delete(*, queryset: QuerySet[Membership], actor=None, source=None) -> int:
+    with transaction.atomic():
+        rows = list(queryset.select_related("tenant", "user"))
+        for membership in rows:
+            audit.record(
+                action=audit.MEMBERSHIP_REMOVE,
+                source=source,
+                by=actor,
+                tenant=membership.tenant,
+                object_ids=[membership.tenant_id],
+                details={"user": membership.user.get_username(), "role": membership.role},
+            )
+        Membership.objects.filter(pk__in=[m.pk for m in rows]).delete()
+    return len(rows)
+
+
+def _plain(value):
+    # Decimals (the cost limit) are not JSON: the audit entry keeps their text.
+    return str(value) if value is not None and not isinstance(value, int | str) else value

@@ -5,9 +5,13 @@ tenants the staff member belongs to (superusers see everything), through ``selec
     documents.py  the Document admin: list, read-only page, actions, delete, custom URLs
     views.py      the custom pages (upload, progress JSON, chunks, search, dashboard)
     paginator.py  a paginator that does not count a huge table on every page view
+    insight.py    the document page's estimate, near-duplicates and history; the list's
+                  estimate sum and the release of held documents
+    audit.py      the audit trail, read-only
 """
 
+from documents.admin.audit import AuditEntryAdmin
 from documents.admin.documents import DocumentAdmin
 from documents.admin.tenants import MembershipAdmin, TenantAdmin
 
-__all__ = ["DocumentAdmin", "MembershipAdmin", "TenantAdmin"]
+__all__ = ["AuditEntryAdmin", "DocumentAdmin", "MembershipAdmin", "TenantAdmin"]

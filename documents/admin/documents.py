@@ -6,14 +6,17 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import ngettext
 
 from documents import services
 from documents.admin import views
+from documents.admin.html import html_table
+from documents.admin.insight import DocumentInsight
 from documents.admin.paginator import EstimatedCountPaginator
 from documents.admin.tenants import TenantListFilter, TenantScopedAdmin
+from documents.audit import Source
 from documents.models import Document, Stage, VectorState
 from documents.selectors import documents_for_user
 
@@ -21,34 +24,12 @@ from documents.selectors import documents_for_user
 _STAGE_ORDER = [s.value for s in Stage]
 
 
-def html_table(css_class: str, headers, rows, *, header_column: bool = False):
-    """A small read-only table for the document page; every cell is escaped."""
-    first = "<th>{}</th>" if header_column else "<td>{}</td>"
-    body = format_html_join(
-        "",
-        "<tr>{}</tr>",
-        (
-            (
-                format_html(first, row[0])
-                + format_html_join("", "<td>{}</td>", ((c,) for c in row[1:])),
-            )
-            for row in rows
-        ),
-    )
-    head = (
-        format_html("<tr>{}</tr>", format_html_join("", "<th>{}</th>", ((h,) for h in headers)))
-        if headers
-        else ""
-    )
-    return format_html('<table class="{}">{}{}</table>', css_class, head, body)
-
-
 def status_badge_html(status: str, label: str):
     return format_html('<span class="doc-badge doc-badge--{}">{}</span>', status, label)
 
 
 @admin.register(Document)
-class DocumentAdmin(TenantScopedAdmin):
+class DocumentAdmin(DocumentInsight, TenantScopedAdmin):
     list_display = [
         "title",
         "tenant",
@@ -57,9 +38,17 @@ class DocumentAdmin(TenantScopedAdmin):
         "progress_cell",
         "failure_cell",
         "chunks_cell",
+        "estimate_cell",
         "created_at",
     ]
-    list_filter = [TenantListFilter, "status", "failure_kind", "vector_state", "created_at"]
+    list_filter = [
+        TenantListFilter,
+        "status",
+        "stage",
+        "failure_kind",
+        "vector_state",
+        "created_at",
+    ]
     search_fields = ["title", "original_filename", "=sha256"]
     list_select_related = ["tenant"]
     list_per_page = 50
@@ -68,11 +57,20 @@ class DocumentAdmin(TenantScopedAdmin):
     show_full_result_count = False
     # "Show counts" on the filters would run one COUNT per filter option over the whole table.
     show_facets = admin.ShowFacets.NEVER
-    actions = ["reprocess", "purge_vectors", "retry_failed", "cancel"]
+    actions = [
+        "reprocess",
+        "purge_vectors",
+        "retry_failed",
+        "cancel",
+        "release_held",
+        "sum_estimates",
+    ]
     change_list_template = "admin/documents/document/change_list.html"
     fieldsets = [
         (None, {"fields": ["title", "tenant", "file_facts", "download_link"]}),
         ("Status", {"fields": ["status_cell", "stage_cell", "progress_cell", "stage_timeline"]}),
+        ("Estimate", {"fields": ["estimate_table"]}),
+        ("Duplicates and history", {"fields": ["near_duplicates_list", "history"]}),
         ("Failure", {"fields": ["failure_kind", "failure_message", "attempts", "attempt_history"]}),
         (
             "Index",
@@ -96,6 +94,9 @@ class DocumentAdmin(TenantScopedAdmin):
         "stage_cell",
         "progress_cell",
         "stage_timeline",
+        "estimate_table",
+        "near_duplicates_list",
+        "history",
         "failure_kind",
         "failure_message",
         "attempts",
@@ -304,22 +305,33 @@ class DocumentAdmin(TenantScopedAdmin):
 
     @admin.action(description="Reprocess selected documents")
     def reprocess(self, request, queryset):
-        result = services.documents_reprocess(queryset=queryset)
+        result = services.documents_reprocess(
+            queryset=queryset, actor=request.user, source=Source.ADMIN
+        )
         self._report(request, result, "queued for reprocessing", "they are already processing")
 
     @admin.action(description="Purge the vectors of selected documents")
     def purge_vectors(self, request, queryset):
-        result = services.documents_purge_vectors(queryset=queryset)
+        result = services.documents_purge_vectors(
+            queryset=queryset, actor=request.user, source=Source.ADMIN
+        )
         self._report(request, result, "queued for a vector purge", "they are still processing")
 
     @admin.action(description="Retry selected failed documents")
     def retry_failed(self, request, queryset):
-        result = services.documents_retry_failed(queryset=queryset)
+        result = services.documents_retry_failed(
+            queryset=queryset, actor=request.user, source=Source.ADMIN
+        )
         self._report(request, result, "queued for a retry", "they have not failed")
 
     @admin.action(description="Cancel selected processing documents")
     def cancel(self, request, queryset):
-        result = services.documents_cancel(queryset=queryset, by=request.user.get_username())
+        result = services.documents_cancel(
+            queryset=queryset,
+            by=request.user.get_username(),
+            actor=request.user,
+            source=Source.ADMIN,
+        )
         self._report(request, result, "cancelled", "they were not processing")
 
     def _report(self, request, result, done_text, skipped_reason):
@@ -338,7 +350,17 @@ class DocumentAdmin(TenantScopedAdmin):
     # --- delete: the stored file and the vectors go too, after commit ----------------------
 
     def delete_model(self, request, obj):
-        services.documents_delete(queryset=self.get_queryset(request).filter(pk=obj.pk))
+        services.documents_delete(
+            queryset=self.get_queryset(request).filter(pk=obj.pk),
+            actor=request.user,
+            source=Source.ADMIN,
+        )
 
     def delete_queryset(self, request, queryset):
-        services.documents_delete(queryset=queryset)
+        services.documents_delete(queryset=queryset, actor=request.user, source=Source.ADMIN)
+
+    def save_model(self, request, obj, form, change):
+        # The title is the one field staff can change; the service records the edit.
+        title = obj.title
+        obj.title = form.initial.get("title", title)
+        services.document_update(document=obj, title=title, actor=request.user, source=Source.ADMIN)

@@ -45,6 +45,12 @@ class UploadForm(_TenantForm):
         max_length=300,
         help_text="Optional. With several files, each title is this followed by the file name.",
     )
+    keep_duplicate = forms.BooleanField(
+        required=False,
+        label="Keep a new copy of files already there",
+        help_text="A file whose bytes this tenant already has is not uploaded again unless "
+        "this is ticked; the list says which files were already there.",
+    )
 
 
 class SearchForm(_TenantForm):

@@ -7,6 +7,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils.translation import ngettext
 
 from documents import reconcile, services
+from documents.audit import Source
 from documents.models import Membership, Reconciliation, Tenant
 from documents.selectors import memberships_for_user, tenants_for_user
 
@@ -65,11 +66,31 @@ class TenantListFilter(admin.SimpleListFilter):
 
 @admin.register(Tenant)
 class TenantAdmin(SuperuserEditsOnly, TenantScopedAdmin):
-    list_display = ["name", "slug", "vector_namespace", "last_reconciliation", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "max_pages_per_document",
+        "max_cost_per_document",
+        "over_limit_action",
+        "last_reconciliation",
+        "created_at",
+    ]
     readonly_fields = ["vector_namespace", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     actions = ["reconcile_vectors", "reconcile_and_repair_vectors"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "vector_namespace", "created_at"]}),
+        (
+            "Upload limits",
+            {
+                "fields": ["max_pages_per_document", "max_cost_per_document", "over_limit_action"],
+                "description": "Judged on each upload's preflight estimate. A document over a "
+                "limit is refused (the upload answers with the limit and the estimate) or "
+                "held until an admin releases it from the document list.",
+            },
+        ),
+    ]
 
     def scoped_queryset(self, request):
         latest = Reconciliation.objects.filter(tenant=OuterRef("pk")).order_by("-started_at")
@@ -98,7 +119,9 @@ class TenantAdmin(SuperuserEditsOnly, TenantScopedAdmin):
         self._queue(request, queryset, repair=True)
 
     def _queue(self, request, queryset, *, repair: bool):
-        count = reconcile.tenants_reconcile_later(tenants=queryset, repair_drift=repair)
+        count = reconcile.tenants_reconcile_later(
+            tenants=queryset, repair_drift=repair, source=Source.ADMIN, actor=request.user
+        )
         self.message_user(
             request,
             ngettext(
@@ -112,11 +135,16 @@ class TenantAdmin(SuperuserEditsOnly, TenantScopedAdmin):
             messages.SUCCESS,
         )
 
+    def save_model(self, request, obj, form, change):
+        services.tenant_save(tenant=obj, actor=request.user, source=Source.ADMIN)
+
     def delete_model(self, request, obj):
-        services.tenants_delete(queryset=Tenant.objects.filter(pk=obj.pk))
+        services.tenants_delete(
+            queryset=Tenant.objects.filter(pk=obj.pk), actor=request.user, source=Source.ADMIN
+        )
 
     def delete_queryset(self, request, queryset):
-        services.tenants_delete(queryset=queryset)
+        services.tenants_delete(queryset=queryset, actor=request.user, source=Source.ADMIN)
 
     def get_deleted_objects(self, objs, request):
         # Documents are PROTECTed from a bare tenant delete; tenants_delete removes them first,
@@ -133,3 +161,16 @@ class MembershipAdmin(SuperuserEditsOnly, TenantScopedAdmin):
 
     def scoped_queryset(self, request):
         return memberships_for_user(request.user).select_related("user", "tenant")
+
+    def save_model(self, request, obj, form, change):
+        services.membership_save(membership=obj, actor=request.user, source=Source.ADMIN)
+
+    def delete_model(self, request, obj):
+        services.memberships_delete(
+            queryset=self.get_queryset(request).filter(pk=obj.pk),
+            actor=request.user,
+            source=Source.ADMIN,
+        )
+
+    def delete_queryset(self, request, queryset):
+        services.memberships_delete(queryset=queryset, actor=request.user, source=Source.ADMIN)

@@ -13,11 +13,14 @@ from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
 from documents import broker, selectors, services, storage
 from documents.admin.charts import bar_chart
 from documents.admin.forms import SearchForm, UploadForm
+from documents.admin.insight import document_link
+from documents.audit import Source
 from documents.errors import ApplicationError
 from documents.search import chunks_search
 
@@ -53,32 +56,16 @@ def upload(model_admin, request):
             tenant = form.cleaned_data["tenant"]
             files = form.cleaned_data["files"]
             title = form.cleaned_data["title"]
-            accepted = 0
-            for uploaded in files:
-                name = (uploaded.name or "upload").rsplit("/", 1)[-1]
-                this_title = title if len(files) == 1 else (f"{title} — {name}" if title else "")
-                try:
-                    services.document_create(
-                        tenant=tenant,
-                        uploaded_file=uploaded,
-                        uploaded_by=request.user,
-                        title=this_title,
-                    )
-                except ApplicationError as exc:
-                    model_admin.message_user(request, exc.message, messages.ERROR)
-                else:
-                    accepted += 1
-            if accepted:
-                model_admin.message_user(
-                    request,
-                    ngettext(
-                        "%(count)d document uploaded to %(tenant)s and queued for processing.",
-                        "%(count)d documents uploaded to %(tenant)s and queued for processing.",
-                        accepted,
-                    )
-                    % {"count": accepted, "tenant": tenant.name},
-                    messages.SUCCESS,
-                )
+            uploads = services.documents_upload(
+                tenant=tenant,
+                files=[(f, _title_for(f, title, len(files))) for f in files],
+                uploaded_by=request.user,
+                keep_duplicate=form.cleaned_data["keep_duplicate"],
+                source=Source.ADMIN,
+            )
+            for message, level in upload_messages(tenant, uploads):
+                model_admin.message_user(request, message, level)
+            if any(u.document is not None and not u.duplicate for u in uploads):
                 return redirect("admin:documents_document_changelist")
             return redirect("admin:documents_document_upload")
     else:
@@ -86,6 +73,82 @@ def upload(model_admin, request):
     return _render(
         model_admin, request, "admin/documents/document/upload.html", "Upload documents", form=form
     )
+
+
+def _title_for(uploaded, title: str, count: int) -> str:
+    name = (uploaded.name or "upload").rsplit("/", 1)[-1]
+    return title if count == 1 else (f"{title} — {name}" if title else "")
+
+
+def upload_messages(tenant, uploads) -> list:
+    """What the upload page tells staff: the files refused and why, the files already there
+    (linked), the documents held, and how many were queued with their summed estimate."""
+    out = [(u.error.message, messages.ERROR) for u in uploads if u.error is not None]
+    already = [u for u in uploads if u.duplicate]
+    if already:
+        out.append(
+            (
+                format_html(
+                    "Already in {}, not uploaded again: {}.",
+                    tenant.name,
+                    format_html_join(
+                        ", ",
+                        "{} (as {})",
+                        ((u.name, document_link(u.document)) for u in already),
+                    ),
+                ),
+                messages.WARNING,
+            )
+        )
+    held = [u for u in uploads if u.held]
+    for u in held:
+        out.append(
+            (
+                format_html("{} is held: {}", document_link(u.document), u.document.held_reason),
+                messages.WARNING,
+            )
+        )
+    queued = [u for u in uploads if u.document is not None and not u.duplicate and not u.held]
+    if queued:
+        out.append(
+            (
+                ngettext(
+                    "%(count)d document uploaded to %(tenant)s and queued for processing.",
+                    "%(count)d documents uploaded to %(tenant)s and queued for processing.",
+                    len(queued),
+                )
+                % {"count": len(queued), "tenant": tenant.name}
+                + estimate_sentence([u.document for u in queued]),
+                messages.SUCCESS,
+            )
+        )
+    return out
+
+
+def estimate_sentence(documents) -> str:
+    complete = [d.estimate for d in documents if d.estimate.get("complete")]
+    waiting = len(documents) - len(complete)
+    parts = []
+    if complete:
+        ocr = sum(e.get("pages_to_ocr") or 0 for e in complete)
+        tokens = sum(e.get("tokens") or 0 for e in complete)
+        seconds = sum(e.get("seconds") or 0 for e in complete)
+        cost = [e["cost_usd"] for e in complete if e.get("cost_usd") is not None]
+        parts.append(
+            f" Estimate: {ocr} pages to OCR, {tokens:,} tokens"
+            + (f", ${sum(cost):,.4f}" if cost else "")
+            + f", about {round(seconds)} s of processing."
+        )
+    if waiting:
+        parts.append(
+            ngettext(
+                " %(count)d is being estimated (its pages are read first).",
+                " %(count)d are being estimated (their pages are read first).",
+                waiting,
+            )
+            % {"count": waiting}
+        )
+    return "".join(parts)
 
 
 def progress(model_admin, request):

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from documents.estimates import expected_finish
 from documents.models import FAILURE_KIND_CHOICES, Document, Status
+from documents.selectors import near_duplicates
 
 
 class FormSerializer(serializers.Serializer):
@@ -40,6 +44,12 @@ class IngestSerializer(FormSerializer):
         required=False,
         help_text="The tenant's slug; required only when you belong to several tenants.",
     )
+    keep_duplicate = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Keep a new copy even when the tenant already has a file with the same "
+        "bytes (SHA-256). Without it such an upload answers 200 with the existing document.",
+    )
 
 
 class DocumentFilterSerializer(FormSerializer):
@@ -50,11 +60,48 @@ class DocumentFilterSerializer(FormSerializer):
     tenant = serializers.SlugField(required=False, help_text="A tenant's slug.")
 
 
+class EstimateSerializer(serializers.Serializer):
+    """The preflight estimate. Until every page has been looked at (``complete`` false: only
+    the file's structure was read at upload, the ``estimating`` stage reads the rest) only
+    ``pages`` is known."""
+
+    complete = serializers.BooleanField()
+    pages = serializers.IntegerField(allow_null=True)
+    pages_to_ocr = serializers.IntegerField(allow_null=True)
+    tokens = serializers.IntegerField(allow_null=True)
+    chunks = serializers.IntegerField(allow_null=True)
+    requests = serializers.IntegerField(allow_null=True, help_text="Embedding requests.")
+    cost_usd = serializers.FloatField(
+        allow_null=True, help_text="At GEMINI_PRICE_PER_MILLION_TOKENS; null for local."
+    )
+    seconds = serializers.FloatField(
+        allow_null=True, help_text="Expected processing time, from recent throughput."
+    )
+
+
+class ActualSerializer(serializers.Serializer):
+    """What processing found, in the estimate's units; null until the document completes."""
+
+    pages = serializers.IntegerField()
+    ocr_pages = serializers.IntegerField()
+    chars = serializers.IntegerField()
+    tokens = serializers.IntegerField()
+    chunks = serializers.IntegerField()
+    requests = serializers.IntegerField()
+    cost_usd = serializers.FloatField(allow_null=True)
+    seconds = serializers.FloatField()
+
+
 class IngestResponseSerializer(serializers.Serializer):
     message = serializers.CharField()
     task_id = serializers.CharField()
     document_id = serializers.UUIDField()
     status_url = serializers.URLField()
+    status = serializers.CharField()
+    stage = serializers.CharField(help_text="queued, or held when over a tenant's limit.")
+    held_reason = serializers.CharField(help_text="Why the document is held; empty if not.")
+    estimate = EstimateSerializer()
+    duplicate = serializers.BooleanField(help_text="Always false on 202.")
 
     def get_fields(self):
         fields = super().get_fields()
@@ -64,6 +111,18 @@ class IngestResponseSerializer(serializers.Serializer):
             help_text="Always true: processing never runs inside the request."
         )
         return fields
+
+
+class IngestDuplicateSerializer(serializers.Serializer):
+    """200: the tenant already has these bytes; nothing was stored or queued."""
+
+    message = serializers.CharField()
+    duplicate = serializers.BooleanField(help_text="Always true on 200.")
+    document_id = serializers.UUIDField(help_text="The existing document.")
+    status_url = serializers.URLField()
+    status = serializers.CharField()
+    stage = serializers.CharField()
+    estimate = EstimateSerializer()
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -116,7 +175,29 @@ class DocumentSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "estimate",
+            "expected_finish_at",
+            "actual",
+            "held_reason",
         ]
+
+    estimate = serializers.SerializerMethodField()
+    expected_finish_at = serializers.SerializerMethodField(
+        help_text="While processing: its start (or now, while queued) plus the estimated "
+        "seconds; null otherwise."
+    )
+    actual = serializers.SerializerMethodField()
+
+    def get_expected_finish_at(self, obj: Document) -> datetime | None:
+        return expected_finish(obj)
+
+    @extend_schema_field(EstimateSerializer(allow_null=True))
+    def get_estimate(self, obj: Document):
+        return obj.estimate or None
+
+    @extend_schema_field(ActualSerializer(allow_null=True))
+    def get_actual(self, obj: Document):
+        return obj.actuals or None
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, obj: Document) -> dict:
@@ -161,3 +242,24 @@ class DocumentSerializer(serializers.ModelSerializer):
         path = reverse(name, args=[obj.pk])
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
+
+
+class NearDuplicateSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    same_file = serializers.BooleanField()
+
+
+class DocumentDetailSerializer(DocumentSerializer):
+    near_duplicates = serializers.SerializerMethodField()
+
+    class Meta(DocumentSerializer.Meta):
+        fields = [*DocumentSerializer.Meta.fields, "near_duplicates"]
+
+    @extend_schema_field(NearDuplicateSerializer(many=True))
+    def get_near_duplicates(self, obj: Document) -> list[dict]:
+        """Documents of the same tenant with the same extracted text in a different file."""
+        return [
+            {"id": str(d.pk), "title": d.title, "same_file": d.sha256 == obj.sha256}
+            for d in near_duplicates(obj)[:20]
+        ]

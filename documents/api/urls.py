@@ -1,6 +1,6 @@
 from django.urls import path
 
-from documents.api import views
+from documents.api import audit, views
 
 # Ids are matched as any string, not with <uuid:>: a malformed id must reach the view and get
 # the API's JSON 404, not fall through to Django's HTML page.
@@ -13,4 +13,5 @@ urlpatterns = [
         views.DocumentDownloadView.as_view(),
         name="api-document-download",
     ),
+    path("audit/", audit.AuditListView.as_view(), name="api-audit-list"),
 ]

@@ -14,12 +14,15 @@ from rest_framework.views import APIView
 from documents import services, storage
 from documents.api.errors import error_response, error_responses
 from documents.api.serializers import (
+    DocumentDetailSerializer,
     DocumentFilterSerializer,
     DocumentSerializer,
+    IngestDuplicateSerializer,
     IngestResponseSerializer,
     IngestSerializer,
 )
 from documents.api.throttles import AnonThrottle, IngestThrottle, UserThrottle
+from documents.audit import Source
 from documents.errors import FailureKind, PermanentError
 from documents.selectors import documents_for_user
 from documents.uploads import DOCX, JPEG, MARKDOWN, PDF, PNG, TEXT, TIFF
@@ -37,9 +40,17 @@ class IngestView(APIView):
         request={"multipart/form-data": IngestSerializer},
         responses={
             202: IngestResponseSerializer,
+            200: IngestDuplicateSerializer,
             **error_responses(400, 401, 403, 413, 415, 429, 503),
         },
         summary="Upload a document for ingestion",
+        description="202: a new document, queued (or held, when its estimate is over one of "
+        "the tenant's limits), with its preflight estimate. 200: the tenant already has a "
+        "file with these bytes (SHA-256); nothing was stored or queued, and the answer names "
+        "the existing document -- send keep_duplicate=true to keep a new copy anyway. Only "
+        "the caller's tenant is compared. 413: over the size limit, or over a tenant's page "
+        "or cost limit when the tenant refuses such documents (the message names the limit "
+        "and the estimate).",
     )
     def post(self, request):
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -55,19 +66,45 @@ class IngestView(APIView):
         tenant = services.tenant_for_upload(
             user=request.user, tenant_slug=form.validated_data.get("tenant")
         )
-        document = services.document_create(
+        upload = services.document_upload(
             tenant=tenant,
             uploaded_file=form.validated_data.get("file"),
             uploaded_by=request.user,
             title=form.validated_data.get("title", ""),
+            keep_duplicate=form.validated_data["keep_duplicate"],
+            source=Source.API,
         )
+        document = upload.document
+        common = {
+            "document_id": str(document.pk),
+            "status_url": request.build_absolute_uri(f"/api/documents/{document.pk}/"),
+            "status": document.status,
+            "stage": document.stage,
+            "estimate": document.estimate,
+        }
+        if upload.duplicate:
+            # 200, not 409: nothing went wrong, the file is there and this is where. A client
+            # follows status_url exactly as after a 202.
+            return Response(
+                {
+                    "message": f"{tenant.name} already has this file (same SHA-256) as "
+                    f"{document.title!r}; nothing was uploaded. Send keep_duplicate=true "
+                    "to keep a new copy.",
+                    "duplicate": True,
+                    **common,
+                },
+                status=status.HTTP_200_OK,
+            )
         return Response(
             {
-                "message": "Processing started",
+                "message": "Held: " + document.held_reason
+                if document.held_reason
+                else "Processing started",
                 "task_id": document.last_task_id,
-                "document_id": str(document.pk),
-                "status_url": request.build_absolute_uri(f"/api/documents/{document.pk}/"),
                 "async": True,
+                "held_reason": document.held_reason,
+                "duplicate": False,
+                **common,
             },
             status=status.HTTP_202_ACCEPTED,
         )
@@ -99,11 +136,11 @@ _DOCUMENT_ID = OpenApiParameter(
 
 @extend_schema(
     parameters=[_DOCUMENT_ID],
-    responses={200: DocumentSerializer, **error_responses(401, 404, 429)},
+    responses={200: DocumentDetailSerializer, **error_responses(401, 404, 429)},
     summary="A document's status, stage, progress and failure",
 )
 class DocumentDetailView(generics.RetrieveAPIView):
-    serializer_class = DocumentSerializer
+    serializer_class = DocumentDetailSerializer
     # The URL matches any string; a malformed id is a 404 like an unknown one.
     lookup_url_kwarg = "pk"
 

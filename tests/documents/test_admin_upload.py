@@ -20,7 +20,9 @@ def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def text_file(name, text="Hello from the admin upload. " * 20):
+def text_file(name, text=None):
+    # The name is part of the text: files with the same bytes are duplicates of each other.
+    text = text or f"Hello from the admin upload of {name}. " * 20
     return SimpleUploadedFile(name, text.encode(), content_type="text/plain")
 
 
@@ -62,7 +64,9 @@ def test_several_files_become_documents_and_refused_ones_get_the_apis_message(
     messages = [str(m) for m in response.context["messages"]]
     assert "The file 'empty.txt' is empty." in messages
     assert any(m.startswith("The file 'blob.bin' is not a PDF") for m in messages)
-    assert "2 documents uploaded to Acme and queued for processing." in messages
+    assert any(
+        m.startswith("2 documents uploaded to Acme and queued for processing.") for m in messages
+    )
     docs = Document.objects.filter(tenant=personas.tenant_a).order_by("original_filename")
     assert [d.original_filename for d in docs] == ["notes.txt", "small.pdf"]
     assert [d.content_type for d in docs] == ["text/plain", "application/pdf"]

@@ -389,3 +389,37 @@ def test_when_celery_gives_up_on_another_tasks_document_nothing_is_written(perso
     assert lifecycle.fail_after_worker_lost(str(document.pk), task_id="t1") is None
     document.refresh_from_db()
     assert document.status == Status.PROCESSING and document.claimed_by.startswith("t2:")
+
+
+# --- held documents (over a tenant's limit) ---------------------------------------------------
+
+
+def test_a_held_document_is_never_claimed_nor_taken_for_stalled(personas, settings):
+    held = lifecycle.create(
+        held=True,
+        tenant=personas.tenant_a,
+        title="big",
+        original_filename="big.pdf",
+        content_type="application/pdf",
+        size_bytes=1,
+        sha256="0" * 64,
+        storage_key="k",
+    )
+    Document.objects.filter(pk=held.pk).update(queued_at=ago(settings.STALLED_QUEUED_SECONDS + 60))
+    assert (held.status, held.stage) == (Status.PROCESSING, Stage.HELD)
+    assert claim(held) is None
+    assert not Document.objects.filter(lifecycle.stalled(timezone.now()), pk=held.pk).exists()
+
+
+def test_release_queues_only_held_documents(personas):
+    held = make_document(personas.tenant_a, stage=Stage.HELD, queued_at=ago(3600))
+    queued = make_document(personas.tenant_a, n=1)
+    done = make_document(personas.tenant_a, n=2, status=Status.COMPLETED)
+    ids = lifecycle.release(Document.objects.all())
+    assert ids == [held.pk]
+    held.refresh_from_db()
+    assert held.stage == Stage.QUEUED and held.queued_at > ago(60)
+    assert claim(held) is not None
+    queued.refresh_from_db()
+    done.refresh_from_db()
+    assert (queued.stage, done.stage) == (Stage.QUEUED, Stage.DONE)

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from documents import services
+from documents.audit import Source
 from documents.management.commands._common import (
     add_selection_arguments,
     print_table,
@@ -37,7 +38,10 @@ class Command(BaseCommand):
                 bar.refresh()
 
             outcomes, skipped = services.documents_purge_vectors_and_wait(
-                queryset=queryset, wait=options["wait"], on_progress=shown
+                queryset=queryset,
+                wait=options["wait"],
+                on_progress=shown,
+                source=Source.COMMAND,
             )
         print_table(
             self.stdout,

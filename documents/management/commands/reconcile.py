@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from documents import reconcile
+from documents.audit import Source
 from documents.management.commands._common import print_table, progress, tenant_by_slug
 from documents.models import Tenant
 
@@ -26,7 +27,9 @@ class Command(BaseCommand):
         )
         rows = []
         for tenant in progress(tenants, desc="reconciling", unit="tenant"):
-            report = reconcile.reconcile_tenant(tenant, repair_drift=options["repair"])
+            report = reconcile.reconcile_tenant(
+                tenant, repair_drift=options["repair"], source=Source.COMMAND
+            )
             rows.append(
                 [
                     tenant.slug,

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from documents import services
+from documents.audit import Source
 from documents.management.commands._common import (
     add_selection_arguments,
     add_wait_argument,
@@ -17,7 +18,9 @@ class Command(BaseCommand):
         add_wait_argument(parser)
 
     def handle(self, *args, **options):
-        result = services.documents_reprocess(queryset=selected_documents(options))
+        result = services.documents_reprocess(
+            queryset=selected_documents(options), source=Source.COMMAND
+        )
         report(
             self.stdout,
             [

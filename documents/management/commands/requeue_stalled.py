@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from documents import recovery
+from documents.audit import Source
 from documents.management.commands._common import add_wait_argument, report
 
 
@@ -11,7 +12,7 @@ class Command(BaseCommand):
         add_wait_argument(parser)
 
     def handle(self, *args, **options):
-        result = recovery.stalled_documents_requeue()
+        result = recovery.stalled_documents_requeue(source=Source.COMMAND)
         report(
             self.stdout,
             [["examined", result.examined], ["queued again", result.requeued]],

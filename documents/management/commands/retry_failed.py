@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from documents import recovery, services
+from documents.audit import Source
 from documents.management.commands._common import (
     add_selection_arguments,
     add_wait_argument,
@@ -25,9 +26,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["all"] or options["ids"] or options["tenant"]:
             options["status"] = Status.FAILED
-            result = services.documents_retry_failed(queryset=selected_documents(options))
+            result = services.documents_retry_failed(
+                queryset=selected_documents(options), source=Source.COMMAND
+            )
         else:
-            result = recovery.failed_documents_retry()
+            result = recovery.failed_documents_retry(source=Source.COMMAND)
         report(
             self.stdout,
             [["queued for a retry", result.done], ["skipped", result.skipped]],

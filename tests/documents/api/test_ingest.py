@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import tempfile
+from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
@@ -10,6 +12,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from documents.models import Document, Status
+from tests.documents.pipeline.makedocs import text_pdf, tiff
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +142,86 @@ def test_session_authentication_works_too(personas):
     response = post(client)
     assert response.status_code == 202
     assert Document.objects.get().tenant == personas.tenant_b
+
+
+# --- the estimate, duplicates and limits (issue 13) -------------------------------------------
+
+
+def test_the_answer_includes_the_estimate(personas, api_for):
+    body = post(api_for(personas.staff_a), content=TEXT * 40).json()
+    assert body["duplicate"] is False and body["stage"] == "queued"
+    guess = body["estimate"]
+    assert guess["complete"] and guess["pages"] == 1 and guess["pages_to_ocr"] == 0
+    assert guess["tokens"] > 0 and guess["requests"] >= 1 and guess["seconds"] > 0
+
+
+def test_the_same_bytes_again_answer_200_with_the_existing_document(personas, api_for):
+    first = post(api_for(personas.staff_a), name="a.txt").json()
+    response = post(api_for(personas.owner_a), name="again.txt")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["duplicate"] is True
+    assert body["document_id"] == first["document_id"]
+    assert body["status_url"] == first["status_url"]
+    assert "keep_duplicate=true" in body["message"]
+    assert Document.objects.count() == 1
+
+
+def test_keep_duplicate_true_keeps_a_new_copy(personas, api_for):
+    first = post(api_for(personas.staff_a)).json()
+    response = post(api_for(personas.staff_a), keep_duplicate="true")
+    assert response.status_code == 202
+    assert response.json()["document_id"] != first["document_id"]
+
+
+def test_a_file_known_to_tenant_a_tells_tenant_b_nothing(personas, api_for):
+    post(api_for(personas.staff_a))
+    fresh_for_b = post(api_for(personas.staff_b), content=TEXT + b"other bytes")
+    response = post(api_for(personas.staff_b))
+    # Exactly the answer to a file B never sent before: 202, a new document of B's.
+    assert response.status_code == 202
+    body = response.json()
+    assert set(body) == set(fresh_for_b.json())
+    assert body["duplicate"] is False and body["message"] == "Processing started"
+    assert Document.objects.get(pk=body["document_id"]).tenant == personas.tenant_b
+    detail = api_for(personas.staff_b).get(body["status_url"]).json()
+    assert detail["near_duplicates"] == []
+
+
+def test_a_tenant_that_refuses_large_documents_answers_413_naming_limit_and_estimate(
+    personas, api_for
+):
+    tenant = personas.tenant_a
+    tenant.max_pages_per_document, tenant.over_limit_action = 1, "refuse"
+    tenant.save()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pdf = text_pdf(Path(tmp) / "two.pdf", ["First page text here.", "Second page text."])
+        response = post(api_for(personas.staff_a), name="two.pdf", content=pdf.read_bytes())
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "over_limit"
+    assert "2 pages" in error["message"] and "at most 1 pages" in error["message"]
+
+
+def test_a_held_upload_answers_202_with_the_reason(personas, api_for):
+    tenant = personas.tenant_a
+    tenant.max_pages_per_document = 1
+    tenant.save()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        image = tiff(Path(tmp) / "scan.tif", ["one", "two"])
+        response = post(api_for(personas.staff_a), name="scan.tif", content=image.read_bytes())
+    assert response.status_code == 202
+    body = response.json()
+    assert body["stage"] == "held" and "at most 1 pages" in body["held_reason"]
+    assert body["message"].startswith("Held: ")
+
+
+def test_the_schema_documents_the_duplicate_answer_and_the_estimate(personas, api_for):
+    schema = api_for(personas.staff_a).get("/api/schema/", {"format": "json"}).json()
+    ingest = schema["paths"]["/api/ingest/"]["post"]
+    assert {"200", "202"} <= set(ingest["responses"])
+    assert "keep_duplicate" in str(schema["components"]["schemas"]["IngestRequest"])
+    assert "estimate" in schema["components"]["schemas"]["Document"]["properties"]
+    assert "/api/audit/" in schema["paths"]

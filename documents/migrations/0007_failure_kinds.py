@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('documents', '0101_reconcile_schedule'),
+        ('documents', '0006_reconcile_schedule'),
     ]
 
     operations = [

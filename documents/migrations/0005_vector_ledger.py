@@ -23,7 +23,7 @@ def known_vectors(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('documents', '0300_document_worker_losses'),
+        ('documents', '0004_document_worker_losses'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -26,7 +26,7 @@ def remove(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("documents", "0100_vector_ledger"),
+        ("documents", "0005_vector_ledger"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

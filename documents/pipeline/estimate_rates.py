@@ -1,0 +1,56 @@
+"""The rates the estimate starts from.
+
+Token rates: fitted on every readable file of ../shared/corpus by bench/bench_preflight.py
+(71 files, 2026-12-01), with each embedder's own counter at the production chunk sizes. The
+per-kind rates matter only when the preflight has no token sample of the document itself
+(OCR pages always; a PDF whose sampled pages hold under MIN_SAMPLE_CHARS); the corpus has no
+plain-text file, so text files use the PDF text-layer rate until their sample replaces it.
+
+Stage rates: used until this system has completed documents of its own to measure
+(documents/estimates.py); from the benchmark figures in the README (bench_extract.py,
+bench_chunk_embed.py, bench_end_to_end.py on this 2-core machine).
+"""
+
+from __future__ import annotations
+
+from .estimate import StageRates, TokenRates
+
+# The chunk sizes the token rates were measured at (the production defaults).
+MEASURED_CHUNK_TOKENS = {"local": 256, "gemini": 1024}
+
+MEASURED_TOKEN_RATES = {
+    "local": TokenRates(
+        text_layer=0.2692,
+        ocr=0.2401,
+        docx=0.714,
+        plain=0.2692,
+        ocr_chars_per_page=2242,
+        chunk_overhead=1.0586,
+        tokens_per_chunk=220.5,
+        batch_size=16,
+    ),
+    "gemini": TokenRates(
+        text_layer=0.3428,
+        ocr=0.3365,
+        docx=0.7208,
+        plain=0.3428,
+        ocr_chars_per_page=2242,
+        chunk_overhead=1.0626,
+        tokens_per_chunk=937.1,
+        batch_size=100,
+        price_per_million=0.15,
+    ),
+}
+
+DEFAULT_STAGE_RATES = StageRates(
+    downloading_per_mb=0.01,
+    # the full preflight: about what reading the text layers costs
+    estimating_per_page=0.003,
+    extracting_per_text_page=0.0025,
+    # two pages at a time (OCR_PARALLEL_PAGES), 200 DPI
+    extracting_per_ocr_page=0.94,
+    chunking_per_1k_tokens=0.004,
+    # MiniLM, batches of 16 (a Gemini request of 100 texts takes about as long per chunk)
+    embedding_per_chunk=0.04,
+    indexing_per_chunk=0.0005,
+)
