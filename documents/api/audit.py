@@ -50,7 +50,7 @@ class AuditFilterSerializer(FormSerializer):
     "when, from where (admin, api, command, schedule), on which ids and how many. Only the "
     "entries of your tenants; a bulk action is one entry per tenant with every id.",
     parameters=[AuditFilterSerializer],
-    responses={200: AuditEntrySerializer(many=True), **error_responses(400, 401, 429)},
+    responses={200: AuditEntrySerializer(many=True), **error_responses(400, 401, 404, 429)},
 )
 class AuditListView(generics.ListAPIView):
     serializer_class = AuditEntrySerializer

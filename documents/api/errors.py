@@ -36,6 +36,7 @@ ERROR_CODES = (
     "method_not_allowed",  # 405
     "not_acceptable",  # 406
     "too_large",  # 413: over DOCUMENT_MAX_UPLOAD_BYTES
+    "over_limit",  # 413: the preflight estimate is over one of the tenant's limits
     "unsupported_type",  # 415: the file's bytes are not a type the pipeline reads
     "unsupported_media_type",  # 415: the request body's own content type
     "throttled",  # 429: over a rate in API_THROTTLE_RATES; Retry-After says when to come back
@@ -51,7 +52,11 @@ _DESCRIPTIONS = {
         "No such document among the caller's tenants, or a malformed id (`not_found`); for a "
         "download, also a stored file that is gone (`missing_file`)."
     ),
-    413: "The upload is over the size limit (`too_large`).",
+    413: (
+        "The upload is over the size limit (`too_large`), or its estimate is over one of the "
+        "tenant's page or cost limits and the tenant refuses such documents (`over_limit`); "
+        "the message names the limit and the estimate."
+    ),
     415: (
         "The file is not a PDF, DOCX, text, Markdown, PNG, JPEG or TIFF file, judged from its "
         "bytes (`unsupported_type`), or the body is not multipart (`unsupported_media_type`)."

@@ -22,7 +22,10 @@ class FormSerializer(serializers.Serializer):
         blank = {
             name: [field.error_messages.get("blank", "This field may not be blank.")]
             for name, field in self.fields.items()
-            if getattr(field, "allow_blank", True) is False
+            # a field that cannot be blank (a UUID, a choice, a slug...); a checkbox's "" is
+            # its "off"
+            if getattr(field, "allow_blank", False) is False
+            and not isinstance(field, serializers.BooleanField)
             and hasattr(data, "get")
             and data.get(name) == ""
         }
