@@ -198,7 +198,11 @@ class FaultRig:
         children = self.worker.child_pids()
         if not children:
             return False
-        os.kill(children[0], signal.SIGKILL)
+        # A child recycled by --max-tasks-per-child may be gone between listing and killing.
+        try:
+            os.kill(children[0], signal.SIGKILL)
+        except ProcessLookupError:
+            return False
         return True
 
     def wait_until_settled(self, tenant, *, expected: int, timeout: float = 300) -> list[Document]:

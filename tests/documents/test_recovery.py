@@ -158,7 +158,8 @@ def test_the_sweep_fails_a_document_that_lost_too_many_workers_and_sends_no_mess
     assert (document.status, document.failure_kind) == (Status.FAILED, "worker_lost")
     assert "repeatedly stopped the worker" in document.failure_message
     assert document.last_task_id == "t1"
-    assert broker.live_task_ids(timeout=0.5) == set()
+    # Only this test's queue: other xdist processes' workers hold tasks of their own.
+    assert broker.queue_length() == 0
 
 
 def test_the_scheduled_retry_does_not_bring_back_a_document_failed_for_good(
