@@ -379,6 +379,14 @@ PIPELINE_MAX_WORKER_LOSSES = _read("PIPELINE_MAX_WORKER_LOSSES", env.int, 2)
 PIPELINE_MAX_RETRIES = _read("PIPELINE_MAX_RETRIES", env.int, 3)
 PIPELINE_RETRY_BASE_SECONDS = _read("PIPELINE_RETRY_BASE_SECONDS", env.float, 2.0)
 
+# Batches across documents (docs/decisions/0006-batches-across-documents.md): a run whose
+# document has fewer chunks than this claims further queued documents of at most
+# PIPELINE_BATCH_MAX_DOCUMENT_BYTES and embeds their chunks together; 0 turns it off.
+PIPELINE_BATCH_CHUNKS = _read("PIPELINE_BATCH_CHUNKS", env.int, 256)
+if PIPELINE_BATCH_CHUNKS < 0:
+    raise ImproperlyConfigured("Environment variable PIPELINE_BATCH_CHUNKS must be 0 or more.")
+PIPELINE_BATCH_MAX_DOCUMENT_BYTES = _positive_int("PIPELINE_BATCH_MAX_DOCUMENT_BYTES", 4_000_000)
+
 # A rate-limited document waits with a delayed message up to this long; longer waits are
 # resumed by the stalled sweep (a countdown must stay well under the visibility timeout).
 PIPELINE_PARK_MAX_COUNTDOWN_SECONDS = _positive_int("PIPELINE_PARK_MAX_COUNTDOWN_SECONDS", 3600)

@@ -31,16 +31,26 @@ def new_task_id() -> str:
     return str(uuid.uuid4())
 
 
-def send_process(document_id, *, task_id: str, countdown: float | None = None) -> None:
-    app.send_task(PROCESS_DOCUMENT, args=[str(document_id)], task_id=task_id, countdown=countdown)
+def send_process(
+    document_id, *, task_id: str, countdown: float | None = None, retries: int = 0
+) -> None:
+    app.send_task(
+        PROCESS_DOCUMENT,
+        args=[str(document_id)],
+        task_id=task_id,
+        countdown=countdown,
+        retries=retries,
+    )
 
 
-def requeue(document_id, *, countdown: float | None = None) -> str:
+def requeue(document_id, *, countdown: float | None = None, retries: int = 0) -> str:
     """A new message for a document that is already ``processing`` (a parked document's
-    resume, the stalled sweep's re-queue); its task id is recorded first. Returns it."""
+    resume, the stalled sweep's re-queue, the retry of a batch-mate); its task id is
+    recorded first. Returns it. ``retries``: the in-task retries this document has already
+    had, so its retry budget goes on from there."""
     task_id = new_task_id()
     lifecycle.assign_task(document_id, task_id)
-    send_process(document_id, task_id=task_id, countdown=countdown)
+    send_process(document_id, task_id=task_id, countdown=countdown, retries=retries)
     return task_id
 
 

@@ -34,7 +34,7 @@ from documents import vector_state
 from documents.embedding_cache import EmbeddingCache
 from documents.lifecycle import Claim
 from documents.models import Chunk, Document
-from documents.pipeline.embed import Embedded, embed_chunks_cached
+from documents.pipeline.embed import Embedded, Part, embed_parts
 from documents.pipeline.types import Embedder, TextChunk, VectorStore
 from documents.pipeline.vectors import upsert_chunks, vector_id
 
@@ -117,17 +117,39 @@ def embed(
     on_batch: Callable[[int], None] | None = None,
 ) -> Embedded:
     """The chunks' vectors, from the tenant's embedding cache where it has them."""
-    cache = EmbeddingCache(
-        scope=document.namespace, model=embedder.model_name, dimension=embedder.dimension
-    )
-    return embed_chunks_cached(
+    return embed_together(
+        [(document, chunks)],
         embedder,
-        [c.text for c in chunks],
-        cache=cache,
-        scope=document.namespace,
-        title=document.title,
+        on_batch=(lambda done: on_batch(done[0])) if on_batch else None,
+    )[0]
+
+
+def embed_together(
+    documents: Sequence[tuple[Document, Sequence[TextChunk]]],
+    embedder: Embedder,
+    *,
+    on_batch: Callable[[list[int]], None] | None = None,
+) -> list[Embedded]:
+    """Several documents' vectors in one embedding (``pipeline.embed.embed_parts``): the
+    chunks no cache holds are sent in full batches across the documents. Each document's
+    vectors are cached within its own tenant's namespace."""
+    return embed_parts(
+        embedder,
+        [
+            Part(
+                texts=[c.text for c in chunks],
+                cache=EmbeddingCache(
+                    scope=document.namespace,
+                    model=embedder.model_name,
+                    dimension=embedder.dimension,
+                ),
+                scope=document.namespace,
+                title=document.title,
+                token_counts=[c.token_count for c in chunks],
+            )
+            for document, chunks in documents
+        ],
         on_batch=on_batch,
-        token_counts=[c.token_count for c in chunks],
     )
 
 

@@ -101,6 +101,22 @@ def transient_failure() -> Q:
     )
 
 
+def joinable(*, max_bytes: int) -> Q:
+    """A queued document another document's run may take into its batch: on its first
+    attempt (a retry runs alone, with its own message's retry count), nobody's claim, not
+    held or parked, nothing to resume, and small enough to read quickly while the others'
+    claims wait (PIPELINE_BATCH_MAX_DOCUMENT_BYTES)."""
+    return Q(
+        status=Status.PROCESSING,
+        stage=Stage.QUEUED,
+        claimed_by="",
+        resume_at__isnull=True,
+        attempts=0,
+        resume_checkpoint="",
+        size_bytes__lte=max_bytes,
+    )
+
+
 def too_many_losses(losses: int) -> bool:
     return losses > settings.PIPELINE_MAX_WORKER_LOSSES
 

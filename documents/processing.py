@@ -2,9 +2,11 @@
 means (retry, park, fail).
 
 This is the Django-facing side of the pipeline: the stages in ``documents/pipeline/`` are
-pure functions; this module feeds them the stored file and the configured clients, records
-stage, progress and timings through the document's claim, writes the chunks, and turns every
-outcome into a lifecycle change. The Celery task is a thin wrapper around
+pure functions; this module feeds them the stored file and the configured clients (through
+``stages.py`` and ``indexing.py``), and turns every outcome into a lifecycle change. A run
+whose document is small also takes on further small queued documents and embeds their chunks
+together in full batches (docs/decisions/0006-batches-across-documents.md); each of them
+keeps its own claim, progress and outcome. The Celery task is a thin wrapper around
 ``process_document``, so every branch here runs in a test process as well as in a worker.
 """
 
@@ -12,9 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -24,8 +24,8 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from documents import dispatch, estimates, indexing, lifecycle, storage, vector_state
-from documents.clients import extract_options, get_embedder, get_vector_store
+from documents import dispatch, estimates, indexing, lifecycle, vector_state
+from documents.clients import get_embedder, get_vector_store
 from documents.errors import (
     ApplicationError,
     FailureKind,
@@ -34,19 +34,17 @@ from documents.errors import (
     TransientError,
 )
 from documents.lifecycle import Claim, ClaimLost
-from documents.models import Stage, Status
-from documents.pipeline.chunk import split_text
-from documents.pipeline.extract import extract_text
-from documents.pipeline.fingerprint import text_fingerprint
-from documents.pipeline.preflight import FULL
+from documents.models import Document, Stage, Status
+from documents.pipeline.embed import Embedded
 from documents.pipeline.ratelimit import while_waiting
-from documents.pipeline.types import Page
 from documents.pipeline.vectors import check_dimension
+from documents.stages import StageRunner, read_and_chunk
 
 logger = logging.getLogger(__name__)
 
-# Progress writes are throttled: a 600-page PDF must not cost 600 UPDATEs per second.
-_PROGRESS_INTERVAL_SECONDS = 1.0
+# While one member of a batch is read or indexed, the others' claims get a heartbeat this
+# often: far inside CLAIM_TIMEOUT_SECONDS (300 by default), cheap beside a document's reading.
+_KEEP_ALIVE_SECONDS = 10.0
 
 # Waits before writing an attempt's outcome again when the database itself failed: long
 # enough for a lock to pass or a connection to come back, short beside the claim timeout.
@@ -89,17 +87,11 @@ def longest_backoff() -> float:
 
 
 def process_document(document_id, *, task_id: str, retries: int, max_retries: int) -> Outcome:
-    """Claim the document and run its stages; every way that can end is decided here."""
+    """Claim the document and run its stages (with the batch-mates it takes on, see
+    ``run_stages``); every way that can end is decided here."""
     run = Run()
     try:
         return Outcome(summary=run_stages(document_id, task_id=task_id, retries=retries, run=run))
-    except ClaimLost:
-        # Cancelled, deleted or taken over while running: see after_lost_claim.
-        remove_partial_vectors(document_id, run.written)
-        return Outcome()
-    except RepeatedWorkerLoss as exc:
-        # The claim step found one lost worker too many and failed the document for good.
-        return Outcome(error=exc)
     except NotClaimed as exc:
         error = unexpected_error(exc.__cause__)
         if retries < max_retries:
@@ -110,24 +102,36 @@ def process_document(document_id, *, task_id: str, retries: int, max_retries: in
             )
         # The message ends here; the stalled sweep finds the queued document without one.
         return Outcome(error=ApplicationError(error.message, error.kind), cause=exc.__cause__)
-    except TransientError as exc:
+    except Exception as exc:
+        return settle(document_id, exc, run=run, retries=retries, max_retries=max_retries)
+
+
+def settle(document_id, exc: Exception, *, run: Run, retries: int, max_retries: int) -> Outcome:
+    """What an attempt that raised ``exc`` means for its document, written to the document."""
+    if isinstance(exc, ClaimLost):
+        # Cancelled, deleted or taken over while running: see after_lost_claim.
+        remove_partial_vectors(document_id, run.written)
+        return Outcome()
+    if isinstance(exc, RepeatedWorkerLoss):
+        # The claim step found one lost worker too many and failed the document for good.
+        return Outcome(error=exc)
+    if isinstance(exc, TransientError):
         return _after_transient(document_id, exc, retries=retries, max_retries=max_retries)
-    except PermanentError as exc:
+    if isinstance(exc, PermanentError):
         write_outcome(lifecycle.fail, document_id, exc)
         return Outcome(error=exc)
-    except Exception as exc:
-        error = unexpected_error(exc)
-        if error.kind in FailureKind.TRANSIENT and retries < max_retries:
-            if write_outcome(lifecycle.requeue_after_failure, document_id, error):
-                return Outcome(
-                    retry_in=retry_countdown(retries, None),
-                    error=TransientError(error.message, error.kind),
-                    cause=exc,
-                )
-            return Outcome()
-        write_outcome(lifecycle.fail, document_id, error)
-        # Our own single-string error, so the JSON result backend can rebuild it.
-        return Outcome(error=ApplicationError(error.message, error.kind), cause=exc)
+    error = unexpected_error(exc)
+    if error.kind in FailureKind.TRANSIENT and retries < max_retries:
+        if write_outcome(lifecycle.requeue_after_failure, document_id, error):
+            return Outcome(
+                retry_in=retry_countdown(retries, None),
+                error=TransientError(error.message, error.kind),
+                cause=exc,
+            )
+        return Outcome()
+    write_outcome(lifecycle.fail, document_id, error)
+    # Our own single-string error, so the JSON result backend can rebuild it.
+    return Outcome(error=ApplicationError(error.message, error.kind), cause=exc)
 
 
 def write_outcome(write, document_id, error: ApplicationError, **kwargs) -> bool:
@@ -221,66 +225,36 @@ class Run:
     written: vector_state.Written | None = None
 
 
-# --- the stages -------------------------------------------------------------------------------
+# --- a run: one document, and the batch-mates it takes on ------------------------------------
 
 
-class StageRunner:
-    """Stage, progress and timings of one claimed document, written through its claim (so
-    each write is also a heartbeat)."""
+@dataclass
+class Member:
+    """One claimed document of a run. ``error``: what took it out of the batch (a mate's
+    outcome is then settled at once; the lead's is raised at the end of the run)."""
 
-    def __init__(self, held: Claim):
-        self.claim = held
-        self.timings: dict = {}
-        self._last_progress = 0.0
+    held: Claim
+    run: Run
+    lead: bool = False
+    chunks: list = field(default_factory=list)
+    pages: list | None = None  # None after a resume at embedding: no pages were read
+    embedded: Embedded | None = None
+    error: Exception | None = None
 
-    @contextmanager
-    def stage(self, stage: str) -> Iterator[None]:
-        started = time.monotonic()
-        self.timings[stage] = {"started": timezone.now().isoformat()}
-        self.claim.write(stage=stage, stage_timings=self.timings)
-        yield
-        self.timings[stage]["seconds"] = round(time.monotonic() - started, 3)
-        self.claim.write(stage_timings=self.timings)
+    def __post_init__(self):
+        self.runner = StageRunner(self.held)
 
-    def progress(self, *, force: bool = False, **fields) -> None:
-        now = time.monotonic()
-        if force or now - self._last_progress >= _PROGRESS_INTERVAL_SECONDS:
-            self._last_progress = now
-            self.claim.write(**fields)
-
-    def switch_to_ocr(self) -> None:
-        if Stage.OCR not in self.timings:
-            self.timings[Stage.OCR] = {"started": timezone.now().isoformat()}
-            self.claim.write(stage=Stage.OCR, stage_timings=self.timings)
-
-    def tracked(self, pages: Iterator[Page], total: int) -> Iterator[Page]:
-        for done, page in enumerate(pages, start=1):
-            if page.ocr:
-                self.switch_to_ocr()
-            self.progress(pages_done=done, force=done == total)
-            yield page
-
-
-def estimate_now(held: Claim, path) -> None:
-    """The ``estimating`` stage: the preflight of every page, for a document whose upload
-    only read its structure. A file the preflight cannot read keeps the estimate it had: the
-    extraction that follows says what is wrong with it."""
-    document = held.document
-    try:
-        facts = estimates.inspect(
-            path, content_type=document.content_type, size_bytes=document.size_bytes, depth=FULL
-        )
-    except Exception:  # noqa: BLE001 - an estimate must never be why a document fails
-        logger.exception("the preflight of document %s failed; processing goes on", document.pk)
-        return
-    if facts.complete:
-        record = estimates.preflight_record(facts)
-        held.write(preflight={**(document.preflight or {}), **record})
+    @property
+    def document(self):
+        return self.held.document
 
 
 def run_stages(document_id, *, task_id: str, retries: int, run: Run | None = None) -> dict | None:
-    """Run every stage for one document. Returns a summary dict, or None when the document
-    was not ours to process (already claimed, cancelled, or no longer processing)."""
+    """Run every stage for one document, and for the small queued documents it takes on as
+    batch-mates (``gather``), whose chunks are embedded with its own in full batches.
+    Returns a summary dict, or None when the document was not ours to process (already
+    claimed, cancelled, or no longer processing). Raises what ended the document's own
+    attempt; each mate's outcome is its own, settled here (``settle_mate``)."""
     run = run or Run()
     try:
         held = lifecycle.claim(document_id, task_id=task_id, retries=retries)
@@ -289,46 +263,52 @@ def run_stages(document_id, *, task_id: str, retries: int, run: Run | None = Non
     if held is None:
         logger.info("document %s not claimable; another delivery holds it", document_id)
         return None
-    document = held.document
-    runner = StageRunner(held)
     embedder, store = get_embedder(), get_vector_store()
+    lead = Member(held=held, run=run, lead=True)
+    prepare(lead, embedder)  # what ends it here is the lead's alone: nothing else is claimed
+    batch = Batch([lead])
+    if retries == 0 and batching_applies(embedder, lead):
+        gather(batch, embedder, task_id=task_id, retries=retries)
+    batch.embed(embedder, store)
+    batch.each(lambda member: finish(member, store, embedder))
+    if lead.error is not None:
+        raise lead.error
+    return {"document_id": str(document_id), "status": Status.COMPLETED, "chunks": len(lead.chunks)}
 
-    # A retry after the chunks and their vectors were stored starts at embedding (served by
-    # the cache) and indexing: see documents/indexing.py.
+
+def prepare(member: Member, embedder) -> None:
+    """The member's chunks: stored ones when a retry may start at embedding (served by the
+    cache, see documents/indexing.py), else read and chunked now."""
+    document, held = member.document, member.held
     chunks = indexing.resume_point(document, embedder)
     if chunks is not None:
-        runner.timings["resumed"] = {"started": timezone.now().isoformat(), "seconds": 0.0}
+        member.runner.timings["resumed"] = {"started": timezone.now().isoformat(), "seconds": 0.0}
         held.write(
             chunks_total=len(chunks),
             chunk_count=len(chunks),
             pages_done=document.pages_total or 0,
-            stage_timings=runner.timings,
+            stage_timings=member.runner.timings,
         )
-        pages = None
-    else:
-        chunks, pages = _read_and_chunk(held, runner, document, embedder)
+        member.chunks = chunks
+        return
+    member.chunks, member.pages = read_and_chunk(held, member.runner, document, embedder)
 
-    with runner.stage(Stage.EMBEDDING), while_waiting(runner.progress):
-        # while_waiting: a batch waiting for room in the shared quota keeps the claim alive
-        check_dimension(store, embedder.dimension)
-        embedded = indexing.embed(
-            document,
-            chunks,
-            embedder,
-            on_batch=lambda done: runner.progress(chunks_done=done),
+
+def finish(member: Member, store, embedder) -> None:
+    """Index the member's vectors and complete it."""
+    document, held = member.document, member.held
+    with member.runner.stage(Stage.INDEXING):
+        member.run.written = vector_state.Written(namespace=document.namespace)
+        indexing.write_vectors(
+            held, store, document, member.chunks, member.embedded.vectors, member.run.written
         )
-        held.checkpoint(indexing.fingerprint(chunks, embedder))
-
-    with runner.stage(Stage.INDEXING):
-        run.written = vector_state.Written(namespace=document.namespace)
-        indexing.write_vectors(held, store, document, chunks, embedded.vectors, run.written)
-
+    chunks, pages = member.chunks, member.pages
     held.complete(
         chunks_done=len(chunks),
         embedding_model=embedder.model_name,
         embedding_dimension=embedder.dimension,
         vector_count=len(chunks),
-        chunks_from_cache=embedded.from_cache,
+        chunks_from_cache=member.embedded.from_cache,
         # a run resumed at embedding read no pages: the first run's actuals stand
         **(
             {}
@@ -338,42 +318,155 @@ def run_stages(document_id, *, task_id: str, retries: int, run: Run | None = Non
                     pages=pages,
                     chunks=chunks,
                     ocr_pages=sum(1 for p in pages if p.ocr),
-                    timings=runner.timings,
+                    timings=member.runner.timings,
                 )
             }
         ),
     )
-    return {"document_id": str(document.pk), "status": Status.COMPLETED, "chunks": len(chunks)}
 
 
-def _read_and_chunk(held: Claim, runner: StageRunner, document, embedder) -> tuple[list, list]:
-    with ExitStack() as cleanup:
-        with runner.stage(Stage.DOWNLOADING):
-            path = cleanup.enter_context(storage.local_copy(document.storage_key))
-        if not document.estimate.get("complete"):
-            with runner.stage(Stage.ESTIMATING):
-                estimate_now(held, path)
-        with runner.stage(Stage.EXTRACTING):
-            extraction = extract_text(
-                path, content_type=document.content_type, options=extract_options()
+# --- batches across documents (docs/decisions/0006-batches-across-documents.md) --------------
+
+
+def batching_applies(embedder, lead: Member) -> bool:
+    """Only an embedder that sends no title can mix documents in a request (Gemini takes one
+    title per request, and a document's title is part of its vectors)."""
+    return (
+        settings.PIPELINE_BATCH_CHUNKS > 0
+        and not getattr(embedder, "sends_title", False)
+        and len(lead.chunks) < settings.PIPELINE_BATCH_CHUNKS
+    )
+
+
+def gather(batch: Batch, embedder, *, task_id: str, retries: int) -> None:
+    """Claim queued documents (small ones on their first attempt, oldest first) and read and
+    chunk each, until the batch holds PIPELINE_BATCH_CHUNKS chunks or none is left. Each is
+    claimed by the lifecycle's conditional UPDATE under this task's claim owner, so its own
+    message, when a worker takes it, finds a live claim and does nothing."""
+    tried = {batch.members[0].document.pk}
+    while sum(len(m.chunks) for m in batch.going) < settings.PIPELINE_BATCH_CHUNKS:
+        try:
+            candidate = (
+                Document.objects.filter(
+                    lifecycle.joinable(max_bytes=settings.PIPELINE_BATCH_MAX_DOCUMENT_BYTES)
+                )
+                .exclude(pk__in=tried)
+                .order_by("queued_at", "pk")
+                .values_list("pk", flat=True)
+                .first()
             )
-            # On any way out (an error, a cancellation) stop its Tesseract processes and
-            # remove its temporary files now, not whenever the iterator is collected.
-            cleanup.callback(extraction.close)
-            held.write(pages_total=extraction.page_count)
-            # Only the text is kept (a few MB for a 600-page book); rendered pages and
-            # PDF objects are released page by page inside extract_text.
-            pages = list(runner.tracked(extraction.pages, extraction.page_count))
-        # The same text in another file of the tenant shows on the document page.
-        held.write(text_fingerprint=text_fingerprint(p.text for p in pages))
+            held = (
+                None
+                if candidate is None
+                else lifecycle.claim(candidate, task_id=task_id, retries=retries)
+            )
+        except _DATABASE_ERRORS as exc:
+            logger.warning("no more batch-mates: the database failed (%s)", exc)
+            return
+        if candidate is None:
+            return
+        tried.add(candidate)
+        if held is None:
+            continue  # another worker took it first
+        mate = Member(held=held, run=Run())
+        batch.members.append(mate)
+        batch.each(lambda member: prepare(member, embedder), only=[mate])
+        batch.keep_alive()
 
-    with runner.stage(Stage.CHUNKING):
-        chunks = split_text(
-            pages,
-            counter=embedder,
-            max_tokens=embedder.chunk_tokens,
-            overlap=embedder.chunk_overlap,
+
+class Batch:
+    """The documents a run holds; a member leaves it at the first step that fails for it."""
+
+    def __init__(self, members: list[Member]):
+        self.members = members
+        self._touched = time.monotonic()
+
+    @property
+    def going(self) -> list[Member]:
+        return [m for m in self.members if m.error is None]
+
+    def drop(self, member: Member, exc: Exception) -> None:
+        member.error = exc
+        if not member.lead:
+            settle_mate(member, exc)
+
+    def each(self, step, *, only: list[Member] | None = None) -> None:
+        for member in self.going if only is None else only:
+            try:
+                step(member)
+            except Exception as exc:  # noqa: BLE001 - the member's own outcome
+                self.drop(member, exc)
+
+    def keep_alive(self) -> None:
+        """A heartbeat for every member now and then, while another one is being read or
+        indexed: each member's own writes only keep its own claim alive. A cancelled one
+        leaves the batch here."""
+        if time.monotonic() - self._touched >= _KEEP_ALIVE_SECONDS:
+            self._touched = time.monotonic()
+            self.each(lambda member: member.held.write())
+
+    def embed(self, embedder, store) -> None:
+        """One embedding for every member's chunks, in full batches across the documents
+        (``indexing.embed_together``). Its failure is each member's own outcome; a member
+        cancelled meanwhile leaves the batch after it."""
+        self.each(lambda member: member.runner.enter(Stage.EMBEDDING))
+        members = self.going
+        if not members:
+            return
+        started = time.monotonic()
+        lost: dict[int, ClaimLost] = {}
+
+        def progress(done: list[int] | None = None) -> None:
+            # also the heartbeat of every member while a batch waits for quota
+            for i, member in enumerate(members):
+                if i not in lost:
+                    try:
+                        member.runner.progress(**({} if done is None else {"chunks_done": done[i]}))
+                    except ClaimLost as exc:
+                        lost[i] = exc
+
+        embedded, failure = None, None
+        try:
+            with while_waiting(progress):
+                check_dimension(store, embedder.dimension)
+                embedded = indexing.embed_together(
+                    [(m.document, m.chunks) for m in members], embedder, on_batch=progress
+                )
+        except Exception as exc:  # noqa: BLE001 - every member's own outcome, below
+            failure = exc
+        for i, member in enumerate(members):
+            if i in lost or embedded is None:
+                self.drop(member, lost.get(i) or failure)
+            else:
+                member.embedded = embedded[i]
+        seconds = time.monotonic() - started
+        total = sum(len(m.chunks) for m in members) or 1
+        shared = {"documents": len(members), "chunks": total, "seconds": round(seconds, 3)}
+
+        def done(member: Member) -> None:
+            member.held.checkpoint(indexing.fingerprint(member.chunks, embedder))
+            member.runner.leave(
+                Stage.EMBEDDING, seconds=seconds * len(member.chunks) / total, batch=shared
+            )
+
+        self.each(done)
+
+
+def settle_mate(member: Member, exc: Exception) -> None:
+    """A batch-mate's outcome, acted on here, since no task of its own is running it. Its
+    attempt in the batch was its first (``lifecycle.joinable``), so a retry goes out as a
+    message that counts one retry already, and runs alone."""
+    document_id = member.document.pk
+    try:
+        outcome = settle(
+            document_id, exc, run=member.run, retries=0, max_retries=settings.PIPELINE_MAX_RETRIES
         )
-        indexing.save_chunks(held, document, chunks)
-        held.write(chunks_total=len(chunks), chunk_count=len(chunks))
-    return chunks, pages
+        if outcome.retry_in is not None:
+            dispatch.requeue(document_id, countdown=outcome.retry_in, retries=1)
+    except Exception:  # the stalled sweep finds a document left without an outcome
+        logger.exception("the outcome of batch-mate %s could not be written", document_id)
+        return
+    final = outcome.error is not None and outcome.retry_in is None
+    if final and not isinstance(outcome.error, PermanentError):
+        # what raising it from a task would have sent to Sentry
+        logger.error("document %s failed: %s", document_id, outcome.error, exc_info=exc)

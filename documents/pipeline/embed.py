@@ -112,37 +112,89 @@ def embed_chunks_cached(
     """``embed_chunks`` for the texts the cache does not hold; each batch's vectors are put
     in the cache as soon as they arrive, so an attempt that fails half-way (or at indexing)
     leaves its work for the next one. Identical texts in one document are sent once."""
-    keys = document_keys(embedder, texts, title=title, scope=scope)
-    cached = cache.get_many(list(dict.fromkeys(keys)))
-    matrix = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    first_of: dict[str, int] = {}  # key -> the row sent for it
-    todo: list[int] = []
-    hits = 0
-    for row, key in enumerate(keys):
-        vector = cached.get(key)
-        if vector is not None and len(vector) == embedder.dimension:
-            matrix[row] = vector
-            hits += 1
-        elif key not in first_of:
-            first_of[key] = row
-            todo.append(row)
-    if on_batch and hits:
-        on_batch(hits)
+    part = Part(texts=texts, cache=cache, scope=scope, title=title, token_counts=token_counts)
+    return embed_parts(
+        embedder, [part], on_batch=(lambda done: on_batch(done[0])) if on_batch else None
+    )[0]
 
-    def keep(rows: list[int], vectors: np.ndarray) -> None:
-        cache.put_many({keys[todo[r]]: vectors[i] for i, r in enumerate(rows)})
 
-    if todo:
-        sent = embed_chunks(
+@dataclass(frozen=True)
+class Part:
+    """One document's texts in an embedding shared by several documents."""
+
+    texts: Sequence[str]
+    cache: VectorCache
+    scope: str
+    title: str = ""
+    token_counts: Sequence[int] | None = None
+
+
+def embed_parts(
+    embedder: Embedder,
+    parts: Sequence[Part],
+    *,
+    on_batch: Callable[[list[int]], None] | None = None,
+) -> list[Embedded]:
+    """The vectors of several documents' texts, embedded together: the texts no cache holds
+    are pooled and sent in full batches, longest first across all the documents, so a
+    batch mixes documents and only the pool's last batch is part-filled. Texts are pooled
+    only with texts sent under the same title (an embedder that sends one, Gemini, takes
+    one title per request), so for such an embedder each title is a pool of its own.
+
+    ``on_batch(done)`` after each batch, with the rows done so far in each part. Each
+    batch's vectors go into their own document's cache as they arrive. Identical texts in
+    one document are sent once."""
+    keys = [document_keys(embedder, p.texts, title=p.title, scope=p.scope) for p in parts]
+    matrices = [np.zeros((len(p.texts), embedder.dimension), dtype=np.float32) for p in parts]
+    done = [0] * len(parts)
+    first_of: list[dict[str, int]] = []  # per part: key -> the row sent for it
+    pools: dict[str, list[tuple[int, int]]] = {}  # title as sent -> (part, row) to send
+    sends_title = getattr(embedder, "sends_title", False)
+    for n, part in enumerate(parts):
+        cached = part.cache.get_many(list(dict.fromkeys(keys[n])))
+        firsts: dict[str, int] = {}
+        for row, key in enumerate(keys[n]):
+            vector = cached.get(key)
+            if vector is not None and len(vector) == embedder.dimension:
+                matrices[n][row] = vector
+                done[n] += 1
+            elif key not in firsts:
+                firsts[key] = row
+                pools.setdefault(part.title if sends_title else "", []).append((n, row))
+        first_of.append(firsts)
+    hits = list(done)
+    if on_batch and any(hits):
+        on_batch(list(done))
+
+    for title, pool in pools.items():
+
+        def keep(rows: list[int], vectors: np.ndarray, pool=pool) -> None:
+            fresh: dict[int, dict[str, np.ndarray]] = {}
+            for i, r in enumerate(rows):
+                n, row = pool[r]
+                matrices[n][row] = vectors[i]
+                fresh.setdefault(n, {})[keys[n][row]] = vectors[i]
+                done[n] += 1
+            for n, vectors_of in fresh.items():
+                parts[n].cache.put_many(vectors_of)
+            if on_batch:
+                on_batch(list(done))
+
+        embed_chunks(
             embedder,
-            [texts[r] for r in todo],
+            [parts[n].texts[row] for n, row in pool],
             title=title,
-            on_batch=(lambda done: on_batch(hits + done)) if on_batch else None,
-            token_counts=[token_counts[r] for r in todo] if token_counts is not None else None,
+            token_counts=[_length(parts[n], row) for n, row in pool],
             on_vectors=keep,
         )
-        matrix[todo] = sent
-    for row, key in enumerate(keys):  # repeats of a text sent once in this document
-        if key in first_of and first_of[key] != row:
-            matrix[row] = matrix[first_of[key]]
-    return Embedded(vectors=matrix, from_cache=hits)
+    for n, firsts in enumerate(first_of):  # repeats of a text sent once in its document
+        for row, key in enumerate(keys[n]):
+            if key in firsts and firsts[key] != row:
+                matrices[n][row] = matrices[n][firsts[key]]
+    return [Embedded(vectors=m, from_cache=h) for m, h in zip(matrices, hits, strict=True)]
+
+
+def _length(part: Part, row: int) -> int:
+    if part.token_counts is not None:
+        return part.token_counts[row]
+    return len(part.texts[row])
