@@ -29,32 +29,12 @@ from documents.tasks import process_document as process_task
 from documents.vector_state import Written
 from tests.documents.pipeline import makedocs
 from tests.doubles.gemini import GeminiDouble
-from tests.doubles.pinecone import PineconeDouble
 from tests.factories import make_document
 
 STORY = (
     "The lighthouse keeper climbed the stairs every evening. He lit the lamp and watched "
     "the ships pass the rocks. In winter the storms were fierce and the sea was grey. "
 ) * 12
-
-
-@pytest.fixture
-def local_clients(settings, tmp_path):
-    settings.EMBEDDER = "local"
-    settings.VECTOR_STORE = "lancedb"
-    settings.LANCEDB_URI = str(tmp_path / "lancedb")
-
-
-@pytest.fixture
-def remote_clients(settings, gemini_double, pinecone_double, fast_pinecone_retries):
-    settings.EMBEDDER = "gemini"
-    settings.GEMINI_API_KEY = GeminiDouble.API_KEY
-    settings.GEMINI_BASE_URL = gemini_double.url
-    settings.VECTOR_STORE = "pinecone"
-    settings.PINECONE_API_KEY = PineconeDouble.API_KEY
-    settings.PINECONE_INDEX_HOST = pinecone_double.url
-    settings.PIPELINE_RETRY_BASE_SECONDS = 2.0
-    return gemini_double, pinecone_double
 
 
 def upload(tenant, name: str, content: bytes) -> Document:
@@ -569,12 +549,6 @@ def hold_row_lock(document, seconds: float) -> None:
 def lock_timeout(milliseconds: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SET lock_timeout = {milliseconds}")
-
-
-@pytest.fixture
-def postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("lock_timeout makes the database fail on demand on PostgreSQL only")
 
 
 @pytest.mark.django_db(transaction=True)
