@@ -8,7 +8,7 @@ import pytest
 
 from documents.errors import FailureKind
 from documents.models import Chunk, Status
-from tests.polling import wait_for_document
+from tests.polling import wait_for_document, wait_for_documents
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -93,3 +93,32 @@ def test_a_rate_limit_is_retried_after_the_servers_delay_and_then_succeeds(
     ids = pinecone.ids(personas.tenant_b.vector_namespace)
     assert sorted(ids) == sorted(c.vector_id for c in Chunk.objects.filter(document=document))
     assert document.embedding_dimension == 768
+
+
+def test_small_documents_queued_together_share_embedding_batches_and_all_complete(
+    personas, celery_worker
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.db import transaction
+
+    from documents import services
+
+    # Queued in one transaction, so all eight messages leave at once (after commit): the
+    # worker's two processes each take one document and claim queued ones as batch-mates.
+    with transaction.atomic():
+        created = [
+            services.document_create(
+                tenant=personas.tenant_a,
+                uploaded_file=SimpleUploadedFile(f"note-{n}.txt", f"Note {n}. {STORY}".encode()),
+            )
+            for n in range(8)
+        ]
+    documents = wait_for_documents([d.pk for d in created], worker=celery_worker)
+    for document in documents:
+        assert document.status == Status.COMPLETED, document.failure_message
+        assert document.attempts == 1 and document.vector_count == document.chunk_count
+    # every document's chunks went into one shared embedding, recorded on each of them
+    shared = [d.stage_timings["embedding"]["batch"] for d in documents]
+    embeddings = {(s["documents"], s["chunks"], s["seconds"]) for s in shared}
+    assert sum(documents for documents, _, _ in embeddings) == len(documents)
+    assert len(embeddings) < len(documents) and max(s["documents"] for s in shared) >= 2
