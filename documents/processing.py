@@ -231,7 +231,8 @@ class Run:
 @dataclass
 class Member:
     """One claimed document of a run. ``error``: what took it out of the batch (a mate's
-    outcome is then settled at once; the lead's is raised at the end of the run)."""
+    outcome is then settled at once; the lead's is raised at the end of the run);
+    ``completed``: done, its claim released."""
 
     held: Claim
     run: Run
@@ -240,6 +241,7 @@ class Member:
     pages: list | None = None  # None after a resume at embedding: no pages were read
     embedded: Embedded | None = None
     error: Exception | None = None
+    completed: bool = False
 
     def __post_init__(self):
         self.runner = StageRunner(self.held)
@@ -270,7 +272,9 @@ def run_stages(document_id, *, task_id: str, retries: int, run: Run | None = Non
     if retries == 0 and batching_applies(embedder, lead):
         gather(batch, embedder, task_id=task_id, retries=retries)
     batch.embed(embedder, store)
-    batch.each(lambda member: finish(member, store, embedder))
+    for member in batch.going:
+        batch.keep_alive()  # the members still waiting for their turn
+        batch.each(lambda m: finish(m, store, embedder), only=[member])
     if lead.error is not None:
         raise lead.error
     return {"document_id": str(document_id), "status": Status.COMPLETED, "chunks": len(lead.chunks)}
@@ -323,6 +327,7 @@ def finish(member: Member, store, embedder) -> None:
             }
         ),
     )
+    member.completed = True  # its claim is released: no more heartbeats
 
 
 # --- batches across documents (docs/decisions/0006-batches-across-documents.md) --------------
@@ -383,7 +388,7 @@ class Batch:
 
     @property
     def going(self) -> list[Member]:
-        return [m for m in self.members if m.error is None]
+        return [m for m in self.members if m.error is None and not m.completed]
 
     def drop(self, member: Member, exc: Exception) -> None:
         member.error = exc
@@ -392,6 +397,8 @@ class Batch:
 
     def each(self, step, *, only: list[Member] | None = None) -> None:
         for member in self.going if only is None else only:
+            if member.error is not None or member.completed:
+                continue  # left the batch meanwhile
             try:
                 step(member)
             except Exception as exc:  # noqa: BLE001 - the member's own outcome

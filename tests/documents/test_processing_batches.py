@@ -222,3 +222,17 @@ def test_a_failed_shared_embedding_is_each_documents_own_transient_failure(
     retries = [h for h in queued_headers(isolated_queue) if h["retries"]]
     assert sorted(h["id"] for h in retries) == sorted(fresh(m).last_task_id for m in mates)
     assert all(h["retries"] == 1 and h["eta"] for h in retries)  # after the 2 s backoff
+
+
+@pytest.mark.django_db
+def test_heartbeats_between_members_keep_the_waiting_ones_and_spare_the_completed(
+    personas, local_clients, monkeypatch
+):
+    # a heartbeat for the others before every member's step, as on a slow machine
+    monkeypatch.setattr(processing, "_KEEP_ALIVE_SECONDS", 0.0)
+    lead, *mates = [upload(personas.tenant_a, f"s{n}.txt", story(n)) for n in range(3)]
+    outcome = attempt(lead)
+    assert outcome.error is None and outcome.summary["status"] == Status.COMPLETED
+    for document in (fresh(lead), *(fresh(m) for m in mates)):
+        assert document.status == Status.COMPLETED and document.claimed_by == ""
+        assert shared(document)["documents"] == 3
