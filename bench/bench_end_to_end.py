@@ -90,12 +90,17 @@ LEFT_OUT = {
 FREECULTURE = "freeculture.pdf"
 
 
-def select_files(corpus: Path, *, with_freeculture: bool) -> tuple[list[Path], dict]:
-    """The benchmark set, in manifest order, and why each other candidate was left out."""
+def select_files(
+    corpus: Path, *, with_freeculture: bool, limit: int | None = None
+) -> tuple[list[Path], dict]:
+    """The benchmark set, in manifest order, and why each other candidate was left out
+    (only the first ``limit`` of it when given)."""
     with (corpus / "MANIFEST.tsv").open(encoding="utf-8") as manifest:
         rows = list(csv.DictReader(manifest, delimiter="\t"))
     files, skipped, seen = [], {}, set()
     for row in rows:
+        if limit and len(files) == limit:
+            break
         name, kind = row["file"], row["kind"]
         if name in seen or not (kind.startswith("text-pdf") or kind.startswith("docx")):
             continue
@@ -381,9 +386,7 @@ def main() -> None:
     args = parser.parse_args()
     corpus = args.corpus.resolve()
 
-    files, skipped = select_files(corpus, with_freeculture=args.with_freeculture)
-    if args.limit:
-        files = files[: args.limit]
+    files, skipped = select_files(corpus, with_freeculture=args.with_freeculture, limit=args.limit)
     embedder = LocalEmbedder(chunk_tokens=256, chunk_overlap=32)  # the worker's batch size
     _sentencizer()  # spaCy's start-up and the model load are per process, not per document
     embedder.embed_documents(["warm up the model and torch's thread pool"] * 32)
