@@ -15,7 +15,11 @@ the load than about the code. This one reads and chunks the end-to-end bench's f
   documents), as the worker does now.
 
 Both embed exactly the same texts with the same model and batch size, so the ratio of their
-sums is what batching across documents changes in the embedding stage, whatever the load.
+sums is what batching across documents changes in the embedding stage (on a machine loaded
+by others it still moves: take several passes). Also reported, free of any load: the tokens
+each way sends once every batch is padded to its longest text (the model's work), and the
+batches sent, for one document a batch, batches across documents, and every chunk at once
+(the end-to-end bench's stricter bound). ``--padding-only`` skips the timing.
 Writes bench/results/batches.json.
 """
 
@@ -48,6 +52,33 @@ def groups_of(items: list[tuple], batch_chunks: int) -> list[list[tuple]]:
             groups.append(group)
             group = []
     return groups + ([group] if group else [])
+
+
+def padded(counts: list[int], batch_size: int) -> tuple[int, int]:
+    """Tokens sent once each batch is padded to its longest text, and batches, when
+    ``counts`` are sent longest first as embed_chunks sends them."""
+    ordered = sorted(counts, reverse=True)
+    batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
+    return sum(b[0] * len(b) for b in batches), len(batches)
+
+
+def padding(items: list[tuple], groups: list[list[tuple]], batch_size: int) -> dict:
+    def counts(docs):
+        return [c.token_count for _, _, _, chunks in docs for c in chunks]
+
+    ways = {
+        "real": (sum(counts(items)), None),
+        "alone": [padded(counts([item]), batch_size) for item in items],
+        "together": [padded(counts(group), batch_size) for group in groups],
+        "all_at_once": [padded(counts(items), batch_size)],
+    }
+    result = {"real_tokens": ways.pop("real")[0]}
+    for way, parts in ways.items():
+        result[way] = {
+            "padded_tokens": sum(t for t, _ in parts),
+            "batches": sum(b for _, b in parts),
+        }
+    return result
 
 
 def alone(embedder, group) -> float:
@@ -86,6 +117,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--batch-chunks", type=int, default=256)
     parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--padding-only", action="store_true")
     args = parser.parse_args()
 
     files, _ = select_files(args.corpus.resolve(), with_freeculture=False, limit=args.limit)
@@ -97,9 +129,11 @@ def main() -> None:
     groups = groups_of(items, args.batch_chunks)
     chunks = sum(len(i[3]) for i in items)
     print(f"{len(items)} documents, {chunks} chunks, {len(groups)} groups", flush=True)
+    pad = padding(items, groups, embedder.batch_size)
+    print(f"padded tokens and batches: {pad}", flush=True)
 
     passes = []
-    for p in range(args.passes):
+    for p in range(0 if args.padding_only else args.passes):
         load_before = os.getloadavg()[0]
         sums = {"alone": 0.0, "together": 0.0}
         ratios = []
@@ -125,10 +159,12 @@ def main() -> None:
         "groups": len(groups),
         "batch_chunks": args.batch_chunks,
         "batch_size": embedder.batch_size,
+        "padding": pad,
         "passes": passes,
-        "speedup_median": round(statistics.median(r["speedup"] for r in passes), 3),
     }
-    print(f"embedding alone / together, median of passes: {result['speedup_median']}")
+    if passes:
+        result["speedup_median"] = round(statistics.median(r["speedup"] for r in passes), 3)
+        print(f"embedding alone / together, median of passes: {result['speedup_median']}")
     write_result("batches", result)
 
 
