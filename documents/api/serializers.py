@@ -55,17 +55,31 @@ class IngestSerializer(FormSerializer):
     )
 
 
+class QueryBooleanField(serializers.BooleanField):
+    """A boolean query parameter: absent means "no filter". (DRF reads an absent boolean of
+    a form as false, the way a browser leaves out an unticked checkbox.)"""
+
+    default_empty_html = serializers.empty
+
+
 class DocumentFilterSerializer(FormSerializer):
     """The list's query parameters, checked like a body: a bad one is a 400 naming it, never
     a value sent on to the database."""
 
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     tenant = serializers.SlugField(required=False, help_text="A tenant's slug.")
-    low_quality = serializers.BooleanField(
+    low_quality = QueryBooleanField(
         required=False,
         help_text="true: only documents with pages flagged for their text quality; false: "
         "only documents without. Documents not yet extracted count as not low quality.",
     )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        # "?low_quality=" is refused like any other empty value, not read as "no filter"
+        if getattr(self.initial_data, "get", dict().get)("low_quality") == "":
+            raise serializers.ValidationError({"low_quality": ["Must be a valid boolean."]})
+        return attrs
 
 
 class EstimateSerializer(serializers.Serializer):

@@ -126,8 +126,7 @@ class DocumentListView(generics.ListAPIView):
             queryset = queryset.filter(status=filters.validated_data["status"])
         if "tenant" in filters.validated_data:
             queryset = queryset.filter(tenant__slug=filters.validated_data["tenant"])
-        # An absent checkbox reads as false in a query string, so presence is checked.
-        if "low_quality" in self.request.query_params:
+        if "low_quality" in filters.validated_data:
             queryset = queryset.filter(low_quality=filters.validated_data["low_quality"])
         return queryset.order_by("-created_at")
 
