@@ -29,7 +29,6 @@ from __future__ import annotations
 import ctypes
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -145,8 +144,7 @@ class TableReader:
     Pages must be asked for in increasing order (a table continued overleaf gets its header
     again)."""
 
-    def __init__(self, path: Path | None = None, password: str = ""):
-        # path and password are kept for callers; the pages come from PDFium's open document
+    def __init__(self):
         self._last_header: list[str] | None = None  # of the last table of the previous page
 
     def page_text(self, page: pdfium.PdfPage, index: int, text: str) -> str:
