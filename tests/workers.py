@@ -73,13 +73,7 @@ class WorkerProcess:
         return [int(pid) for pid in out.split()]
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop(self.process, timeout=30)
         if getattr(self, "_log", None):
             self._log.close()
 
@@ -122,12 +116,17 @@ class BeatProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop(self.process, timeout=20)
         if getattr(self, "_log", None):
             self._log.close()
+
+
+def _stop(process: subprocess.Popen | None, *, timeout: float) -> None:
+    """SIGTERM (Celery's warm shutdown), then SIGKILL if it has not ended within ``timeout``."""
+    if process and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -10,6 +10,7 @@ parts it cannot write (footnotes, text boxes) added as XML.
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 import struct
 import zipfile
@@ -430,3 +431,23 @@ def renamed_main_part(source: Path, path: Path, name: str = "word/body-text.xml"
                 data = data.replace(f'"{old}"'.encode(), f'"{name}"'.encode())
             dst.writestr(renames.get(item.filename, item.filename), data)
     return Path(path)
+
+
+def spreadsheet_package() -> bytes:
+    """The bytes of a minimal OOXML spreadsheet: a package whose main part is a workbook."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "_rels/.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="r" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        )
+        archive.writestr(
+            "[Content_Types].xml",
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+            'officedocument.spreadsheetml.sheet.main+xml"/></Types>',
+        )
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    return buffer.getvalue()
