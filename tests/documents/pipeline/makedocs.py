@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 import docx
+import pypdfium2 as pdfium
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.opc.packuri import PackURI
 from docx.opc.part import Part
@@ -280,6 +281,30 @@ def image_pdf(path: Path, pages: list[str]) -> Path:
     """A scan-like PDF: each page is a picture of the text, with no text layer."""
     images = [text_image(text, size=(1700, 2200)) for text in pages]
     images[0].save(path, format="PDF", resolution=200, save_all=True, append_images=images[1:])
+    return Path(path)
+
+
+def scan_pdf(path: Path, images: list[Image.Image], *, dpi: int = 200) -> Path:
+    """A PDF of the given pictures (a scan: no text layer), one page each at ``dpi``."""
+    images = [image.convert("L") for image in images]
+    images[0].save(path, format="PDF", resolution=dpi, save_all=True, append_images=images[1:])
+    return Path(path)
+
+
+def joined_pdf(path: Path, parts: list[Path]) -> Path:
+    """The pages of ``parts``, in order, in one PDF (PDFium copies each page with its fonts
+    and images, so a broken ToUnicode map or a scan stays as it was)."""
+    joined = pdfium.PdfDocument.new()
+    try:
+        for part in parts:
+            source = pdfium.PdfDocument(part)
+            try:
+                joined.import_pages(source)
+            finally:
+                source.close()
+        joined.save(path)
+    finally:
+        joined.close()
     return Path(path)
 
 
