@@ -144,7 +144,13 @@ class Stack:
 
     def renice_worker(self, value: int) -> None:
         # Linux keeps a nice value per thread: torch's and ONNX Runtime's pool threads exist
-        # already, so each is set; threads and processes made later inherit it.
+        # already, so each is set; threads and processes made later inherit it. On a kernel
+        # with autogroup the worker's session (it has one of its own, as under honcho) gets
+        # the value too, as the worker does at start (documents/priority.py): otherwise the
+        # nice value only ranks the worker's threads against each other.
+        autogroup = Path(f"/proc/{self.worker.pid}/autogroup")
+        if autogroup.exists():
+            autogroup.write_text(f"{value}\n")
         for pid in self.worker_processes():
             for task in Path(f"/proc/{pid}/task").glob("*"):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -339,6 +345,7 @@ def main() -> None:
             servers[name] = stack.start_web(CONFIGS[name][0], _free_port())
         sessions = [requests.Session() for _ in range(CONCURRENT)]
         samples = {n: {"concurrent": [], "one": [], "cpu": 0.0, "wall": 0.0} for n in names}
+        loads = []
         for round_no in range(-2, args.rounds):  # two rounds of warm-up, not recorded
             shift = round_no % len(names)
             for name in names[shift:] + names[:shift]:
@@ -355,7 +362,8 @@ def main() -> None:
                     sample["cpu"] += cpu
                     sample["wall"] += wall
                 time.sleep(0.3)
-            print(f"round {round_no + 1} done (load {os.getloadavg()[0]:.1f})", flush=True)
+            loads.append(os.getloadavg()[0])
+            print(f"round {round_no + 1} done (load {loads[-1]:.1f})", flush=True)
         for name in names:
             c, one = samples[name]["concurrent"], samples[name]["one"]
             results[name] = {
@@ -393,6 +401,7 @@ def main() -> None:
             "worker_concurrency": WORKER_CONCURRENCY,
             "cpus": os.cpu_count(),
             "procfile": procfile_config(),
+            "load_average_1min_per_round": [round(x, 1) for x in loads],
             "configs": results,
         },
     )
