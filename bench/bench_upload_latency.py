@@ -259,7 +259,15 @@ def forget(user) -> None:
     user.delete()
 
 
+def _unique(body: bytes) -> bytes:
+    """``body`` with its first bytes made unique: the same bytes twice would be answered as a
+    duplicate, without being stored or queued."""
+    mark = f"Upload {uuid.uuid4().hex}. ".encode()
+    return mark + body[len(mark) :]
+
+
 def upload(session: requests.Session, url: str, token: str, body: bytes) -> float:
+    body = _unique(body)
     start = time.perf_counter()
     response = session.post(
         url,
@@ -268,7 +276,7 @@ def upload(session: requests.Session, url: str, token: str, body: bytes) -> floa
         timeout=120,
     )
     elapsed = time.perf_counter() - start
-    if response.status_code != 202:
+    if response.status_code != 202:  # 200 would be a duplicate: nothing stored
         raise RuntimeError(f"upload answered {response.status_code}: {response.text[:300]}")
     return elapsed
 
@@ -328,6 +336,10 @@ def main() -> None:
         "EMBEDDER": "local",
         "VECTOR_STORE": "lancedb",
         "DJANGO_SETTINGS_MODULE": "backoffice.settings",
+        # The throttles still run (their cache reads and writes are part of every upload),
+        # at rates a bench's hundreds of uploads a minute stay under.
+        "API_THROTTLE_USER": "1000000/minute",
+        "API_THROTTLE_INGEST": "1000000/minute",
     }
     stack = Stack(env, var_dir)
     results: dict[str, dict] = {}
