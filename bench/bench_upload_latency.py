@@ -15,14 +15,16 @@ temporary VAR_DIR:
 3. starts one gunicorn per web configuration (worker class, processes, threads), as the
    Procfile does, each on its own port; then, round after round, sends each configuration in
    turn (rotating the order) a burst of sixteen ``POST /api/ingest/`` with a 1 MB text file at
-   once (sixteen client threads released together), then two uploads one at a time. Before a
+   once (sixteen client threads released together), then two uploads one at a time; every
+   upload's first bytes are made unique, so none is answered as a duplicate. Before a
    configuration's turn the celery worker processes get that configuration's nice value (on
-   every thread). Taking turns round by round means every configuration meets the same load
-   from the rest of the shared machine. Reports each configuration's median and 99th
-   percentile, and the CPU the worker processes got during its bursts (cores' worth), which
-   is what a lower priority costs the embedding;
+   every thread, and on the worker's session's autogroup, as ``documents/priority.py`` does
+   at start; the worker has a session of its own, as under honcho). Taking turns round by
+   round means every configuration meets the same load from the rest of the shared machine.
+   Reports each configuration's median and 99th percentile, and the CPU the worker processes
+   got during its bursts (cores' worth), which is what a lower priority costs the embedding;
 4. stops everything, purges the queue, deletes the bench's tenants, documents and files, and
-   writes bench/results/upload_latency.json.
+   writes bench/results/upload_latency.json (with the load average after each round).
 
 The uploaded documents are queued behind the eight books and are never processed: the queue
 is purged at the end. About 20 s per round with the six configurations, plus two minutes of set-up.
