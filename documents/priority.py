@@ -13,7 +13,7 @@ Procfile's one number means what it says on such kernels too. Only ever a lower 
 (a higher nice), which needs no privilege; without autogroup (no ``/proc/self/autogroup``, or
 processes in a cgroup of their own, where the cgroup's weight rules instead) nothing changes.
 The autogroup is the whole session's: a worker started by hand from a terminal with ``nice``
-lowers that terminal's session with it.
+lowers that terminal's session with it. The decision: docs/decisions/0006.
 """
 
 from __future__ import annotations
