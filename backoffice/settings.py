@@ -231,6 +231,12 @@ DOCUMENT_MAX_UPLOAD_BYTES = _positive_int("DOCUMENT_MAX_UPLOAD_BYTES", 50 * 1024
 # Uploads above this size are spooled to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Django's two handlers, which also hash each file while its body streams in, so intake does
+# not read it again to find its SHA-256 (documents/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "documents.uploads.DigestingMemoryFileUploadHandler",
+    "documents.uploads.DigestingTemporaryFileUploadHandler",
+]
 PIPELINE_MAX_PAGES = _positive_int("PIPELINE_MAX_PAGES", 2000)
 OCR_LANGUAGES = _read("OCR_LANGUAGES", env.str, "eng")
 OCR_DPI = _positive_int("OCR_DPI", 200)

@@ -13,8 +13,20 @@ _READY_MARK = "ready."
 
 
 class WorkerProcess:
-    def __init__(self, *, env: dict, name: str, concurrency: int = 2, queue: str | None = None):
+    def __init__(
+        self,
+        *,
+        env: dict,
+        name: str,
+        concurrency: int = 2,
+        queue: str | None = None,
+        nice: int = 0,
+        own_session: bool = False,
+    ):
+        """``nice`` and ``own_session`` start it as the Procfile's line under honcho does:
+        ``nice -n N celery …`` in a session of its own."""
         self.env = env
+        self.nice, self.own_session = nice, own_session
         self.name = name
         self.concurrency = concurrency
         self.queue = queue or env.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
@@ -27,7 +39,8 @@ class WorkerProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._offset = self.log_path.stat().st_size
         self.process = subprocess.Popen(
-            [
+            (["nice", "-n", str(self.nice)] if self.nice else [])
+            + [
                 sys.executable,
                 "-m",
                 "celery",
@@ -48,6 +61,7 @@ class WorkerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parent.parent,
+            start_new_session=self.own_session,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
