@@ -29,6 +29,7 @@ def test_the_settings_really_are_the_embedded_defaults():
     assert settings.CELERY_BROKER_URL == "filesystem://"
     assert settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage")
     assert settings.EMBEDDER == "local" and settings.VECTOR_STORE == "lancedb"
+    assert settings.LOCAL_EMBEDDING_BACKEND == "onnx-int8"
 
 
 def test_sqlite_runs_in_wal_mode_and_takes_the_write_lock_when_a_transaction_begins():
