@@ -262,8 +262,10 @@ if not 0.0 <= GEMINI_QUOTA_HEADROOM < 1.0:
     raise ImproperlyConfigured("Environment variable GEMINI_QUOTA_HEADROOM must be in [0, 1).")
 # 16, not sentence-transformers' 32: docs/measurements.md, "Local embedding batch size".
 LOCAL_EMBEDDING_BATCH_SIZE = _positive_int("LOCAL_EMBEDDING_BATCH_SIZE", 16)
+# int8 by default: recall on the retrieval benchmark is torch's within noise on every set
+# (bench/bench_int8_recall.py; README, "Faster where the time goes"). torch stays the fallback.
 LOCAL_EMBEDDING_BACKEND = _choice(
-    "LOCAL_EMBEDDING_BACKEND", "torch", ("torch", "onnx", "onnx-int8")
+    "LOCAL_EMBEDDING_BACKEND", "onnx-int8", ("torch", "onnx", "onnx-int8")
 )
 LOCAL_EMBEDDING_CACHE_DIR = Path(
     _read("LOCAL_EMBEDDING_CACHE_DIR", env.str, str(VAR_DIR / "models"))
