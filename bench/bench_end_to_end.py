@@ -14,7 +14,7 @@ because it repeats three of the books; freeculture.pdf is left out unless asked 
   temporary directory.
   Timed per stage.
 * ``ours_batched``: what the worker does since batches across documents
-  (docs/decisions/0006-batches-across-documents.md; ``--batch-chunks``, the default of
+  (docs/decisions/0007-batches-across-documents.md; ``--batch-chunks``, the default of
   PIPELINE_BATCH_CHUNKS): documents are read and chunked one after another until they hold
   256 chunks, their chunks embedded together (embed_parts: full batches across the documents,
   longest first), then each document's vectors written. ``ours`` is the worker before it:

@@ -5,7 +5,7 @@ This is the Django-facing side of the pipeline: the stages in ``documents/pipeli
 pure functions; this module feeds them the stored file and the configured clients (through
 ``stages.py`` and ``indexing.py``), and turns every outcome into a lifecycle change. A run
 whose document is small also takes on further small queued documents and embeds their chunks
-together in full batches (docs/decisions/0006-batches-across-documents.md); each of them
+together in full batches (docs/decisions/0007-batches-across-documents.md); each of them
 keeps its own claim, progress and outcome. The Celery task is a thin wrapper around
 ``process_document``, so every branch here runs in a test process as well as in a worker.
 """
@@ -330,7 +330,7 @@ def finish(member: Member, store, embedder) -> None:
     member.completed = True  # its claim is released: no more heartbeats
 
 
-# --- batches across documents (docs/decisions/0006-batches-across-documents.md) --------------
+# --- batches across documents (docs/decisions/0007-batches-across-documents.md) --------------
 
 
 def batching_applies(embedder, lead: Member) -> bool:
