@@ -14,9 +14,10 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
@@ -34,7 +35,8 @@ from documents.errors import (
     TransientError,
 )
 from documents.lifecycle import Claim, ClaimLost
-from documents.models import Stage, Status
+from documents.models import Document, Stage, Status
+from documents.pipeline.budgets import document_time_limit
 from documents.pipeline.chunk import split_text
 from documents.pipeline.extract import extract_text
 from documents.pipeline.fingerprint import text_fingerprint
@@ -115,6 +117,12 @@ def process_document(document_id, *, task_id: str, retries: int, max_retries: in
     except PermanentError as exc:
         write_outcome(lifecycle.fail, document_id, exc)
         return Outcome(error=exc)
+    except SoftTimeLimitExceeded:
+        # PIPELINE_MAX_DOCUMENT_SECONDS, the task's soft time limit: permanent, since the
+        # same file would take as long again. The worker process lives on.
+        error = time_limit_error(document_id, run)
+        write_outcome(lifecycle.fail, document_id, error)
+        return Outcome(error=error)
     except Exception as exc:
         error = unexpected_error(exc)
         if error.kind in FailureKind.TRANSIENT and retries < max_retries:
@@ -128,6 +136,18 @@ def process_document(document_id, *, task_id: str, retries: int, max_retries: in
         write_outcome(lifecycle.fail, document_id, error)
         # Our own single-string error, so the JSON result backend can rebuild it.
         return Outcome(error=ApplicationError(error.message, error.kind), cause=exc)
+
+
+def time_limit_error(document_id, run: Run):
+    stage = Document.objects.filter(pk=document_id).values_list("stage", flat=True).first() or ""
+    return document_time_limit(
+        settings.PIPELINE_MAX_DOCUMENT_SECONDS,
+        time.monotonic() - run.started,
+        stage=_DOING.get(stage, stage),
+    )
+
+
+_DOING = {Stage.OCR: "reading pages with OCR", Stage.QUEUED: "", Stage.DONE: ""}
 
 
 def write_outcome(write, document_id, error: ApplicationError, **kwargs) -> bool:
@@ -219,6 +239,7 @@ class Run:
     """What an attempt has done so far, for the code that handles how it ended."""
 
     written: vector_state.Written | None = None
+    started: float = field(default_factory=time.monotonic)
 
 
 # --- the stages -------------------------------------------------------------------------------
@@ -270,6 +291,8 @@ def estimate_now(held: Claim, path) -> None:
         facts = estimates.inspect(
             path, content_type=document.content_type, size_bytes=document.size_bytes, depth=FULL
         )
+    except SoftTimeLimitExceeded:
+        raise  # the document's wall time, not a fault of the estimate
     except Exception:  # noqa: BLE001 - an estimate must never be why a document fails
         logger.exception("the preflight of document %s failed; processing goes on", document.pk)
         return
