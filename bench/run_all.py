@@ -16,7 +16,7 @@ them out). About 30-40 minutes on 2 cores, plus about 5 for bench_quality.py (OC
 corpus scans) and 10 for bench_tables.py (pdfplumber on every table page, --runs times).
 The retrieval bench (issue 12, docs/retrieval.md) comes last; its PostgreSQL rows use
 BENCH_DATABASE_URL. bench_preflight.py runs the whole corpus (OCR and embedding included),
-10-30 minutes more.
+10-30 minutes more. bench_hostile_worker.py (the hostile corpus through a real worker) a few.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ def main() -> None:
             ["bench_retrieval.py", *corpus] + (["--no-llamaindex"] if args.no_llamaindex else []),
         ),
         ("preflight", ["bench_preflight.py", *corpus]),
+        # the hostile corpus through a real worker on the embedded defaults (a few minutes)
+        ("hostile_worker", ["bench_hostile_worker.py", *corpus]),
     ]
     if not args.no_services:
         services = ["--database-url", args.database_url, "--broker-url", args.broker_url]
@@ -132,6 +134,7 @@ def summarise(walls: dict) -> dict:
         quota,
         retrieval,
         preflight,
+        hostile_worker,
     ) = (
         _read(n)
         for n in (
@@ -147,6 +150,7 @@ def summarise(walls: dict) -> dict:
             "gemini_quota",
             "retrieval",
             "preflight",
+            "hostile_worker",
         )
     )
     if extract:
@@ -237,7 +241,9 @@ def summarise(walls: dict) -> dict:
             )
         )
     if memory:
-        for mode in ("pipeline", "text_layer_only", "to_chunks"):
+        for mode in ("pipeline", "text_layer_only", "text_layer_no_tables", "to_chunks"):
+            if mode not in memory:
+                continue
             r = memory[mode]
             rows.append(
                 (
@@ -296,8 +302,25 @@ def summarise(walls: dict) -> dict:
         rows += retrieval_rows(retrieval)
     if preflight:
         rows.extend(preflight_rows(preflight))
+    if hostile_worker:
+        rows.append(hostile_worker_row(hostile_worker))
     rows.append(("wall time per bench (s)", ", ".join(f"{k} {v}" for k, v in walls.items())))
     return {"rows": rows, "walls": walls, "load_at_end": _load()}
+
+
+def hostile_worker_row(result: dict) -> tuple[str, str]:
+    """How the hostile files ended in a real worker: the outcomes, the slowest, the peak."""
+    files = result["files"]
+    ended = [f for f in files.values() if "seconds" in f]
+    failed = sum(1 for f in ended if f["status"] == "failed")
+    slowest = max((f["seconds"] for f in ended), default=0)
+    peak = max((f.get("peak_worker_mb", 0) for f in files.values()), default=0)
+    return (
+        f"hostile files through a worker, {len(files)} files",
+        f"{failed} failed, {len(ended) - failed} completed, {len(files) - len(ended)} still "
+        f"running; slowest {slowest} s; worker peak {peak} MB (idle "
+        f"{result['idle_worker_mb']} MB); alive at the end: {result['worker_alive_at_end']}",
+    )
 
 
 def retrieval_rows(retrieval: dict) -> list[tuple[str, str]]:

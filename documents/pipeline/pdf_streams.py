@@ -35,7 +35,7 @@ _PIECE = 1 << 18  # bytes inflated at a time
 # qpdf keeps every object it has resolved for as long as the file is open. Reopening keeps a
 # 2,000-page document from growing without bound at little cost (docs/measurements.md,
 # "qpdf reopening"); objects already checked are not walked again after a reopen.
-REOPEN_EVERY_PAGES = 250
+REOPEN_EVERY_PAGES = 50
 
 # The most one input byte can become through each filter: deflate ~1032:1, LZW one 9-12 bit
 # code for a string of up to 4,096 bytes, run-length 2 bytes for 128, ASCII85 "z" for 4.
