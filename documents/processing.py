@@ -139,7 +139,15 @@ def process_document(document_id, *, task_id: str, retries: int, max_retries: in
 
 
 def time_limit_error(document_id, run: Run):
-    stage = Document.objects.filter(pk=document_id).values_list("stage", flat=True).first() or ""
+    """The sentence for a document stopped by its soft time limit, with the stage it was in.
+    The limit may have interrupted a query: the stage is then left out, and write_outcome
+    replaces the connection."""
+    try:
+        stage = Document.objects.filter(pk=document_id).values_list("stage", flat=True).first()
+    except _DATABASE_ERRORS:
+        _drop_broken_connection()
+        stage = ""
+    stage = stage or ""
     return document_time_limit(
         settings.PIPELINE_MAX_DOCUMENT_SECONDS,
         time.monotonic() - run.started,
