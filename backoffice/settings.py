@@ -231,6 +231,12 @@ DOCUMENT_MAX_UPLOAD_BYTES = _positive_int("DOCUMENT_MAX_UPLOAD_BYTES", 50 * 1024
 # Uploads above this size are spooled to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Django's two handlers, which also hash each file while its body streams in, so intake does
+# not read it again to find its SHA-256 (documents/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "documents.uploads.DigestingMemoryFileUploadHandler",
+    "documents.uploads.DigestingTemporaryFileUploadHandler",
+]
 PIPELINE_MAX_PAGES = _positive_int("PIPELINE_MAX_PAGES", 2000)
 
 
@@ -280,8 +286,8 @@ GEMINI_BASE_URL = _read("GEMINI_BASE_URL", env.str, "")
 GEMINI_MODEL = _read("GEMINI_MODEL", env.str, "gemini-embedding-001")
 GEMINI_DIMENSION = _positive_int("GEMINI_DIMENSION", 768)
 GEMINI_TIMEOUT_SECONDS = _positive_int("GEMINI_TIMEOUT_SECONDS", 60)
-# Shared quotas (0 = no limit). Tier 1 of the Gemini API: 3,000 requests and 1,000,000
-# tokens per minute per project (reference A.3); a batch counts one request per text.
+# Shared quotas per minute and project (0 = no limit); the defaults are the Gemini API's Tier 1
+# (docs/external-services.md). A batch counts one request per text.
 GEMINI_REQUESTS_PER_MINUTE = _read("GEMINI_REQUESTS_PER_MINUTE", env.int, 3000)
 GEMINI_TOKENS_PER_MINUTE = _read("GEMINI_TOKENS_PER_MINUTE", env.int, 1_000_000)
 # The share of those budgets the limiter leaves unused: our window and Google's start their
@@ -289,10 +295,12 @@ GEMINI_TOKENS_PER_MINUTE = _read("GEMINI_TOKENS_PER_MINUTE", env.int, 1_000_000)
 GEMINI_QUOTA_HEADROOM = _read("GEMINI_QUOTA_HEADROOM", env.float, 0.03)
 if not 0.0 <= GEMINI_QUOTA_HEADROOM < 1.0:
     raise ImproperlyConfigured("Environment variable GEMINI_QUOTA_HEADROOM must be in [0, 1).")
-# 16, not sentence-transformers' 32: see LocalEmbedder (~10% faster on these 2-core machines).
+# 16, not sentence-transformers' 32: docs/measurements.md, "Local embedding batch size".
 LOCAL_EMBEDDING_BATCH_SIZE = _positive_int("LOCAL_EMBEDDING_BATCH_SIZE", 16)
+# int8 by default: recall on the retrieval benchmark is torch's within noise on every set
+# (bench/bench_int8_recall.py; README, "Faster where the time goes"). torch stays the fallback.
 LOCAL_EMBEDDING_BACKEND = _choice(
-    "LOCAL_EMBEDDING_BACKEND", "torch", ("torch", "onnx", "onnx-int8")
+    "LOCAL_EMBEDDING_BACKEND", "onnx-int8", ("torch", "onnx", "onnx-int8")
 )
 LOCAL_EMBEDDING_CACHE_DIR = Path(
     _read("LOCAL_EMBEDDING_CACHE_DIR", env.str, str(VAR_DIR / "models"))
@@ -309,7 +317,7 @@ CHUNK_OVERLAP = {
 }
 
 # The preflight estimate (documents/estimates.py): the price of Gemini embeddings (US dollars
-# per million input tokens; reference A.1: $0.15, the Batch API half that), and how many of
+# per million input tokens, docs/external-services.md), and how many of
 # the latest completed documents the expected time is measured from.
 GEMINI_PRICE_PER_MILLION_TOKENS = _read("GEMINI_PRICE_PER_MILLION_TOKENS", env.float, 0.15)
 ESTIMATE_RECENT_DOCUMENTS = _positive_int("ESTIMATE_RECENT_DOCUMENTS", 50)

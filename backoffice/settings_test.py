@@ -5,8 +5,10 @@ these are read; the worker processes the tests start inherit ``DJANGO_SETTINGS_M
 so read this file too.
 """
 
+import os
+
 from backoffice.settings import *  # noqa: F403
-from backoffice.settings import DATABASES, STATIC_ROOT, STORAGES, VAR_DIR
+from backoffice.settings import BASE_DIR, DATABASES, STATIC_ROOT, STORAGES, VAR_DIR
 
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
@@ -21,6 +23,13 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so worker processes started by the tests share the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+
+# The int8 model file is built once per machine and named after the model files and library
+# versions it came from, under a lock (onnx_model.py): every test process shares the project's
+# var/models/ as a machine's workers share one folder, instead of exporting the model again in
+# each process's own VAR_DIR before its first embedding.
+if "LOCAL_EMBEDDING_CACHE_DIR" not in os.environ:
+    LOCAL_EMBEDDING_CACHE_DIR = BASE_DIR / "var" / "models"
 
 # Throttle counters in memory, per test process, so no run or xdist node sees another's.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

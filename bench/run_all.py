@@ -15,8 +15,10 @@ benches need PostgreSQL and Redis (defaults in bench/services_env.py; ``--no-ser
 them out). About 30-40 minutes on 2 cores, plus about 5 for bench_quality.py (OCR of the
 corpus scans) and 10 for bench_tables.py (pdfplumber on every table page, --runs times).
 The retrieval bench (issue 12, docs/retrieval.md) comes last; its PostgreSQL rows use
-BENCH_DATABASE_URL. bench_preflight.py runs the whole corpus (OCR and embedding included),
-10-30 minutes more. bench_hostile_worker.py (the hostile corpus through a real worker) a few.
+BENCH_DATABASE_URL. bench_int8_recall.py follows it (the int8 embedder's recall against
+torch's on the same sets; a few minutes to embed the tenant with int8 the first time).
+bench_preflight.py runs the whole corpus (OCR and embedding included), 10-30 minutes more;
+bench_hostile_worker.py (the hostile corpus through a real worker) a few.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def main() -> None:
             "retrieval",
             ["bench_retrieval.py", *corpus] + (["--no-llamaindex"] if args.no_llamaindex else []),
         ),
+        # after the retrieval bench: it reuses that bench's torch vectors
+        ("int8_recall", ["bench_int8_recall.py", *corpus]),
         ("preflight", ["bench_preflight.py", *corpus]),
         # the hostile corpus through a real worker on the embedded defaults (a few minutes)
         ("hostile_worker", ["bench_hostile_worker.py", *corpus]),
@@ -300,6 +304,7 @@ def summarise(walls: dict) -> dict:
         )
     if retrieval:
         rows += retrieval_rows(retrieval)
+    rows += int8_recall_rows(_read("int8_recall"))
     if preflight:
         rows.extend(preflight_rows(preflight))
     if hostile_worker:
@@ -347,6 +352,26 @@ def retrieval_rows(retrieval: dict) -> list[tuple[str, str]]:
         k = li["figures"]["known_item"]["all"]
         rows.append(
             ("  LlamaIndex reference, known_item", f"{k['recall@1']:.2f}/{k['recall@5']:.2f}")
+        )
+    return rows
+
+
+def int8_recall_rows(result: dict) -> list[tuple[str, str]]:
+    """The int8 backend's worst recall difference to torch, and whether all are noise."""
+    rows = []
+    for config, by_set in result.get("comparisons", {}).items():
+        worst = min(
+            (c[m]["difference"], name, key, m)
+            for name, by_row in by_set.items()
+            for key, c in by_row.items()
+            for m in c
+        )
+        rows.append(
+            (
+                f"retrieval, MiniLM {config} vs torch",
+                f"worst difference {worst[0]:+.4f} ({worst[3]}, {worst[1]}, {worst[2]}); "
+                f"within noise everywhere: {result['within_noise_everywhere'][config]}",
+            )
         )
     return rows
 

@@ -35,6 +35,7 @@ from documents.embedding_cache import EmbeddingCache
 from documents.lifecycle import Claim
 from documents.models import Chunk, Document
 from documents.pipeline.embed import Embedded, embed_chunks_cached
+from documents.pipeline.quality import touches_flagged
 from documents.pipeline.types import Embedder, TextChunk, VectorStore
 from documents.pipeline.vectors import upsert_chunks, vector_id
 
@@ -86,7 +87,15 @@ def resume_point(document: Document, embedder: Embedder) -> list[TextChunk] | No
     return chunks
 
 
-def save_chunks(held: Claim, document: Document, chunks: Sequence[TextChunk]) -> None:
+def save_chunks(
+    held: Claim,
+    document: Document,
+    chunks: Sequence[TextChunk],
+    *,
+    flagged_pages: frozenset[int] = frozenset(),
+) -> None:
+    """Replace the document's chunks; a chunk whose pages include one of ``flagged_pages``
+    (text quality, pipeline/quality.py) is marked ``low_quality``."""
     with transaction.atomic():
         # A run taken for dead (and replaced) must not rewrite the new run's chunks.
         held.lock()
@@ -104,6 +113,7 @@ def save_chunks(held: Claim, document: Document, chunks: Sequence[TextChunk]) ->
                 char_start=c.char_start,
                 char_end=c.char_end,
                 vector_id=vector_id(document.pk, c.index),
+                low_quality=touches_flagged(c.page_start, c.page_end, flagged_pages),
             )
             for c in chunks
         )

@@ -19,7 +19,7 @@ from documents import audit, dispatch, estimates, lifecycle, storage
 from documents.errors import ApplicationError, OverLimit
 from documents.models import Document, Tenant
 from documents.pipeline.preflight import FULL, STRUCTURE
-from documents.uploads import sha256_of, validate_upload
+from documents.uploads import digest_of, validate_upload
 
 
 def document_create(
@@ -164,7 +164,7 @@ def _checked_upload(uploaded_file) -> _Checked:
     return _Checked(
         file=uploaded_file,
         content_type=content_type,
-        sha256=sha256_of(uploaded_file),
+        sha256=digest_of(uploaded_file),
         name=_name_of(uploaded_file),
     )
 

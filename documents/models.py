@@ -211,6 +211,12 @@ class Document(models.Model):
     # SHA-256 of the extracted text reduced to its words (pipeline/fingerprint.py): the same
     # text in a different file. Written after extraction; compared within the tenant only.
     text_fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
+    # How far the extracted text can be trusted (pipeline/quality.py), written after
+    # extraction: {"pages", "ocr_pages", "ocr_share", "mean_confidence", "garbled_layers",
+    # "flagged": [{"page", "reason", "ocr_confidence", "garbage_score"}]}; {} until then.
+    quality = models.JSONField(default=dict, blank=True)
+    # Any page flagged: a column of its own so the list's filter is an indexed lookup.
+    low_quality = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -221,6 +227,12 @@ class Document(models.Model):
             models.Index(fields=["tenant", "status"]),
             models.Index(fields=["status", "heartbeat_at"]),
             models.Index(fields=["vector_state", "vector_state_at"]),
+            # few documents are low quality: a partial index serves the filter, newest first
+            models.Index(
+                fields=["tenant", "-created_at"],
+                condition=models.Q(low_quality=True),
+                name="document_low_quality",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -247,6 +259,11 @@ class Document(models.Model):
         return (self.preflight or {}).get("held", "") if self.stage == Stage.HELD else ""
 
     @property
+    def flagged_pages(self) -> list[dict]:
+        """The pages a person should check, with why: [{"page", "reason", ...}]."""
+        return [f for f in (self.quality or {}).get("flagged", []) if isinstance(f, dict)]
+
+    @property
     def namespace(self) -> str:
         return self.tenant.vector_namespace
 
@@ -265,6 +282,8 @@ class Chunk(models.Model):
     char_start = models.PositiveIntegerField()
     char_end = models.PositiveIntegerField()
     vector_id = models.CharField(max_length=120)
+    # The chunk's pages include one flagged for its text quality (Document.quality).
+    low_quality = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["document", "index"]

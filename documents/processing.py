@@ -41,6 +41,7 @@ from documents.pipeline.chunk import split_text
 from documents.pipeline.extract import extract_text
 from documents.pipeline.fingerprint import text_fingerprint
 from documents.pipeline.preflight import FULL
+from documents.pipeline.quality import quality_record
 from documents.pipeline.ratelimit import while_waiting
 from documents.pipeline.types import Page
 from documents.pipeline.vectors import check_dimension
@@ -395,8 +396,14 @@ def _read_and_chunk(held: Claim, runner: StageRunner, document, embedder) -> tup
             # Only the text is kept (a few MB for a 600-page book); rendered pages and
             # PDF objects are released page by page inside extract_text.
             pages = list(runner.tracked(extraction.pages, extraction.page_count))
-        # The same text in another file of the tenant shows on the document page.
-        held.write(text_fingerprint=text_fingerprint(p.text for p in pages))
+        # The same text in another file of the tenant shows on the document page, and how
+        # far the text can be trusted on the document page, the list and the API.
+        quality = quality_record(pages)
+        held.write(
+            text_fingerprint=text_fingerprint(p.text for p in pages),
+            quality=quality,
+            low_quality=bool(quality["flagged"]),
+        )
 
     with runner.stage(Stage.CHUNKING):
         chunks = split_text(
@@ -405,6 +412,7 @@ def _read_and_chunk(held: Claim, runner: StageRunner, document, embedder) -> tup
             max_tokens=embedder.chunk_tokens,
             overlap=embedder.chunk_overlap,
         )
-        indexing.save_chunks(held, document, chunks)
+        flagged = frozenset(f["page"] for f in quality["flagged"])
+        indexing.save_chunks(held, document, chunks, flagged_pages=flagged)
         held.write(chunks_total=len(chunks), chunk_count=len(chunks))
     return chunks, pages

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from documents.clients import get_embedder, get_vector_store
 from documents.errors import InvalidUpload, NotAMember
+from documents.models import Chunk
 from documents.pipeline.vectors import search
 from documents.selectors import documents_for_user, tenants_for_user
 
@@ -26,6 +27,8 @@ class SearchHit:
     text: str
     # False when the vector outlived its document (deleted since): shown without a link.
     document_exists: bool
+    # The chunk's pages include one flagged for its text quality (Chunk.low_quality).
+    low_quality: bool = False
 
 
 def chunks_search(*, user, tenant_id, query: str, top_k: int = 10) -> list[SearchHit]:
@@ -48,6 +51,11 @@ def chunks_search(*, user, tenant_id, query: str, top_k: int = 10) -> list[Searc
         .filter(tenant=tenant, pk__in=[i for i in ids if _is_uuid(i)])
         .values_list("pk", flat=True)
     }
+    flagged = set(
+        Chunk.objects.filter(
+            document_id__in=existing, vector_id__in=[m.id for m in matches], low_quality=True
+        ).values_list("vector_id", flat=True)
+    )
     hits = []
     for match in matches:
         meta = match.metadata or {}
@@ -62,6 +70,7 @@ def chunks_search(*, user, tenant_id, query: str, top_k: int = 10) -> list[Searc
                 page_end=_int_or_none(meta.get("page_end")),
                 text=str(meta.get("text") or ""),
                 document_exists=document_id in existing,
+                low_quality=match.id in flagged,
             )
         )
     return hits

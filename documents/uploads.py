@@ -1,5 +1,10 @@
-"""Checking an upload before it becomes a document: its size, and its type decided from its
-bytes, not from its name or the type the browser sent.
+"""Checking an upload before it becomes a document: its size, its SHA-256, and its type
+decided from its bytes, not from its name or the type the browser sent.
+
+The SHA-256 of a file posted to the API or the admin is computed while the request body
+streams in, by the upload handlers below (``FILE_UPLOAD_HANDLERS``), so intake does not read
+the file a second time to hash it; a file that did not come through them (the CLI's, a
+service called with a file object) is hashed when it is checked.
 
 An upload named ``report.pdf`` can be a Word document, and a ``.txt`` can be a binary; the
 extractor needs the real type. The name only breaks ties that bytes cannot: Markdown versus
@@ -10,10 +15,12 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import re
 from typing import BinaryIO
 
 import charset_normalizer
 from django.conf import settings
+from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
 from django.template.defaultfilters import filesizeformat
 
 from documents.errors import BudgetExceeded, InvalidUpload, UnsupportedUpload, UploadTooLarge
@@ -117,6 +124,12 @@ def _looks_like_text(head: bytes) -> bool:
     return charset_normalizer.from_bytes(head).best() is not None
 
 
+# Control characters that text files do not hold: all below 32 but tabs, line and page breaks
+# (\t \n \r \f) and ESC (ANSI colours in logs). One regular expression over the 8 KB
+# instead of a test per character: 0.06 ms against 0.7 ms, in every upload's request.
+_BINARY_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
+
+
 def _decodes(head: bytes, encoding: str) -> bool:
     # Incremental, not final: the 8 KB cut can fall inside a multi-byte character.
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
@@ -124,15 +137,13 @@ def _decodes(head: bytes, encoding: str) -> bool:
         text = decoder.decode(head, final=False)
     except UnicodeDecodeError:
         return False
-    return not any(_is_binary_control(ch) for ch in text)
-
-
-def _is_binary_control(ch: str) -> bool:
-    # Tabs, line and page breaks, and ESC (ANSI colours in logs) occur in real text files.
-    return ord(ch) < 32 and ch not in "\t\n\r\f\x1b"
+    return _BINARY_CONTROL.search(text) is None
 
 
 _HASH_BLOCK = 1024 * 1024
+
+# The attribute the upload handlers set on the files they make.
+STREAMED_SHA256 = "streamed_sha256"
 
 
 def sha256_of(fileobj) -> str:
@@ -142,6 +153,51 @@ def sha256_of(fileobj) -> str:
         digest.update(block)
     fileobj.seek(0)
     return digest.hexdigest()
+
+
+def digest_of(uploaded_file) -> str:
+    """The file's SHA-256: the one its upload handler computed while the body streamed in,
+    or else read from the file."""
+    return getattr(uploaded_file, STREAMED_SHA256, None) or sha256_of(uploaded_file)
+
+
+class DigestingMemoryFileUploadHandler(MemoryFileUploadHandler):
+    """Django's in-memory handler (bodies up to FILE_UPLOAD_MAX_MEMORY_SIZE), hashing each
+    chunk as it keeps it. Django hands the chunks of a file to the handlers in order, and a
+    handler that keeps a chunk passes nothing on: so each handler hashes only when it is the
+    one keeping the file, and a chunk is hashed exactly once."""
+
+    def new_file(self, *args, **kwargs):
+        self._sha256 = hashlib.sha256()
+        super().new_file(*args, **kwargs)  # raises StopFutureHandlers when it keeps the file
+
+    def receive_data_chunk(self, raw_data, start):
+        if self.activated:
+            self._sha256.update(raw_data)
+        return super().receive_data_chunk(raw_data, start)
+
+    def file_complete(self, file_size):
+        uploaded = super().file_complete(file_size)
+        if uploaded is not None:
+            setattr(uploaded, STREAMED_SHA256, self._sha256.hexdigest())
+        return uploaded
+
+
+class DigestingTemporaryFileUploadHandler(TemporaryFileUploadHandler):
+    """Django's temporary-file handler (larger bodies), hashing each chunk as it writes it."""
+
+    def new_file(self, *args, **kwargs):
+        self._sha256 = hashlib.sha256()
+        super().new_file(*args, **kwargs)
+
+    def receive_data_chunk(self, raw_data, start):
+        self._sha256.update(raw_data)
+        return super().receive_data_chunk(raw_data, start)
+
+    def file_complete(self, file_size):
+        uploaded = super().file_complete(file_size)
+        setattr(uploaded, STREAMED_SHA256, self._sha256.hexdigest())
+        return uploaded
 
 
 def validate_upload(uploaded_file) -> str:

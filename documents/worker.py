@@ -1,7 +1,8 @@
 """What a Celery worker does around its tasks, wired to Celery's signals (``tasks.py``
 imports this module so the receivers are connected wherever the tasks are).
 
-In the main process: at start, remove what dead processes left in PIPELINE_TMP_DIR; once the
+In the main process: at start, give the session's autogroup the worker's nice value
+(``priority``) and remove what dead processes left in PIPELINE_TMP_DIR; once the
 pool runs, start the memory watchdog and the heartbeat file; when Celery gives up re-sending a
 document's task after its worker died, fail the document. In every pool process: send
 temporary files to a folder of its own, and remove what dead processes left.
@@ -17,7 +18,7 @@ from celery import signals
 from django.conf import settings
 from django.db import connection
 
-from documents import dispatch, heartbeat, lifecycle, scratch
+from documents import dispatch, heartbeat, lifecycle, priority, scratch
 from documents.pipeline.budgets import document_time_limit
 from documents.watchdog import MemoryWatchdog
 
@@ -57,6 +58,12 @@ _running: dict[str, object] = {}
 @signals.worker_init.connect
 def remove_leftovers_at_start(**_) -> None:
     scratch.remove_leftovers()
+
+
+@signals.worker_init.connect
+def lower_the_sessions_priority(**_) -> None:
+    # Before the pool forks; the pool processes are in the same session and autogroup.
+    priority.session_like_process()
 
 
 @signals.worker_ready.connect

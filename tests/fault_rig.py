@@ -18,7 +18,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from documents.models import Chunk, Document, Status
 from tests.doubles.gemini import GeminiDouble
 from tests.doubles.pinecone import PineconeDouble
-from tests.workers import WorkerProcess
+from tests.workers import BeatProcess, WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,7 +92,7 @@ class FaultRig:
         self.database_env = database_env
         self.concurrency = concurrency
         self.worker: WorkerProcess | None = None
-        self.beat: subprocess.Popen | None = None
+        self.beat: BeatProcess | None = None
 
     @property
     def env(self) -> dict:
@@ -138,31 +138,13 @@ class FaultRig:
             env=self.env, name="faults", concurrency=self.concurrency, queue="celery"
         )
         self.worker.start()
-        self.beat = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "backoffice",
-                "beat",
-                "--loglevel=INFO",
-                "-S",
-                "django_celery_beat.schedulers:DatabaseScheduler",
-                "--schedule",
-                str(self.folder / "beat.db"),
-            ],
-            env=self.env,
-            cwd=ROOT,
-            stdout=open(self.folder / "beat.log", "ab"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-        )
+        self.beat = BeatProcess(env=self.env, name="faults")
+        self.beat.start()
         return self
 
     def stop(self) -> None:
-        if self.beat and self.beat.poll() is None:
-            self.beat.terminate()
-            self.beat.wait(timeout=20)
+        if self.beat:
+            self.beat.stop()
         if self.worker:
             self.worker.stop()
         self.redis.stop()

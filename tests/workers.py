@@ -14,8 +14,20 @@ _READY_MARK = "ready."
 
 
 class WorkerProcess:
-    def __init__(self, *, env: dict, name: str, concurrency: int = 2, queue: str | None = None):
+    def __init__(
+        self,
+        *,
+        env: dict,
+        name: str,
+        concurrency: int = 2,
+        queue: str | None = None,
+        nice: int = 0,
+        own_session: bool = False,
+    ):
+        """``nice`` and ``own_session`` start it as the Procfile's line under honcho does:
+        ``nice -n N celery …`` in a session of its own."""
         self.env = env
+        self.nice, self.own_session = nice, own_session
         self.name = name
         self.concurrency = concurrency
         self.queue = queue or env.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
@@ -28,7 +40,8 @@ class WorkerProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._offset = self.log_path.stat().st_size
         self.process = subprocess.Popen(
-            [
+            (["nice", "-n", str(self.nice)] if self.nice else [])
+            + [
                 sys.executable,
                 "-m",
                 "celery",
@@ -49,6 +62,7 @@ class WorkerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parent.parent,
+            start_new_session=self.own_session,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -74,13 +88,7 @@ class WorkerProcess:
         return [int(pid) for pid in out.split()]
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop(self.process, timeout=30)
         if getattr(self, "_log", None):
             self._log.close()
 
@@ -123,13 +131,7 @@ class BeatProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop(self.process, timeout=20)
         if getattr(self, "_log", None):
             self._log.close()
 
@@ -141,3 +143,14 @@ def ping(worker: WorkerProcess, timeout: float = 5.0) -> bool:
     hostname = f"{worker.name}-{os.getpid()}@{socket.gethostname()}"
     replies = app.control.ping(destination=[hostname], timeout=timeout) or []
     return any(hostname in reply for reply in replies)
+
+
+def _stop(process: subprocess.Popen | None, *, timeout: float) -> None:
+    """SIGTERM (Celery's warm shutdown), then SIGKILL if it has not ended within ``timeout``."""
+    if process and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -15,6 +15,7 @@ from documents.admin import views
 from documents.admin.html import html_table
 from documents.admin.insight import DocumentInsight
 from documents.admin.paginator import EstimatedCountPaginator
+from documents.admin.quality import DocumentQuality, LowQualityFilter
 from documents.admin.tenants import TenantListFilter, TenantScopedAdmin
 from documents.audit import Source
 from documents.models import Document, Stage, VectorState
@@ -29,7 +30,7 @@ def status_badge_html(status: str, label: str):
 
 
 @admin.register(Document)
-class DocumentAdmin(DocumentInsight, TenantScopedAdmin):
+class DocumentAdmin(DocumentInsight, DocumentQuality, TenantScopedAdmin):
     list_display = [
         "title",
         "tenant",
@@ -39,6 +40,7 @@ class DocumentAdmin(DocumentInsight, TenantScopedAdmin):
         "failure_cell",
         "chunks_cell",
         "estimate_cell",
+        "quality_cell",
         "created_at",
     ]
     list_filter = [
@@ -47,6 +49,7 @@ class DocumentAdmin(DocumentInsight, TenantScopedAdmin):
         "stage",
         "failure_kind",
         "vector_state",
+        LowQualityFilter,
         "created_at",
     ]
     search_fields = ["title", "original_filename", "=sha256"]
@@ -70,6 +73,7 @@ class DocumentAdmin(DocumentInsight, TenantScopedAdmin):
         (None, {"fields": ["title", "tenant", "file_facts", "download_link"]}),
         ("Status", {"fields": ["status_cell", "stage_cell", "progress_cell", "stage_timeline"]}),
         ("Estimate", {"fields": ["estimate_table"]}),
+        ("Text quality", {"fields": ["quality_table"]}),
         ("Duplicates and history", {"fields": ["near_duplicates_list", "history"]}),
         ("Failure", {"fields": ["failure_kind", "failure_message", "attempts", "attempt_history"]}),
         (
@@ -95,6 +99,7 @@ class DocumentAdmin(DocumentInsight, TenantScopedAdmin):
         "progress_cell",
         "stage_timeline",
         "estimate_table",
+        "quality_table",
         "near_duplicates_list",
         "history",
         "failure_kind",

@@ -55,12 +55,31 @@ class IngestSerializer(FormSerializer):
     )
 
 
+class QueryBooleanField(serializers.BooleanField):
+    """A boolean query parameter: absent means "no filter". (DRF reads an absent boolean of
+    a form as false, the way a browser leaves out an unticked checkbox.)"""
+
+    default_empty_html = serializers.empty
+
+
 class DocumentFilterSerializer(FormSerializer):
     """The list's query parameters, checked like a body: a bad one is a 400 naming it, never
     a value sent on to the database."""
 
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     tenant = serializers.SlugField(required=False, help_text="A tenant's slug.")
+    low_quality = QueryBooleanField(
+        required=False,
+        help_text="true: only documents with pages flagged for their text quality; false: "
+        "only documents without. Documents not yet extracted count as not low quality.",
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        # "?low_quality=" is refused like any other empty value, not read as "no filter"
+        if getattr(self.initial_data, "get", dict().get)("low_quality") == "":
+            raise serializers.ValidationError({"low_quality": ["Must be a valid boolean."]})
+        return attrs
 
 
 class EstimateSerializer(serializers.Serializer):
@@ -93,6 +112,35 @@ class ActualSerializer(serializers.Serializer):
     requests = serializers.IntegerField()
     cost_usd = serializers.FloatField(allow_null=True)
     seconds = serializers.FloatField()
+
+
+class FlaggedPageSerializer(serializers.Serializer):
+    page = serializers.IntegerField(help_text="1-based page number.")
+    reason = serializers.CharField(help_text="Why a person should check it, in a sentence.")
+    ocr_confidence = serializers.FloatField(
+        allow_null=True, help_text="Tesseract's mean word confidence, 0-100; null without OCR."
+    )
+    garbage_score = serializers.FloatField(
+        allow_null=True,
+        help_text="How garbled the PDF's text layer looked, 0-1; null for other files.",
+    )
+
+
+class QualitySerializer(serializers.Serializer):
+    """How far the extracted text can be trusted; null until the text has been extracted.
+    Thresholds and the measurements behind them: README, "Text quality and tables"."""
+
+    low_quality = serializers.BooleanField(help_text="At least one page is flagged.")
+    pages = serializers.IntegerField()
+    ocr_pages = serializers.IntegerField(help_text="Pages read with OCR.")
+    ocr_share = serializers.FloatField(help_text="ocr_pages / pages, 0-1.")
+    mean_confidence = serializers.FloatField(
+        allow_null=True, help_text="Mean OCR word confidence of the OCR pages, 0-100."
+    )
+    garbled_layers = serializers.IntegerField(
+        help_text="PDF pages whose text layer scored as garbage and were read with OCR too."
+    )
+    flagged_pages = FlaggedPageSerializer(many=True)
 
 
 class IngestResponseSerializer(serializers.Serializer):
@@ -182,6 +230,7 @@ class DocumentSerializer(serializers.ModelSerializer):
             "expected_finish_at",
             "actual",
             "held_reason",
+            "quality",
         ]
 
     estimate = serializers.SerializerMethodField()
@@ -190,6 +239,30 @@ class DocumentSerializer(serializers.ModelSerializer):
         "seconds; null otherwise."
     )
     actual = serializers.SerializerMethodField()
+    quality = serializers.SerializerMethodField()
+
+    @extend_schema_field(QualitySerializer(allow_null=True))
+    def get_quality(self, obj: Document) -> dict | None:
+        quality = obj.quality or {}
+        if not quality:
+            return None
+        return {
+            "low_quality": obj.low_quality,
+            "pages": quality.get("pages", 0),
+            "ocr_pages": quality.get("ocr_pages", 0),
+            "ocr_share": quality.get("ocr_share", 0.0),
+            "mean_confidence": quality.get("mean_confidence"),
+            "garbled_layers": quality.get("garbled_layers", 0),
+            "flagged_pages": [
+                {
+                    "page": f.get("page"),
+                    "reason": f.get("reason", ""),
+                    "ocr_confidence": f.get("ocr_confidence"),
+                    "garbage_score": f.get("garbage_score"),
+                }
+                for f in obj.flagged_pages
+            ],
+        }
 
     def get_expected_finish_at(self, obj: Document) -> datetime | None:
         return expected_finish(obj)

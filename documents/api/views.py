@@ -126,6 +126,8 @@ class DocumentListView(generics.ListAPIView):
             queryset = queryset.filter(status=filters.validated_data["status"])
         if "tenant" in filters.validated_data:
             queryset = queryset.filter(tenant__slug=filters.validated_data["tenant"])
+        if "low_quality" in filters.validated_data:
+            queryset = queryset.filter(low_quality=filters.validated_data["low_quality"])
         return queryset.order_by("-created_at")
 
 

@@ -172,7 +172,7 @@ class _PdfPages:
             max_image_pixels=options.max_image_pixels,
             deadline=deadline,
         )
-        self.tables = TableReader(path, options.password) if options.tables else None
+        self.tables = TableReader() if options.tables else None
         self._loaded = 0
 
     def pages(self) -> Iterator[Page | OcrJob]:

@@ -13,10 +13,9 @@ Two depths, because their costs differ by orders of magnitude (bench/bench_prefl
   ``estimating`` stage), or at upload when a tenant's cost limit needs its answer.
 
 Tokens per character depend on the script and the subject far more than on anything else
-(MiniLM: 0.21 for English prose, 0.44 for German mathematics, 0.74 for Chinese, measured on
-the corpus), so when a ``counter`` (the embedder's) is given, the text of a few pages spread
-over the document -- or a Word file's text runs, or a text file's first bytes -- is counted
-with it, and the estimate uses that sample's ratio.
+(docs/measurements.md, "Tokens per character"), so when a ``counter`` (the embedder's) is
+given, the text of a few pages spread over the document -- or a Word file's text runs, or a
+text file's first bytes -- is counted with it, and the estimate uses that sample's ratio.
 
 Nothing here raises for a bad file: a file that cannot be inspected gets a ``problem``, and
 the extraction reports it to staff with its own sentence. The full pass reads within the same

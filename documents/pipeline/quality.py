@@ -230,3 +230,34 @@ def summarise_quality(pages: Iterable[Page]) -> QualitySummary:
         mean_confidence=round(sum(confidences) / len(confidences), 2) if confidences else None,
         flagged_pages=tuple(flagged),
     )
+
+
+def quality_record(pages: Sequence[Page]) -> dict:
+    """What the document keeps of its pages' signals (JSON): the summary, how many text
+    layers scored as garbage (each then read with OCR too), and each flagged page with
+    the reason a person reads."""
+    summary = summarise_quality(pages)
+    return {
+        "pages": summary.page_count,
+        "ocr_pages": summary.ocr_pages,
+        "ocr_share": summary.ocr_share,
+        "mean_confidence": summary.mean_confidence,
+        "garbled_layers": sum(
+            1 for p in pages if p.garbage_score is not None and p.garbage_score >= GARBAGE_SCORE
+        ),
+        "flagged": [
+            {
+                "page": p.number,
+                "reason": p.flag_reason,
+                "ocr_confidence": p.ocr_confidence,
+                "garbage_score": p.garbage_score,
+            }
+            for p in pages
+            if p.flagged
+        ],
+    }
+
+
+def touches_flagged(page_start: int, page_end: int, flagged: frozenset[int]) -> bool:
+    """Whether a chunk spanning these pages (inclusive) holds text of a flagged page."""
+    return any(page_start <= page <= page_end for page in flagged)

@@ -1,7 +1,7 @@
 """One request and token budget per minute shared by every worker process.
 
-Gemini's quotas are per project and per minute (reference A.3), and a batch costs one request
-per text in it (A.2), so each batch takes ``len(texts)`` from the request budget and its
+Gemini's quotas are per project and per minute, and a batch costs one request per text in it
+(docs/external-services.md), so each batch takes ``len(texts)`` from the request budget and its
 estimated tokens from the token budget before it is sent. The counters live in Redis when the
 broker is Redis (the ``limits`` library's moving window), so four processes on two machines
 share one budget; on the embedded defaults they live in the process.

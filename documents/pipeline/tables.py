@@ -9,8 +9,9 @@ Finding them costs two steps, and text-only pages pay for the first alone:
    object list is a few ctypes calls per object, no parsing (cost per page in
    docs/quality-and-tables.md).
 2. pdfplumber's table finder (the lines strategy: cells from the ruling lines) on those
-   pages only. pdfplumber parses the whole page again with pdfminer, hundreds of times
-   slower than PDFium's text, which is why it runs on nothing else.
+   pages only, given the page's ruling lines as PDFium reads them (pdf_edges.py).
+   pdfplumber's own way to them is to parse the whole page again with pdfminer, every
+   character included, hundreds of times slower than PDFium's text.
 
 pdfplumber gives the cells' boxes; their text is read with PDFium from the same boxes, so a
 cell reads like the rest of the page (pdfplumber spaced the digits of ca-warn-report.pdf's
@@ -28,10 +29,11 @@ from __future__ import annotations
 import ctypes
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
+
+from .pdf_edges import page_edges
 
 # Rules and boxes, in PDF points (1/72 inch). A rule is at most _THIN thick and at least
 # _MIN_RULE long. A table's rules line up: its horizontal rules share their left and right
@@ -52,9 +54,6 @@ _SNAP = 2.0  # points: ends this close count as the same
 # A table continued overleaf may sit under the page's running head (a report's title and
 # page number: issue-67-example.pdf); more text than this above it and it is a new table.
 _RUNNING_HEAD_CHARS = 120
-
-# pdfminer's object cache is emptied every this many pages it walks or reads (TableReader).
-_CLEAR_EVERY_PAGES = 25
 
 _PIPE = re.compile(r"\|")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe]")
@@ -120,6 +119,16 @@ def looks_like_table(page: pdfium.PdfPage) -> bool:
 
 
 @dataclass(frozen=True)
+class _EdgesPage:
+    """What pdfplumber's ``TableFinder`` reads of a page with the lines strategy: its edges
+    and its box (``Table.rows`` needs nothing else; ``Table.extract``, which would read
+    pdfplumber's characters, is never called)."""
+
+    edges: list[dict]
+    bbox: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
 class _Table:
     top: float  # pdfplumber coordinates: points from the page's top-left corner
     bottom: float
@@ -129,90 +138,43 @@ class _Table:
 
 
 class TableReader:
-    """Reads the tables of one PDF's pages with pdfplumber, opened on the first page that
-    looks like it holds one. Pages must be asked for in increasing order. ``close``
-    releases it.
+    """Finds the tables of one PDF's pages with pdfplumber's table finder, fed with the
+    ruling lines PDFium reads from the page (pdf_edges.py) instead of pdfminer's parse of
+    the whole page, which cost 95 % of the time tables took (docs/quality-and-tables.md).
+    Pages must be asked for in increasing order (a table continued overleaf gets its header
+    again)."""
 
-    Memory and time on long documents: pdfplumber's ``pages`` would build a Page for every
-    page of the document before the first one is read (seconds for a long book), so
-    pdfminer's page iterator is advanced to each table page instead; and pdfminer
-    keeps every object it has parsed, so that cache is emptied every ``_CLEAR_EVERY_PAGES``
-    pages walked or read, as extract.py reopens PDFium's document."""
-
-    def __init__(self, path: Path, password: str = ""):
-        self._path = path
-        self._password = password
-        self._pdf = None
-        self._pages = None  # pdfminer's page iterator, at page ``self._next``
-        self._next = 0
-        self._read = 0  # pages walked or read, for emptying pdfminer's caches
-        self._failed = False
+    def __init__(self):
         self._last_header: list[str] | None = None  # of the last table of the previous page
 
     def page_text(self, page: pdfium.PdfPage, index: int, text: str) -> str:
         """``text`` (the page's text layer), or the page read again with its tables as
         Markdown rows when it has any."""
         previous_header, self._last_header = self._last_header, None
-        if self._failed or not looks_like_table(page):
+        if not looks_like_table(page):
             return text
         # pdfplumber's coordinates start at the top-left of the (unrotated) media box; a
         # rotated page or one whose box does not start at 0,0 would need them converted, and
         # is rare enough to keep its plain text.
         if page.get_rotation() or tuple(page.get_mediabox()[:2]) != (0.0, 0.0):
             return text
-        tables = self._find_tables(index, page)
+        tables = self._find_tables(page)
         if not tables:
             return text
         return self._compose(page, tables, previous_header)
 
     def close(self) -> None:
-        if self._pdf is not None:
-            self._pdf.close()
-            self._pdf = self._pages = None
+        """Nothing is held between pages."""
 
-    def _plumber_page(self, index: int):
-        import pdfplumber
-        from pdfminer.pdfpage import PDFPage
+    def _find_tables(self, page: pdfium.PdfPage) -> list[_Table]:
+        from pdfplumber.table import TableFinder
 
-        if self._pdf is None or index < self._next:
-            self.close()
-            self._pdf = pdfplumber.open(self._path, password=self._password)
-            self._pages, self._next = PDFPage.create_pages(self._pdf.doc), 0
-        for _ in range(index - self._next):
-            next(self._pages)
-            self._forget_every(_CLEAR_EVERY_PAGES)
-        self._next = index + 1
-        self._forget_every(_CLEAR_EVERY_PAGES)
-        return pdfplumber.page.Page(self._pdf, next(self._pages), page_number=index + 1)
-
-    def _forget_every(self, pages: int) -> None:
-        self._read += 1
-        if self._read % pages == 0:
-            # pdfminer's caches of parsed objects and fonts (no public way to empty them);
-            # what is needed again is parsed again
-            self._pdf.doc._cached_objs.clear()
-            self._pdf.doc._parsed_objs.clear()
-            self._pdf.rsrcmgr._cached_fonts.clear()
-
-    def _find_tables(self, index: int, page: pdfium.PdfPage) -> list[_Table]:
-        plumber_page = None
-        try:
-            plumber_page = self._plumber_page(index)
-            height = float(plumber_page.height)
-            found = [
-                (table.bbox, [list(row.cells) for row in table.rows])
-                for table in plumber_page.find_tables()
-            ]
-        # pdfminer raises many kinds of errors on PDFs that PDFium reads well; the tables are
-        # an improvement on the text, never a reason to lose it. Only pdfplumber's calls are
-        # inside this block, so a bug of ours still surfaces.
-        except Exception:
-            self._failed = True
-            self.close()
-            return []
-        finally:
-            if plumber_page is not None:
-                plumber_page.close()
+        x0, y0, x1, y1 = page.get_mediabox()
+        height = y1 - y0
+        # The lines strategy on both axes (pdfplumber's default): cells from ruling lines
+        # alone. The text strategy would need every word of the page, the parse avoided here.
+        finder = TableFinder(_EdgesPage(page_edges(page, height), (x0, 0.0, x1, height)))
+        found = [(table.bbox, [list(row.cells) for row in table.rows]) for table in finder.tables]
         tables = [self._read_table(page, bbox, rows, height) for bbox, rows in found]
         return sorted((t for t in tables if t is not None), key=lambda t: t.top)
 

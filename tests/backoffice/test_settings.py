@@ -83,6 +83,12 @@ def test_with_nothing_set_the_embedded_defaults_apply(tmp_path):
     assert (tmp_path / "broker" / "out").is_dir()
 
 
+def test_the_local_embedder_runs_on_int8_weights_unless_torch_is_asked_for(tmp_path):
+    name = "LOCAL_EMBEDDING_BACKEND"
+    assert values(read_settings(tmp_path, name, **{name: None})) == {name: "onnx-int8"}
+    assert values(read_settings(tmp_path, name, **{name: "torch"})) == {name: "torch"}
+
+
 def test_the_environment_switches_to_postgresql_redis_and_s3(tmp_path):
     result = read_settings(
         tmp_path,

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from documents.models import Status
+from documents.models import Chunk, Status
 from tests.doubles.gemini import GeminiDouble, fake_vector
 from tests.doubles.pinecone import PineconeDouble
 from tests.factories import make_chunks, make_document
@@ -211,6 +211,21 @@ def test_search_returns_the_tenants_top_chunks_with_scores_and_links(
     body = response.content.decode()
     assert change_url(mine) in body and "pp. 2–3" in body and "Apples of Acme" in body
     assert "Globex" not in body
+
+
+def test_search_marks_hits_whose_chunk_comes_from_a_flagged_page(client, personas, search_backends):
+    poor = make_document(personas.tenant_a, title="Poor scan", status=Status.COMPLETED)
+    clean = make_document(personas.tenant_a, title="Clean memo", status=Status.COMPLETED)
+    for document in (poor, clean):
+        make_chunks(document, 1)
+    Chunk.objects.filter(document=poor).update(low_quality=True)
+    seed(search_backends, personas.tenant_a, poor, best=True)
+    seed(search_backends, personas.tenant_a, clean, best=False)
+    client.force_login(personas.staff_a)
+    response = client.get(SEARCH, {"tenant": personas.tenant_a.pk, "q": QUERY})
+    marks = {h.document_id: h.low_quality for h in response.context["hits"]}
+    assert marks == {str(poor.pk): True, str(clean.pk): False}
+    assert response.content.decode().count("flagged page</span>") == 1
 
 
 def test_search_refuses_another_tenant_and_ignores_a_namespace_parameter(

@@ -134,21 +134,7 @@ def test_a_word_document_whose_main_part_has_another_name_is_a_word_document(tmp
 
 
 def test_a_spreadsheet_package_is_not_a_word_document():
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(
-            "_rels/.rels",
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            '<Relationship Id="r" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-            'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
-        )
-        archive.writestr(
-            "[Content_Types].xml",
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
-            'officedocument.spreadsheetml.sheet.main+xml"/></Types>',
-        )
-        archive.writestr("xl/workbook.xml", "<workbook/>")
+    buffer = io.BytesIO(makedocs.spreadsheet_package())
     assert sniff(buffer.getvalue(), "book.xlsx") is None
 
 

@@ -1,7 +1,7 @@
 """A loopback double of the Gemini Developer API's embedding endpoints.
 
-It speaks the wire format google-genai 3.6.1 was seen sending (reference A.5) and refuses what
-the real service refuses (A.2, F). Point the SDK at it with
+It speaks the wire format google-genai 3.6.1 was seen sending (docs/doubles.md) and refuses what
+the real service refuses. Point the SDK at it with
 ``genai.Client(api_key=GeminiDouble.API_KEY, http_options=HttpOptions(base_url=double.url))``.
 
 Behaviour and the source of each error's wording are listed in docs/doubles.md. In short:
@@ -284,7 +284,7 @@ class GeminiDouble(DoubleServer):
             if not isinstance(items, list) or not items:
                 raise _Refused("* BatchEmbedContentsRequest.requests: must not be empty\n")
             if len(items) > MAX_BATCH:
-                # the service's own words (reference A.2 / F), trailing newline included
+                # the service's own words (docs/doubles.md), trailing newline included
                 raise _Refused(
                     "* BatchEmbedContentsRequest.requests: at most "
                     f"{MAX_BATCH} requests can be in one batch\n"

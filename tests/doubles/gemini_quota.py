@@ -3,7 +3,7 @@
 Gemini measures usage "across three dimensions: requests per minute (RPM), tokens per minute
 (input) (TPM), requests per day (RPD)", and "other models might have a token per day limit
 (TPD)"; "exceeding any of them will trigger a rate limit error" (docs "Rate limits").
-batchEmbedContents charges one request per text in the batch (reference A.2, measured by
+batchEmbedContents charges one request per text in the batch (docs/external-services.md, measured by
 users). The double keeps each budget as a moving window of 60 s or 24 h: the service resets
 RPD at midnight Pacific time, and a moving window is the stricter of the two (no burst at
 23:59 followed by another at 00:01).

@@ -1,12 +1,13 @@
 """The Gemini double's model of the gemini-embedding-001 tokenizer.
 
-There is no local tokenizer for gemini-embedding-001 (reference A.8), so the double counts
-with a model built from what is documented about Gemini's SentencePiece tokenizer, which the
-Gemma models share ("a subset of the SentencePiece tokenizer of Gemini": it "splits digits,
-does not remove extra whitespace, and relies on byte-level encodings for unknown tokens",
-Gemma technical report, 2024), and from the Gemini docs' rule of thumb ("a token is
-equivalent to about 4 characters; 100 tokens is about 60-80 English words", "Understand and
-count tokens"). The model, piece by piece:
+There is no local tokenizer for gemini-embedding-001 (docs/external-services.md), so the double
+counts with a model built from what is documented about Gemini's SentencePiece tokenizer, which
+the Gemma models share ("a subset of the SentencePiece tokenizer of Gemini": it "splits digits,
+does not remove extra whitespace, and relies on byte-level encodings for unknown tokens", Gemma
+technical report, 2024), and from the Gemini docs' rule of thumb ("a token is equivalent to
+about 4 characters; 100 tokens is about 60-80 English words", "Understand and count tokens").
+
+The model, piece by piece:
 
 - every decimal digit is a token of its own: "2026" is 4 tokens, "3.14" is 4;
 - every punctuation mark, symbol, underscore or emoji code point is a token of its own

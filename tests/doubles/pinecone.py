@@ -1,5 +1,5 @@
 """A loopback double of a Pinecone index's data plane (the Vectors API of a dense, cosine
-"legacy vector index"), as pinecone 10.2.0 calls it (reference B.4, F).
+"legacy vector index"), as pinecone 10.2.0 calls it (docs/doubles.md).
 
 Point the SDK at it with ``pinecone.Index(host=double.url, api_key=PineconeDouble.API_KEY)``.
 Limits are Pinecone's documented ones (B.2). Where the documentation leaves a choice the

@@ -1,4 +1,4 @@
-"""Pinecone's metadata filter language, as the double evaluates it (reference B.4;
+"""Pinecone's metadata filter language, as the double evaluates it (docs/doubles.md;
 https://docs.pinecone.io/guides/search/filter-by-metadata)."""
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def fast_pinecone_retries(monkeypatch):
 
     The SDK's REST transport retries 429/5xx itself with 0.25-2 s sleeps, and keeps a
     process-global per-host retry budget that a test full of injected failures would drain,
-    silently turning retries off for the tests after it (reference B.6). Both hooks are
+    silently turning retries off for the tests after it (docs/external-services.md). Both hooks are
     private to pinecone 10.2.0; if they move, this fixture fails loudly rather than letting
     tests sleep. Yields the list of delays the SDK asked to sleep, for assertions."""
     from pinecone._internal import http_client

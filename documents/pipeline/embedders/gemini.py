@@ -27,8 +27,8 @@ try:  # google-genai 3.x prefers httpx2 (pydantic's fork, its own namespace) whe
 except ImportError:  # pragma: no cover - depends on the environment
     _TRANSPORT_ERRORS = (httpx.TransportError,)
 
-# The service's limits (reference A.1/A.2): 100 texts per batchEmbedContents call (more is a 400
-# the SDK does not split for you), 2,048 tokens per text, 128..3072 output dimensions.
+# The service's limits (docs/external-services.md): 100 texts per batchEmbedContents call
+# (more is a 400 the SDK does not split for you), 2,048 tokens per text, 128..3072 dimensions.
 MAX_BATCH_SIZE = 100
 MAX_INPUT_TOKENS = 2048
 MIN_DIMENSION, FULL_DIMENSION = 128, 3072
@@ -48,8 +48,8 @@ _WHITESPACE_RUN = re.compile(r"\s+")
 _BYTES_PER_LETTER_TOKEN = 4
 _WHITESPACE_PER_TOKEN = 31
 
-# Daily quotas reset at midnight Pacific time (reference A.3); a per-day 429's RetryInfo still
-# says "under a minute", so the wait is computed here.
+# Daily quotas reset at midnight Pacific time (docs/external-services.md); a per-day 429's
+# RetryInfo still says "under a minute", so the wait is computed here.
 _QUOTA_RESET_ZONE = ZoneInfo("America/Los_Angeles")
 _AFTER_RESET = 60.0  # seconds past midnight before trying again: clocks differ
 
@@ -95,7 +95,7 @@ class GeminiEmbedder:
                 base_url=base_url,
                 api_version=api_version,
                 # milliseconds; the SDK's default is no timeout, which would let a hung
-                # connection hold a worker forever (reference A.7)
+                # connection hold a worker forever
                 timeout=int(timeout_seconds * 1000),
                 # one attempt; Celery retries (the SDK's retries ignore RetryInfo anyway)
                 retry_options=types.HttpRetryOptions(attempts=1),
@@ -154,7 +154,7 @@ class GeminiEmbedder:
                     FailureKind.REJECTED,
                 )
         # One Content per text: for models other than gemini-embedding-001/-exp the SDK merges
-        # a list of plain strings into ONE content and returns ONE vector (reference A.1).
+        # a list of plain strings into ONE content and returns ONE vector.
         contents = [types.Content(parts=[types.Part(text=t)], role="user") for t in texts]
         config = types.EmbedContentConfig(
             task_type=task_type, title=title, output_dimensionality=self.dimension
@@ -188,7 +188,7 @@ class GeminiEmbedder:
                 FailureKind.DIMENSION_MISMATCH,
             )
         if self.dimension == FULL_DIMENSION:
-            return list(values)  # the service normalises only its full-size output (A.1)
+            return list(values)  # the service normalises only its full-size output
         vector = np.asarray(values, dtype=np.float64)
         norm = float(np.linalg.norm(vector))
         if norm == 0.0:

@@ -27,10 +27,8 @@ logger = logging.getLogger(__name__)
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8")
-# Texts per forward pass. Measured here on the 1,426 chunks of the end-to-end bench set
-# (bench/bench_end_to_end.py's files), same process, alternating: batch 32 took 57.9-58.7 s,
-# batch 16 51.2-54.5 s, batch 8 52.5 s, batch 4 56.3 s. At 32 the attention scores of a
-# batch (32 x 12 heads x 256 x 256 floats, 100 MB per layer) no longer fit the caches.
+# Texts per forward pass: 16 beats 32, whose attention scores no longer fit the caches
+# (docs/measurements.md, "Local embedding batch size").
 DEFAULT_BATCH_SIZE = 16
 
 

@@ -7,13 +7,14 @@ top-k can come back short). Different tenants also never contend for one table's
 Table names are derived from the namespace injectively: ``ns-<namespace>`` when it is made of
 ``[A-Za-z0-9_-]``, else ``nsx-<hex of its UTF-8>``.
 
-Fork safety (measured here, lancedb 0.40): once a process has opened *any* LanceDB connection,
-its forked children crash (SIGSEGV) or hang inside LanceDB's native runtime, even when they
-open fresh connections of their own. So the connection is opened lazily in the process that
-uses it, and a process records that it did. A process that finds it was forked from one that had
-connected (pid check) cannot use LanceDB in-process; its store sends each call to a helper
-process it starts with the ``spawn`` method (a clean interpreter) instead. Worker processes of a
-prefork pool whose parent never touched LanceDB (the normal case) connect directly.
+Fork safety (docs/measurements.md, "LanceDB under fork"): once a process has opened *any*
+LanceDB connection, its forked children crash (SIGSEGV) or hang inside LanceDB's native
+runtime, even when they open fresh connections of their own. So the connection is opened lazily
+in the process that uses it, and a process records that it did. A process that finds it was
+forked from one that had connected (pid check) cannot use LanceDB in-process; its store sends
+each call to a helper process it starts with the ``spawn`` method (a clean interpreter)
+instead. Worker processes of a prefork pool whose parent never touched LanceDB (the normal
+case) connect directly.
 """
 
 from __future__ import annotations
@@ -96,8 +97,8 @@ class LanceDBStore:
         on_batch: Callable[[int, int | None], None] | None = None,
     ) -> None:
         """One merge_insert that also deletes the prefix's other rows: a single commit, so
-        no reader sees the document half replaced, and ~30% faster than upsert, list, delete
-        (bench set: 0.39 s against 0.55 s for 49 documents). LanceDB's reads are consistent,
+        no reader sees the document half replaced, and faster than upsert, list, delete
+        (docs/measurements.md, "LanceDB replace"). LanceDB's reads are consistent,
         so the prefix covers ``stale_ids`` and anything else a document left. Past one batch,
         upsert then delete the stale ids."""
         rows = self._rows(records)

@@ -19,7 +19,7 @@ from pinecone import Index
 from documents.errors import ApplicationError, FailureKind, PermanentError, TransientError
 from documents.pipeline.types import DeleteCheck, Match, VectorRecord
 
-# Pinecone's documented limits ("Database limits", reference B.2).
+# Pinecone's documented limits (docs/external-services.md).
 MAX_UPSERT_RECORDS = 1000  # records per upsert request
 MAX_UPSERT_BYTES = 2_000_000  # "2 MB" per request, read as the smaller decimal value
 MAX_METADATA_BYTES = 40_960  # "40 KB" of metadata per record
@@ -349,7 +349,7 @@ def _quota_error(message: str, action: str) -> PermanentError:
 
 def _translate(exc: pinecone.PineconeError, action: str) -> ApplicationError:
     """One place that turns SDK errors into ours. The SDK has already retried 429/5xx and
-    connection errors (3 retries, reference B.6) when one of those reaches here."""
+    connection errors (3 retries) when one of those reaches here."""
     message = " ".join(str(getattr(exc, "message", "") or exc).split())
     if isinstance(exc, pinecone.RateLimitError):
         wait = f" Pinecone asked to wait {exc.retry_after:g} s." if exc.retry_after else ""

@@ -10,12 +10,14 @@ parts it cannot write (footnotes, text boxes) added as XML.
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 import struct
 import zipfile
 from pathlib import Path
 
 import docx
+import pypdfium2 as pdfium
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.opc.packuri import PackURI
 from docx.opc.part import Part
@@ -282,6 +284,30 @@ def image_pdf(path: Path, pages: list[str]) -> Path:
     return Path(path)
 
 
+def scan_pdf(path: Path, images: list[Image.Image], *, dpi: int = 200) -> Path:
+    """A PDF of the given pictures (a scan: no text layer), one page each at ``dpi``."""
+    images = [image.convert("L") for image in images]
+    images[0].save(path, format="PDF", resolution=dpi, save_all=True, append_images=images[1:])
+    return Path(path)
+
+
+def joined_pdf(path: Path, parts: list[Path]) -> Path:
+    """The pages of ``parts``, in order, in one PDF (PDFium copies each page with its fonts
+    and images, so a broken ToUnicode map or a scan stays as it was)."""
+    joined = pdfium.PdfDocument.new()
+    try:
+        for part in parts:
+            source = pdfium.PdfDocument(part)
+            try:
+                joined.import_pages(source)
+            finally:
+                source.close()
+        joined.save(path)
+    finally:
+        joined.close()
+    return Path(path)
+
+
 def tiff(path: Path, pages: list[str]) -> Path:
     images = [text_image(text) for text in pages]
     images[0].save(path, format="TIFF", dpi=(200, 200), save_all=True, append_images=images[1:])
@@ -405,3 +431,23 @@ def renamed_main_part(source: Path, path: Path, name: str = "word/body-text.xml"
                 data = data.replace(f'"{old}"'.encode(), f'"{name}"'.encode())
             dst.writestr(renames.get(item.filename, item.filename), data)
     return Path(path)
+
+
+def spreadsheet_package() -> bytes:
+    """The bytes of a minimal OOXML spreadsheet: a package whose main part is a workbook."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "_rels/.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="r" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        )
+        archive.writestr(
+            "[Content_Types].xml",
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+            'officedocument.spreadsheetml.sheet.main+xml"/></Types>',
+        )
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    return buffer.getvalue()

@@ -15,18 +15,8 @@ from documents.errors import BudgetExceeded, FailureKind, PermanentError
 from documents.pipeline.extract import DOCX, PDF, extract_text
 from documents.pipeline.types import ExtractOptions
 from tests.documents.pipeline import makedocs
+from tests.documents.pipeline.test_extract import PAGES, read
 from tests.hostile.make_hostile import tiff_bomb_second_frame, write_pdf
-
-PAGES = [
-    "The first page talks about invoices and payment terms.",
-    "The second page lists the delivery addresses in detail.",
-    "The third page holds the signatures of both parties.",
-]
-
-
-def read(path: Path, content_type: str, **options):
-    extraction = extract_text(path, content_type=content_type, options=ExtractOptions(**options))
-    return extraction.page_count, list(extraction.pages)
 
 
 def over_budget(path: Path, content_type: str, **options) -> BudgetExceeded:

@@ -3,7 +3,6 @@ from the directory and again while it is inflated. Archives are written with the
 corpus's hand-made ZIP writer, which can make a directory lie."""
 
 import io
-import zipfile
 import zlib
 from pathlib import Path
 
@@ -148,21 +147,7 @@ def test_relationship_targets_resolve_relative_absolute_and_percent_encoded(tmp_
 
 
 def test_a_spreadsheet_package_has_no_word_main_part(tmp_path):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(
-            "_rels/.rels",
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            '<Relationship Id="r" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-            'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
-        )
-        archive.writestr(
-            "[Content_Types].xml",
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
-            'officedocument.spreadsheetml.sheet.main+xml"/></Types>',
-        )
-        archive.writestr("xl/workbook.xml", "<workbook/>")
+    buffer = io.BytesIO(makedocs.spreadsheet_package())
     with package(buffer) as archive:
         assert archive.main_document() == "xl/workbook.xml"
         assert word_main_document(archive) is None

@@ -13,8 +13,10 @@ from documents.pipeline.ocr import OcrJob, ocr_pages
 from documents.pipeline.quality import (
     GARBAGE_SCORE,
     LOW_CONFIDENCE,
+    quality_record,
     score_text,
     summarise_quality,
+    touches_flagged,
 )
 from documents.pipeline.types import ExtractOptions, Page
 from tests.documents.pipeline import makedocs
@@ -190,3 +192,27 @@ def test_a_document_without_ocr_pages_has_no_mean_confidence():
     assert summary.mean_confidence is None
     assert summary.ocr_share == 0.0
     assert not summary.low_quality
+
+
+def test_the_record_keeps_each_flagged_page_with_its_reason_and_counts_garbled_layers():
+    pages = [
+        Page(1, "text layer", garbage_score=0.02),
+        Page(2, "read again", ocr=True, ocr_confidence=91.0, garbage_score=0.97),
+        Page(3, "poor scan", ocr=True, ocr_confidence=40.0, flagged=True, flag_reason="low"),
+    ]
+    assert quality_record(pages) == {
+        "pages": 3,
+        "ocr_pages": 2,
+        "ocr_share": 0.6667,
+        "mean_confidence": 65.5,
+        "garbled_layers": 1,
+        "flagged": [{"page": 3, "reason": "low", "ocr_confidence": 40.0, "garbage_score": None}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [(1, 2, False), (2, 3, True), (3, 3, True), (4, 9, True), (10, 12, False)],
+)
+def test_a_chunk_touches_a_flagged_page_when_its_span_includes_one(start, end, expected):
+    assert touches_flagged(start, end, frozenset({3, 7})) is expected

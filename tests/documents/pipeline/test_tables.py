@@ -6,12 +6,14 @@ processors draw them."""
 from __future__ import annotations
 
 import pypdfium2 as pdfium
+import pytest
 
 from documents.pipeline.chunk import split_text
 from documents.pipeline.embedders.local import LocalEmbedder
 from documents.pipeline.extract import PDF, extract_text
 from documents.pipeline.tables import looks_like_table, markdown_tables
 from documents.pipeline.types import ExtractOptions
+from tests.corpus import AVAILABLE, CORPUS
 from tests.documents.pipeline import makedocs
 
 HEADER = ["Region", "Revenue", "Staff"]
@@ -99,3 +101,71 @@ def test_chunks_of_a_long_pdf_table_each_start_with_its_header(tmp_path):
     assert all(chunk.text.startswith(header) for chunk in chunks)
     body_rows = [line for c in chunks for line in c.text.splitlines()[2:]]
     assert body_rows == [f"| Region {i} | {1000 + i} EUR | {i} |" for i in range(25)]
+
+
+def same_tables(ours, theirs) -> bool:
+    """The same tables, rows and cells, each box within 0.05 pt: PDFium's coordinates are
+    float32 turned by a matrix, pdfminer's float64."""
+
+    def close(a, b) -> bool:
+        if a is None or b is None:
+            return a is b
+        return all(abs(x - y) <= 0.05 for x, y in zip(a, b, strict=True))
+
+    if len(ours) != len(theirs):
+        return False
+    for mine, other in zip(ours, theirs, strict=True):
+        if not close(mine.bbox, other.bbox) or len(mine.rows) != len(other.rows):
+            return False
+        for row, other_row in zip(mine.rows, other.rows, strict=True):
+            if len(row.cells) != len(other_row.cells):
+                return False
+            if not all(close(a, b) for a, b in zip(row.cells, other_row.cells, strict=True)):
+                return False
+    return True
+
+
+def assert_same_tables_as_pdfplumbers_own_parse(path) -> int:
+    """The tables pdfplumber's finder makes of PDFium's edges are the ones it makes of its
+    own parse of every page that passes the cheap check; returns how many tables there were."""
+    import pdfplumber
+    from pdfplumber.table import TableFinder
+
+    from documents.pipeline.pdf_edges import page_edges
+    from documents.pipeline.tables import _EdgesPage
+
+    found = 0
+    pdf = pdfium.PdfDocument(path)
+    try:
+        with pdfplumber.open(path) as plumber:
+            for index in range(len(pdf)):
+                page = pdf[index]
+                try:
+                    if not looks_like_table(page) or page.get_rotation():
+                        continue
+                    x0, y0, x1, y1 = page.get_mediabox()
+                    ours = TableFinder(_EdgesPage(page_edges(page, y1 - y0), (x0, 0, x1, y1)))
+                    theirs = plumber.pages[index].find_tables()
+                    assert same_tables(ours.tables, theirs), f"page {index + 1}"
+                    found += len(theirs)
+                finally:
+                    page.close()
+    finally:
+        pdf.close()
+    return found
+
+
+def test_pdfiums_edges_give_the_tables_pdfplumber_finds_from_its_own_parse(tmp_path):
+    path = makedocs.ruled_table_pdf(
+        tmp_path / "t.pdf",
+        [("Sales.", [HEADER, *rows(0, 3)], "End."), ("", [HEADER, *rows(3, 9)], "")],
+    )
+    assert assert_same_tables_as_pdfplumbers_own_parse(path) == 2
+
+
+@pytest.mark.skipif(not AVAILABLE, reason="the shared corpus is not here")
+def test_pdfiums_edges_give_pdfplumbers_tables_on_corpus_table_files():
+    found = 0
+    for name in ["table-curves-example.pdf", "pr-138-example.pdf", "issue-67-example.pdf"]:
+        found += assert_same_tables_as_pdfplumbers_own_parse(CORPUS / name)
+    assert found >= 20
