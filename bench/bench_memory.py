@@ -13,10 +13,9 @@ process, peak RSS from /proc/self/status (VmHWM), in three modes:
 
 * ``pipeline``: extract_text as the worker runs it (OCR for pages without a text layer);
 * ``text_layer_only``: no OCR (every page taken from its text layer);
-* ``text_layer_no_tables``: the same without the table reader (tables.py), which reads the
-  book's 118 pages that look like tables (from page 355 on; none among the first 20) with
-  pdfplumber, whose memory climbs to a plateau of about 35 MB by page 383 and stays there:
-  this mode shows what grows with the page count alone;
+* ``text_layer_no_tables``: the same without the table reader (tables.py), which imports
+  pdfplumber (about 11 MB) at the book's first page that looks like a table (page 355; none
+  among the first 20): this mode shows what grows with the page count alone;
 * ``to_chunks``: what run.py holds before embedding: every page's text listed, then
   split_text with the MiniLM counter (256/32).
 
