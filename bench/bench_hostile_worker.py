@@ -2,7 +2,7 @@
 worker's peak memory (not a test).
 
     .venv/bin/python bench/bench_hostile_worker.py [--corpus ../shared/corpus] [--concurrency 1]
-        [--timeout 300] [--keep]
+        [--timeout 300] [--models var/models] [--keep]
 
 The files and the worker's budgets are those of tests/documents/test_hostile_end_to_end.py
 (tests/hostile/worker_cases.py: make_hostile.py's files, some budgets lowered with smaller
@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--models", type=Path, default=ROOT / "var" / "models")
     options = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-hostile-worker-"))
@@ -149,6 +150,9 @@ def main() -> None:
             "DJANGO_SETTINGS_MODULE": "backoffice.settings",
             "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
             "CELERY_WORKER_CONCURRENCY": str(options.concurrency),
+            # The checkout's built model files (the ONNX export and its int8 form, made once
+            # per machine): a fresh folder would time their build into the first document.
+            "LOCAL_EMBEDDING_CACHE_DIR": str(options.models),
             **WORKER_SETTINGS,
         }
     )
