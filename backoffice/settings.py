@@ -238,6 +238,41 @@ FILE_UPLOAD_HANDLERS = [
     "documents.uploads.DigestingTemporaryFileUploadHandler",
 ]
 PIPELINE_MAX_PAGES = _positive_int("PIPELINE_MAX_PAGES", 2000)
+
+
+def _positive_float(name: str, default: float) -> float:
+    value = _read(name, env.float, default)
+    if value <= 0:
+        raise ImproperlyConfigured(f"Environment variable {name} must be a positive number.")
+    return value
+
+
+# The budgets every document is read within (documents/pipeline/budgets.py; README,
+# "Budgets"). Over one, the document fails at once with a kind of its own, never retried. The
+# defaults leave every file of the shared corpus as it was; the corpus's largest values are
+# in the comments of ExtractOptions (documents/pipeline/types.py).
+# Uncompressed bytes of any one part of a Word package, from the ZIP directory and while
+# inflating (the corpus's largest is 2.3 MB).
+PIPELINE_MAX_ZIP_PART_BYTES = _positive_int("PIPELINE_MAX_ZIP_PART_BYTES", 64_000_000)
+# Uncompressed / compressed size of a ZIP part over 1 MB (corpus: 42; ZIP bombs 300-1,000).
+PIPELINE_MAX_ZIP_RATIO = _positive_float("PIPELINE_MAX_ZIP_RATIO", 200.0)
+# Inflated bytes of any one stream a PDF page draws, checked before PDFium parses the page.
+PIPELINE_MAX_PDF_STREAM_BYTES = _positive_int("PIPELINE_MAX_PDF_STREAM_BYTES", 100_000_000)
+# Pixels of an image file, a TIFF frame or an image on a PDF page to OCR, from the headers
+# (corpus: 81 million; A3 at 600 DPI is 70 million). Image files also stop at Pillow's
+# decompression-bomb warning (89.5 million), whichever is lower.
+PIPELINE_MAX_IMAGE_PIXELS = _positive_int("PIPELINE_MAX_IMAGE_PIXELS", 100_000_000)
+# Pages read with OCR per document, counted before the first one is read.
+PIPELINE_MAX_OCR_PAGES = _positive_int("PIPELINE_MAX_OCR_PAGES", 300)
+# Characters of text per document.
+PIPELINE_MAX_CHARS = _positive_int("PIPELINE_MAX_CHARS", 10_000_000)
+# Wall time per document: the processing task's soft time limit (SoftTimeLimitExceeded ends
+# the document failed / time_limit), and the deadline extraction checks between pages and
+# while Tesseract runs (which names the page it stopped at). The hard limit, which kills the
+# pool process when the soft one was not heeded (stuck in C code), comes
+# PIPELINE_TIME_LIMIT_GRACE_SECONDS later.
+PIPELINE_MAX_DOCUMENT_SECONDS = _positive_float("PIPELINE_MAX_DOCUMENT_SECONDS", 1200.0)
+PIPELINE_TIME_LIMIT_GRACE_SECONDS = _positive_float("PIPELINE_TIME_LIMIT_GRACE_SECONDS", 60.0)
 OCR_LANGUAGES = _read("OCR_LANGUAGES", env.str, "eng")
 OCR_DPI = _positive_int("OCR_DPI", 200)
 OCR_PARALLEL_PAGES = _positive_int("OCR_PARALLEL_PAGES", 2)
@@ -334,6 +369,12 @@ else:
     # A task still running after the visibility timeout is handed to a second worker, so it
     # must exceed both the hard time limit and the longest retry countdown (see task_time_limit).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7200}
+    if PIPELINE_MAX_DOCUMENT_SECONDS + PIPELINE_TIME_LIMIT_GRACE_SECONDS >= 7200:
+        raise ImproperlyConfigured(
+            "PIPELINE_MAX_DOCUMENT_SECONDS plus PIPELINE_TIME_LIMIT_GRACE_SECONDS must stay "
+            "under Redis's visibility timeout of 7,200 s, or a document still running would "
+            "be handed to a second worker."
+        )
 # The rate limiter's counters live beside the broker when it is Redis, so every worker
 # process shares one budget; otherwise in the process.
 RATE_LIMIT_STORAGE_URI = _read(

@@ -13,6 +13,9 @@ process, peak RSS from /proc/self/status (VmHWM), in three modes:
 
 * ``pipeline``: extract_text as the worker runs it (OCR for pages without a text layer);
 * ``text_layer_only``: no OCR (every page taken from its text layer);
+* ``text_layer_no_tables``: the same without the table reader (tables.py), which imports
+  pdfplumber (about 11 MB) at the book's first page that looks like a table (page 355; none
+  among the first 20): this mode shows what grows with the page count alone;
 * ``to_chunks``: what run.py holds before embedding: every page's text listed, then
   split_text with the MiniLM counter (256/32).
 
@@ -45,7 +48,10 @@ sys.path.insert(0, {root!r})
 from documents.pipeline.extract import extract_text
 from documents.pipeline.types import ExtractOptions
 mode, path = {mode!r}, {path!r}
-options = ExtractOptions(ocr_min_chars=0) if mode == "text_layer_only" else ExtractOptions()
+options = {{
+    "text_layer_only": ExtractOptions(ocr_min_chars=0),
+    "text_layer_no_tables": ExtractOptions(ocr_min_chars=0, tables=False),
+}}.get(mode, ExtractOptions())
 pages = chunks = 0
 if path:
     extraction = extract_text(Path(path), content_type="application/pdf", options=options)
@@ -68,7 +74,7 @@ status = dict(line.split(":", 1) for line in open("/proc/self/status"))
 print(int(status["VmHWM"].split()[0]), pages, chunks)
 """
 
-MODES = ("pipeline", "text_layer_only", "to_chunks")
+MODES = ("pipeline", "text_layer_only", "text_layer_no_tables", "to_chunks")
 
 
 def cut_first_pages(source: Path, pages: int, target: Path) -> Path:

@@ -17,7 +17,8 @@ corpus scans) and 10 for bench_tables.py (pdfplumber on every table page, --runs
 The retrieval bench (issue 12, docs/retrieval.md) comes last; its PostgreSQL rows use
 BENCH_DATABASE_URL. bench_int8_recall.py follows it (the int8 embedder's recall against
 torch's on the same sets; a few minutes to embed the tenant with int8 the first time).
-bench_preflight.py runs the whole corpus (OCR and embedding included), 10-30 minutes more.
+bench_preflight.py runs the whole corpus (OCR and embedding included), 10-30 minutes more;
+bench_hostile_worker.py (the hostile corpus through a real worker) a few.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def main() -> None:
         # after the retrieval bench: it reuses that bench's torch vectors
         ("int8_recall", ["bench_int8_recall.py", *corpus]),
         ("preflight", ["bench_preflight.py", *corpus]),
+        # the hostile corpus through a real worker on the embedded defaults (a few minutes)
+        ("hostile_worker", ["bench_hostile_worker.py", *corpus]),
     ]
     if not args.no_services:
         services = ["--database-url", args.database_url, "--broker-url", args.broker_url]
@@ -135,6 +138,7 @@ def summarise(walls: dict) -> dict:
         quota,
         retrieval,
         preflight,
+        hostile_worker,
     ) = (
         _read(n)
         for n in (
@@ -150,6 +154,7 @@ def summarise(walls: dict) -> dict:
             "gemini_quota",
             "retrieval",
             "preflight",
+            "hostile_worker",
         )
     )
     if extract:
@@ -250,7 +255,9 @@ def summarise(walls: dict) -> dict:
             )
         )
     if memory:
-        for mode in ("pipeline", "text_layer_only", "to_chunks"):
+        for mode in ("pipeline", "text_layer_only", "text_layer_no_tables", "to_chunks"):
+            if mode not in memory:
+                continue
             r = memory[mode]
             rows.append(
                 (
@@ -310,8 +317,25 @@ def summarise(walls: dict) -> dict:
     rows += int8_recall_rows(_read("int8_recall"))
     if preflight:
         rows.extend(preflight_rows(preflight))
+    if hostile_worker:
+        rows.append(hostile_worker_row(hostile_worker))
     rows.append(("wall time per bench (s)", ", ".join(f"{k} {v}" for k, v in walls.items())))
     return {"rows": rows, "walls": walls, "load_at_end": _load()}
+
+
+def hostile_worker_row(result: dict) -> tuple[str, str]:
+    """How the hostile files ended in a real worker: the outcomes, the slowest, the peak."""
+    files = result["files"]
+    ended = [f for f in files.values() if "seconds" in f]
+    failed = sum(1 for f in ended if f["status"] == "failed")
+    slowest = max((f["seconds"] for f in ended), default=0)
+    peak = max((f.get("peak_worker_mb", 0) for f in files.values()), default=0)
+    return (
+        f"hostile files through a worker, {len(files)} files",
+        f"{failed} failed, {len(ended) - failed} completed, {len(files) - len(ended)} still "
+        f"running; slowest {slowest} s; worker peak {peak} MB (idle "
+        f"{result['idle_worker_mb']} MB); alive at the end: {result['worker_alive_at_end']}",
+    )
 
 
 def retrieval_rows(retrieval: dict) -> list[tuple[str, str]]:

@@ -99,12 +99,23 @@ def get_vector_store() -> VectorStore:
 
 
 def extract_options() -> ExtractOptions:
+    """How documents are read, and the budgets they are read within (README, "Budgets")."""
     return ExtractOptions(
         max_pages=settings.PIPELINE_MAX_PAGES,
         ocr_languages=settings.OCR_LANGUAGES,
         ocr_dpi=settings.OCR_DPI,
         ocr_parallel_pages=settings.OCR_PARALLEL_PAGES,
         tesseract_cmd=settings.TESSERACT_CMD,
+        max_zip_part_bytes=settings.PIPELINE_MAX_ZIP_PART_BYTES,
+        max_zip_ratio=settings.PIPELINE_MAX_ZIP_RATIO,
+        max_pdf_stream_bytes=settings.PIPELINE_MAX_PDF_STREAM_BYTES,
+        max_image_pixels=settings.PIPELINE_MAX_IMAGE_PIXELS,
+        max_ocr_pages=settings.PIPELINE_MAX_OCR_PAGES,
+        max_chars=settings.PIPELINE_MAX_CHARS,
+        # Extraction's own deadline is the document's: it fires first when extraction is
+        # what takes the time, and says at which page; the task's soft time limit covers the
+        # stages after it.
+        max_seconds=settings.PIPELINE_MAX_DOCUMENT_SECONDS,
     )
 
 

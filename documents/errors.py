@@ -38,6 +38,8 @@ class FailureKind:
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"  # network errors, timeouts, 5xx
     WORKER_LOST = "worker_lost"
+    # processed with other small documents whose shared time ran out: runs again alone
+    BATCH_TIMED_OUT = "batch_timed_out"
     INTERNAL = "internal"  # an unexpected exception (a bug), reported to Sentry
     CANCELLED = "cancelled"
 
@@ -63,11 +65,12 @@ class FailureKind:
         RATE_LIMITED: "Rate limited",
         UNAVAILABLE: "Service unavailable",
         WORKER_LOST: "Worker lost",
+        BATCH_TIMED_OUT: "Batch ran out of time",
         INTERNAL: "Internal error",
         CANCELLED: "Cancelled",
     }
     # Internal errors are bugs: retrying the same input cannot help, so they are not transient.
-    TRANSIENT = frozenset({RATE_LIMITED, UNAVAILABLE, WORKER_LOST})
+    TRANSIENT = frozenset({RATE_LIMITED, UNAVAILABLE, WORKER_LOST, BATCH_TIMED_OUT})
     # The budgets a document is read within: over one, it fails at once and for good (the
     # same file would break the same limit again).
     BUDGETS = frozenset(

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from documents.clients import get_embedder
+from documents.clients import extract_options, get_embedder
 from documents.models import Document, Stage, Status
 from documents.pipeline import preflight as preflight_pass
 from documents.pipeline.estimate import (
@@ -111,6 +111,7 @@ def inspect(source, *, content_type: str, size_bytes: int, depth: str) -> Prefli
         depth=depth,
         max_pages=settings.PIPELINE_MAX_PAGES,
         counter=get_embedder(),
+        budgets=extract_options(),
     )
 
 

@@ -387,6 +387,34 @@ def fail_after_worker_lost(document_id, *, task_id: str, now=None) -> Applicatio
     return None
 
 
+def fail_after_time_limit(document_id, error: ApplicationError, *, task_id: str) -> bool:
+    """The task's hard time limit killed its pool process (the soft limit did not reach the
+    code running): the document fails with ``error`` (a ``time_limit``), if this task still
+    holds it or left it queued with no claim. True when it was written."""
+    now = timezone.now()
+    current = (
+        Document.objects.filter(pk=document_id, status=Status.PROCESSING)
+        .filter(Q(claimed_by__startswith=f"{task_id}:") | Q(claimed_by="", last_task_id=task_id))
+        .values("claimed_by", "heartbeat_at", "stage", "attempt_log", "worker_losses")
+        .first()
+    )
+    if current is None:
+        return False
+    unchanged = Document.objects.filter(
+        pk=document_id,
+        status=Status.PROCESSING,
+        claimed_by=current["claimed_by"],
+        heartbeat_at=current["heartbeat_at"],
+    )
+    attempt_log = [
+        *current["attempt_log"],
+        attempt_entry(stage=current["stage"], kind=error.kind, message=error.message, now=now),
+    ]
+    return _fail_for_good(
+        unchanged, error, attempt_log=attempt_log, losses=current["worker_losses"], now=now
+    )
+
+
 # --- people and schedules ---------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
@@ -35,6 +36,7 @@ from documents.errors import (
 )
 from documents.lifecycle import Claim, ClaimLost
 from documents.models import Document, Stage, Status
+from documents.pipeline.budgets import document_time_limit
 from documents.pipeline.embed import Embedded
 from documents.pipeline.ratelimit import while_waiting
 from documents.pipeline.vectors import check_dimension
@@ -120,6 +122,12 @@ def settle(document_id, exc: Exception, *, run: Run, retries: int, max_retries: 
     if isinstance(exc, PermanentError):
         write_outcome(lifecycle.fail, document_id, exc)
         return Outcome(error=exc)
+    if isinstance(exc, SoftTimeLimitExceeded):
+        # PIPELINE_MAX_DOCUMENT_SECONDS, the task's soft time limit: permanent, since the
+        # same file would take as long again. The worker process lives on.
+        error = time_limit_error(document_id, run)
+        write_outcome(lifecycle.fail, document_id, error)
+        return Outcome(error=error)
     error = unexpected_error(exc)
     if error.kind in FailureKind.TRANSIENT and retries < max_retries:
         if write_outcome(lifecycle.requeue_after_failure, document_id, error):
@@ -132,6 +140,26 @@ def settle(document_id, exc: Exception, *, run: Run, retries: int, max_retries: 
     write_outcome(lifecycle.fail, document_id, error)
     # Our own single-string error, so the JSON result backend can rebuild it.
     return Outcome(error=ApplicationError(error.message, error.kind), cause=exc)
+
+
+def time_limit_error(document_id, run: Run):
+    """The sentence for a document stopped by its soft time limit, with the stage it was in.
+    The limit may have interrupted a query: the stage is then left out, and write_outcome
+    replaces the connection."""
+    try:
+        stage = Document.objects.filter(pk=document_id).values_list("stage", flat=True).first()
+    except _DATABASE_ERRORS:
+        _drop_broken_connection()
+        stage = ""
+    stage = stage or ""
+    return document_time_limit(
+        settings.PIPELINE_MAX_DOCUMENT_SECONDS,
+        time.monotonic() - run.started,
+        stage=_DOING.get(stage, stage),
+    )
+
+
+_DOING = {Stage.OCR: "reading pages with OCR", Stage.QUEUED: "", Stage.DONE: ""}
 
 
 def write_outcome(write, document_id, error: ApplicationError, **kwargs) -> bool:
@@ -223,6 +251,7 @@ class Run:
     """What an attempt has done so far, for the code that handles how it ended."""
 
     written: vector_state.Written | None = None
+    started: float = field(default_factory=time.monotonic)
 
 
 # --- a run: one document, and the batch-mates it takes on ------------------------------------
@@ -269,12 +298,27 @@ def run_stages(document_id, *, task_id: str, retries: int, run: Run | None = Non
     lead = Member(held=held, run=run, lead=True)
     prepare(lead, embedder)  # what ends it here is the lead's alone: nothing else is claimed
     batch = Batch([lead])
-    if retries == 0 and batching_applies(embedder, lead):
-        gather(batch, embedder, task_id=task_id, retries=retries)
-    batch.embed(embedder, store)
-    for member in batch.going:
-        batch.keep_alive()  # the members still waiting for their turn
-        batch.each(lambda m: finish(m, store, embedder), only=[member])
+    try:
+        if retries == 0 and batching_applies(embedder, lead):
+            gather(batch, embedder, task_id=task_id, retries=retries)
+        batch.embed(embedder, store)
+        for member in batch.going:
+            batch.keep_alive()  # the members still waiting for their turn
+            batch.each(lambda m: finish(m, store, embedder), only=[member])
+    except SoftTimeLimitExceeded:
+        if len(batch.members) == 1:
+            raise  # the lead's own time: it fails as time_limit (settle)
+        # PIPELINE_MAX_DOCUMENT_SECONDS ran out for the batch, not for one document: each
+        # member not yet done runs again alone, where its own time is measured.
+        timed_out = TransientError(
+            "This document was processed together with other small documents and their "
+            "shared time limit ran out; it is processed again on its own.",
+            FailureKind.BATCH_TIMED_OUT,
+        )
+        for member in batch.going:
+            if not member.lead:
+                batch.drop(member, timed_out)
+        raise timed_out from None
     if lead.error is not None:
         raise lead.error
     return {"document_id": str(document_id), "status": Status.COMPLETED, "chunks": len(lead.chunks)}
@@ -401,6 +445,8 @@ class Batch:
                 continue  # left the batch meanwhile
             try:
                 step(member)
+            except SoftTimeLimitExceeded:
+                raise  # the task's time, not this member's: see run_stages
             except Exception as exc:  # noqa: BLE001 - the member's own outcome
                 self.drop(member, exc)
 
@@ -439,6 +485,8 @@ class Batch:
                 embedded = indexing.embed_together(
                     [(m.document, m.chunks) for m in members], embedder, on_batch=progress
                 )
+        except SoftTimeLimitExceeded:
+            raise  # the task's time, not the embedding's fault: see run_stages
         except Exception as exc:  # noqa: BLE001 - every member's own outcome, below
             failure = exc
         for i, member in enumerate(members):

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
 from documents import estimates, indexing, storage
@@ -89,6 +90,8 @@ def estimate_now(held: Claim, path) -> None:
         facts = estimates.inspect(
             path, content_type=document.content_type, size_bytes=document.size_bytes, depth=FULL
         )
+    except SoftTimeLimitExceeded:
+        raise  # the document's wall time, not a fault of the estimate
     except Exception:  # noqa: BLE001 - an estimate must never be why a document fails
         logger.exception("the preflight of document %s failed; processing goes on", document.pk)
         return

@@ -24,6 +24,12 @@ from documents.models import Tenant
     # its default is 180 s. The lost-worker cap, not this delay, stops a poison document.
     default_retry_delay=settings.PIPELINE_RETRY_BASE_SECONDS,
     acks_late=True,
+    # The wall time a document may take: past the soft limit SoftTimeLimitExceeded is raised
+    # in the task and the document fails as time_limit (processing.py); past the hard limit,
+    # for a task stuck where the exception cannot reach it (C code), the pool process is
+    # killed and the document fails the same way (worker.py).
+    soft_time_limit=settings.PIPELINE_MAX_DOCUMENT_SECONDS,
+    time_limit=settings.PIPELINE_MAX_DOCUMENT_SECONDS + settings.PIPELINE_TIME_LIMIT_GRACE_SECONDS,
     # Permanent failures are expected outcomes (a corrupt upload), not bugs: the document
     # records them, and Sentry's Celery integration skips exceptions listed in ``throws``.
     throws=(PermanentError,),

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 
-from billiard.exceptions import WorkerLostError
+from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import signals
 from django.conf import settings
 from django.db import connection
 
 from documents import dispatch, heartbeat, lifecycle, priority, scratch
+from documents.pipeline.budgets import document_time_limit
 from documents.watchdog import MemoryWatchdog
 
 logger = logging.getLogger(__name__)
@@ -98,12 +99,22 @@ def prepare_pool_process(**_) -> None:
 @signals.task_failure.connect
 def fail_document_after_lost_worker(sender=None, task_id=None, exception=None, args=None, **_):
     """Sent in the main process when a task's worker died and Celery will not re-send it
-    (task_retry_on_worker_lost ran out of max_retries): the document must end ``failed``."""
+    (task_retry_on_worker_lost ran out of max_retries), or when the task's hard time limit
+    killed it: the document must end ``failed``."""
     if getattr(sender, "name", None) != dispatch.PROCESS_DOCUMENT:
         return
-    if not isinstance(exception, WorkerLostError) or not args:
+    if not isinstance(exception, WorkerLostError | TimeLimitExceeded) or not args:
         return
     try:
+        if isinstance(exception, TimeLimitExceeded):
+            # The hard time limit killed the pool process: the document's wall time is spent.
+            error = document_time_limit(
+                settings.PIPELINE_MAX_DOCUMENT_SECONDS,
+                settings.PIPELINE_MAX_DOCUMENT_SECONDS + settings.PIPELINE_TIME_LIMIT_GRACE_SECONDS,
+            )
+            if lifecycle.fail_after_time_limit(args[0], error, task_id=task_id):
+                logger.warning("document %s failed at its hard time limit", args[0])
+            return
         error = lifecycle.fail_after_worker_lost(args[0], task_id=task_id)
         if error is not None:
             logger.warning("document %s failed after its worker was lost: %s", args[0], error)

@@ -160,3 +160,25 @@ def isolated_queue():
     # The queue may never have been declared: nothing to purge then.
     with app.connection_for_write() as conn, contextlib.suppress(Exception):
         conn.default_channel.queue_purge(queue)
+
+
+@contextlib.contextmanager
+def dedicated_worker(name: str, settings_env: dict, *, django_db_blocker, concurrency: int = 1):
+    """A real worker of its own, on a queue of its own, started with ``settings_env`` on top
+    of the session's (budgets set low, a tiny time limit), with this process's messages sent
+    to its queue while the block runs. The worker sees the settings; this process keeps its
+    own, so what the worker does with them is what is tested."""
+    from backoffice.celery import app
+
+    queue = f"{os.environ['CELERY_TASK_DEFAULT_QUEUE']}-{name}"
+    with django_db_blocker.unblock():
+        env = _worker_env({**settings_env, "CELERY_TASK_DEFAULT_QUEUE": queue})
+    worker = WorkerProcess(env=env, name=name, queue=queue, concurrency=concurrency)
+    worker.start()
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        yield worker
+    finally:
+        app.conf.task_default_queue = previous
+        worker.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -133,6 +134,15 @@ class BeatProcess:
         _stop(self.process, timeout=20)
         if getattr(self, "_log", None):
             self._log.close()
+
+
+def ping(worker: WorkerProcess, timeout: float = 5.0) -> bool:
+    """Whether the worker's main process answers a remote-control ping."""
+    from backoffice.celery import app
+
+    hostname = f"{worker.name}-{os.getpid()}@{socket.gethostname()}"
+    replies = app.control.ping(destination=[hostname], timeout=timeout) or []
+    return any(hostname in reply for reply in replies)
 
 
 def _stop(process: subprocess.Popen | None, *, timeout: float) -> None:

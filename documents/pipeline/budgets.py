@@ -149,3 +149,15 @@ class Deadline:
             "smaller files and upload them separately.",
             kind=FailureKind.TIME_LIMIT,
         )
+
+
+def document_time_limit(limit: float, elapsed: float, *, stage: str = "") -> BudgetExceeded:
+    """The whole document (every stage, not only extraction) outlived its wall time: the
+    processing task's soft time limit fired. ``stage``: where it was stopped."""
+    where = f", while {stage}" if stage else ""
+    return BudgetExceeded(
+        f"Processing this document took longer than the limit of {limit:,.0f} seconds per "
+        f"document (stopped after {elapsed:,.1f} seconds{where}). Split it into smaller "
+        "files and upload them separately.",
+        kind=FailureKind.TIME_LIMIT,
+    )

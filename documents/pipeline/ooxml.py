@@ -114,6 +114,10 @@ class Package:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def infos(self) -> list[zipfile.ZipInfo]:
+        """The directory entries of the parts (folders left out), as the archive gives them."""
+        return list(self._parts.values())
+
     def check_directory(self) -> None:
         """Hold every part's directory entry to the limits, before anything is inflated:
         also the parts nobody reads, such as an archive embedded in the document."""

@@ -35,7 +35,10 @@ _PIECE = 1 << 18  # bytes inflated at a time
 # qpdf keeps every object it has resolved for as long as the file is open. Reopening keeps a
 # 2,000-page document from growing without bound at little cost (docs/measurements.md,
 # "qpdf reopening"); objects already checked are not walked again after a reopen.
-REOPEN_EVERY_PAGES = 250
+REOPEN_EVERY_PAGES = 50
+# Each open lists every page again (qpdf's page cache), so a long document is reopened at most
+# this many times: 40 reopens of a 2,000-page file made the check 20 times slower.
+MAX_REOPENS = 8
 
 # The most one input byte can become through each filter: deflate ~1032:1, LZW one 9-12 bit
 # code for a string of up to 4,096 bytes, run-length 2 bytes for 128, ASCII85 "z" for 4.
@@ -80,6 +83,8 @@ class PageStreams:
         self._pdf: pikepdf.Pdf | None = None
         self._opened = False
         self._pages_since_open = 0
+        self._reopen_every = REOPEN_EVERY_PAGES
+        self._page_objects: list = []
         self._checked: set[tuple[int, int]] = set()
         self._walked: set[tuple[int, int]] = set()
         self._images_checked: set[tuple[int, int]] = set()
@@ -90,30 +95,33 @@ class PageStreams:
         """Free qpdf's memory; a later check opens the file again (pages already checked
         need no reopening)."""
         if self._pdf is not None:
+            self._page_objects = []
             self._pdf.close()
             self._pdf = None
         self._opened = False
 
     def _page(self, index: int):
-        if self._pdf is not None and self._pages_since_open >= REOPEN_EVERY_PAGES:
+        if self._pdf is not None and self._pages_since_open >= self._reopen_every:
             self.close()  # qpdf keeps every object it has resolved while the file is open
         if not self._opened:
             self._opened = True
             self._pages_since_open = 0
             try:
                 self._pdf = pikepdf.open(self._path, password=self._password)
+                # The page dictionaries, listed once per open: each ``pages[index]`` and
+                # ``len(pages)`` lists every page again in qpdf, which made the check of a
+                # 2,000-page file quadratic (5 s for 1,999 near-blank pages).
+                self._page_objects = [page.obj for page in self._pdf.pages]
             except (pikepdf.PdfError, pikepdf.PasswordError, ValueError, RuntimeError, OSError):
                 # PDFium opened it (it is asked first) and repairs more than qpdf does; the
                 # pages qpdf cannot read are left to PDFium's own limits.
                 self._pdf = None
+                self._page_objects = []
+            self._reopen_every = max(REOPEN_EVERY_PAGES, len(self._page_objects) // MAX_REOPENS)
         if self._pdf is None:
             return None
         self._pages_since_open += 1
-        try:
-            pages = self._pdf.pages
-            return pages[index].obj if index < len(pages) else None
-        except (pikepdf.PdfError, ValueError, IndexError):
-            return None
+        return self._page_objects[index] if index < len(self._page_objects) else None
 
     # --- inflated sizes -------------------------------------------------------------------------
 

@@ -18,7 +18,12 @@ given, the text of a few pages spread over the document -- or a Word file's text
 text file's first bytes -- is counted with it, and the estimate uses that sample's ratio.
 
 Nothing here raises for a bad file: a file that cannot be inspected gets a ``problem``, and
-the extraction reports it to staff with its own sentence.
+the extraction reports it to staff with its own sentence. The full pass reads within the same
+budgets as the extraction (``ExtractOptions``): a Word part through the bounded ZIP reader
+(ooxml.py), a PDF page only after the streams it draws are checked (pdf_streams.py). A file
+over one gets the problem ``over_budget``, and the extraction that follows fails it with the
+budget's sentence: without that, the estimate inflated the bombs the extraction refuses (a
+worker killed three times over a 3 MB Word file, tests/documents/test_hostile_end_to_end.py).
 """
 
 from __future__ import annotations
@@ -33,9 +38,13 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import Image
 
+from documents.errors import BudgetExceeded
+
 from .extract import DOCX, IMAGE_TYPES, PDF, TEXT_TYPES, _blank, _clean
 from .ocr import visible_chars
-from .types import TokenCounter
+from .ooxml import Package, PackageError
+from .pdf_streams import PageStreams
+from .types import ExtractOptions, TokenCounter
 
 STRUCTURE = "structure"
 FULL = "full"
@@ -111,20 +120,23 @@ def inspect(
     ocr_min_chars: int = 16,
     max_pages: int = 2000,
     counter: TokenCounter | None = None,
+    budgets: ExtractOptions | None = None,
 ) -> Preflight:
     """Inspect ``source`` (a path, or a seekable binary file, left at offset 0) as
     ``content_type``. ``ocr_min_chars`` is the extractor's own threshold; pages past
     ``max_pages`` are not looked at (the extractor refuses such a file anyway). ``counter``:
-    the embedder's token counter, for the token sample (none without it)."""
+    the embedder's token counter, for the token sample (none without it). ``budgets``: the
+    ZIP and PDF stream limits the full pass reads within (the defaults without it)."""
+    budgets = budgets or ExtractOptions()
     if depth not in (STRUCTURE, FULL):
         raise ValueError(f"depth must be {STRUCTURE!r} or {FULL!r}, got {depth!r}")
     if hasattr(source, "seek"):
         source.seek(0)
     try:
         if content_type == PDF:
-            return _pdf(source, size_bytes, depth, ocr_min_chars, max_pages, counter)
+            return _pdf(source, size_bytes, depth, ocr_min_chars, max_pages, counter, budgets)
         if content_type == DOCX:
-            return _docx(source, size_bytes, depth, counter)
+            return _docx(source, size_bytes, depth, counter, budgets)
         if content_type in TEXT_TYPES:
             return _text(source, size_bytes, depth, counter)
         if content_type in IMAGE_TYPES:
@@ -170,7 +182,7 @@ def _pieces(text: str) -> list[str]:
 # --- PDF ---------------------------------------------------------------------------------------
 
 
-def _pdf(source, size_bytes, depth, ocr_min_chars, max_pages, counter) -> Preflight:
+def _pdf(source, size_bytes, depth, ocr_min_chars, max_pages, counter, budgets) -> Preflight:
     base = {"kind": "pdf", "size_bytes": size_bytes, "depth": depth}
     try:
         # password=None tries the empty user password, as the extractor does.
@@ -183,13 +195,24 @@ def _pdf(source, size_bytes, depth, ocr_min_chars, max_pages, counter) -> Prefli
         pages = len(pdf)
         if depth == STRUCTURE or pages > max_pages:
             return Preflight(**base, complete=False, pages=pages)
+        streams = PageStreams(
+            Path(source) if isinstance(source, str) else source,
+            password="",
+            max_stream_bytes=budgets.max_pdf_stream_bytes,
+            max_image_pixels=budgets.max_image_pixels,
+        )
         with_text = to_ocr = blank = chars = images = sampled_chars = 0
         sampled: list[str] = []
         every = max(1, -(-pages // SAMPLE_PAGES))
         for index in range(pages):
             try:
+                streams.check_page(index)  # before PDFium inflates what the page draws
                 page = pdf[index]
+            except BudgetExceeded:
+                streams.close()
+                return Preflight(**base, complete=False, pages=pages, problem="over_budget")
             except pdfium.PdfiumError:
+                streams.close()
                 return Preflight(**base, complete=False, pages=pages, problem="damaged")
             try:
                 want = counter is not None and index % every == 0
@@ -207,6 +230,7 @@ def _pdf(source, size_bytes, depth, ocr_min_chars, max_pages, counter) -> Prefli
                     to_ocr += 1
             finally:
                 page.close()
+        streams.close()
         return Preflight(
             **base,
             complete=True,
@@ -254,11 +278,16 @@ def _image_objects(page: pdfium.PdfPage) -> int:
 # --- Word ------------------------------------------------------------------------------------
 
 
-def _docx(source, size_bytes, depth, counter) -> Preflight:
+def _docx(source, size_bytes, depth, counter, budgets) -> Preflight:
     base = {"kind": "docx", "size_bytes": size_bytes, "depth": depth, "pages": 1}
+    facts: dict = {}
     try:
-        with zipfile.ZipFile(_opened(source)) as archive:
-            infos = archive.infolist()
+        with Package(
+            _opened(source),
+            max_part_bytes=budgets.max_zip_part_bytes,
+            max_ratio=budgets.max_zip_ratio,
+        ) as package:
+            infos = package.infos()
             parts = [i for i in infos if _DOCX_TEXT_PART.match(i.filename)]
             facts = {
                 "docx_xml_bytes": sum(i.file_size for i in parts),
@@ -266,14 +295,18 @@ def _docx(source, size_bytes, depth, counter) -> Preflight:
             }
             if depth == STRUCTURE:
                 return Preflight(**base, complete=False, **facts)
+            package.check_directory()
             # Reads the XML but not its meaning: the characters between <w:t> tags are what
-            # Word shows; tags, styles and properties (most of the bytes) are skipped.
+            # Word shows; tags, styles and properties (most of the bytes) are skipped. Each
+            # part is read whole, which its budget bounds.
             paragraphs = [
                 b"".join(_DOCX_RUN_TEXT.findall(xml)).decode("utf-8", "replace")
                 for part in parts
-                for xml in _DOCX_PARAGRAPH_END.split(archive.read(part))
+                for xml in _DOCX_PARAGRAPH_END.split(package.read(part.filename))
             ]
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError):
+    except BudgetExceeded:
+        return Preflight(**base, complete=False, **facts, problem="over_budget")
+    except (PackageError, zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError):
         return Preflight(**base, complete=False, problem="damaged")
     paragraphs = [p for p in paragraphs if p]
     chars = sum(len(p) for p in paragraphs)

@@ -283,3 +283,29 @@ def test_check_deploy_warns_without_the_https_variables(tmp_path):
 def test_a_bad_vector_or_quota_setting_stops_start_up_naming_it(tmp_path, name, value):
     result = read_settings(tmp_path, **{name: value})
     assert result.returncode != 0 and name in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PIPELINE_MAX_ZIP_PART_BYTES", "0"),
+        ("PIPELINE_MAX_ZIP_RATIO", "-1"),
+        ("PIPELINE_MAX_PDF_STREAM_BYTES", "a lot"),
+        ("PIPELINE_MAX_IMAGE_PIXELS", "-5"),
+        ("PIPELINE_MAX_OCR_PAGES", "0"),
+        ("PIPELINE_MAX_CHARS", "ten"),
+        ("PIPELINE_MAX_DOCUMENT_SECONDS", "0"),
+    ],
+)
+def test_a_bad_budget_stops_start_up_naming_it(tmp_path, name, value):
+    result = read_settings(tmp_path, **{name: value})
+    assert result.returncode != 0 and name in result.stderr
+
+
+def test_a_document_time_limit_past_the_visibility_timeout_is_refused_on_redis(tmp_path):
+    result = read_settings(
+        tmp_path,
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        PIPELINE_MAX_DOCUMENT_SECONDS="7200",
+    )
+    assert result.returncode != 0 and "PIPELINE_MAX_DOCUMENT_SECONDS" in result.stderr

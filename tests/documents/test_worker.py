@@ -10,7 +10,7 @@ import uuid
 
 import psutil
 import pytest
-from billiard.exceptions import WorkerLostError
+from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import signals
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -40,6 +40,31 @@ def test_when_celery_stops_resending_after_a_lost_worker_the_document_fails(pers
     document.refresh_from_db()
     assert (document.status, document.failure_kind) == (Status.FAILED, FailureKind.WORKER_LOST)
     assert document.claimed_by == "" and document.finished_at is not None
+
+
+@pytest.mark.django_db
+def test_when_the_hard_time_limit_kills_the_task_the_document_fails_as_time_limit(
+    personas, settings
+):
+    settings.PIPELINE_MAX_DOCUMENT_SECONDS = 30
+    settings.PIPELINE_TIME_LIMIT_GRACE_SECONDS = 10
+    document = make_document(personas.tenant_a, last_task_id="t1")
+    lifecycle.claim(str(document.pk), task_id="t1", retries=0)
+    # What Celery's main process sends after killing a pool process at the hard limit.
+    signals.task_failure.send(
+        sender=process_task,
+        task_id="t1",
+        exception=TimeLimitExceeded(40),
+        args=[str(document.pk)],
+        kwargs={},
+        traceback=None,
+        einfo=None,
+    )
+    document.refresh_from_db()
+    assert (document.status, document.failure_kind) == (Status.FAILED, FailureKind.TIME_LIMIT)
+    assert "longer than the limit of 30 seconds per document" in document.failure_message
+    assert document.claimed_by == "" and document.worker_losses == 0
+    assert [entry["kind"] for entry in document.attempt_log] == [FailureKind.TIME_LIMIT]
 
 
 @pytest.mark.django_db

@@ -22,6 +22,7 @@ from documents.errors import FailureKind, PermanentError
 from documents.pipeline.chunk import split_text
 from documents.pipeline.embedders.gemini import GeminiEmbedder
 from documents.pipeline.extract import DOCX, PDF, extract_text
+from documents.pipeline.preflight import FULL, inspect
 from documents.pipeline.types import ExtractOptions, Page
 from documents.uploads import sniff_content_type
 from tests.documents.pipeline import makedocs
@@ -231,3 +232,27 @@ def test_the_worst_files_end_the_same_in_a_process_capped_at_1_gib(hostile, name
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == EXPECTED[name][1]
+
+
+# --- the preflight estimate reads within the same budgets ---------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("docx_paragraph_bomb", "over_budget"),
+        ("docx_nested_zip", "over_budget"),
+        ("docx_lying_directory", "damaged"),
+        ("pdf_flate_bomb", "over_budget"),
+    ],
+)
+def test_the_full_preflight_stops_at_the_budgets_instead_of_inflating_the_bomb(
+    hostile, name, problem
+):
+    # The worker's estimating stage runs it before extraction: it once read these whole.
+    path = path_of(hostile, name)
+    with path.open("rb") as handle:
+        content_type = sniff_content_type(handle, path.name)
+    facts = inspect(path, content_type=content_type, size_bytes=path.stat().st_size, depth=FULL)
+    assert (facts.complete, facts.problem) == (False, problem)
