@@ -4,6 +4,7 @@ attempt can end is covered here; the worker-level tests only prove the wiring.""
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -539,10 +540,13 @@ def test_a_resend_past_the_lost_worker_cap_fails_the_document_and_the_task_raise
     assert document.chunk_count == 0
 
 
-def hold_row_lock(document, seconds: float) -> None:
-    """Another connection holds the document's row, as a slow transaction elsewhere would."""
+def hold_row_lock(document, seconds: float, held: threading.Event | None = None) -> None:
+    """Another connection holds the document's row, as a slow transaction elsewhere would;
+    ``held`` is set once the lock is taken."""
     with transaction.atomic():
         Document.objects.select_for_update().get(pk=document.pk)
+        if held is not None:
+            held.set()
         time.sleep(seconds)
 
 
@@ -585,8 +589,10 @@ def test_a_claim_the_database_could_not_write_asks_for_a_retry_and_writes_nothin
     personas, local_clients, postgres_only
 ):
     document = upload(personas.tenant_a, "story.txt", STORY.encode())
-    holder = in_thread(hold_row_lock, document, 2.0)
-    time.sleep(0.5)
+    held = threading.Event()
+    holder = in_thread(hold_row_lock, document, 2.0, held)
+    # A loaded machine may take long to start the thread: the claim must meet the lock.
+    assert held.wait(timeout=30)
     lock_timeout(300)
     try:
         outcome = attempt(document)
