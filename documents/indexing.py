@@ -35,6 +35,7 @@ from documents.embedding_cache import EmbeddingCache
 from documents.lifecycle import Claim
 from documents.models import Chunk, Document
 from documents.pipeline.embed import Embedded, embed_chunks_cached
+from documents.pipeline.fusion import text_hash
 from documents.pipeline.types import Embedder, TextChunk, VectorStore
 from documents.pipeline.vectors import upsert_chunks, vector_id
 
@@ -104,6 +105,7 @@ def save_chunks(held: Claim, document: Document, chunks: Sequence[TextChunk]) ->
                 char_start=c.char_start,
                 char_end=c.char_end,
                 vector_id=vector_id(document.pk, c.index),
+                text_hash=text_hash(c.text),
             )
             for c in chunks
         )

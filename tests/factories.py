@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from documents.models import Chunk, Document, Membership, Status, Tenant
+from documents.pipeline.fusion import text_hash
 
 PASSWORD = "pass-1234-word"
 
@@ -93,6 +94,7 @@ def make_chunks(document, count: int) -> list[Chunk]:
                 char_start=i * 100,
                 char_end=i * 100 + 99,
                 vector_id=f"{document.pk}#{i}",
+                text_hash=text_hash(f"Chunk {i} of {document.title}: the quick brown fox."),
             )
             for i in range(count)
         ]
