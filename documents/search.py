@@ -94,6 +94,24 @@ def chunks_search(
     return tenant_search(tenant=tenant, query=query, top_k=top_k, filters=filters)
 
 
+def tenant_for_search(*, user, tenant_slug: str | None):
+    """The tenant an API search runs in: the one named, if the user is a member, else the
+    user's only tenant (as an upload's)."""
+    tenants = tenants_for_user(user)
+    if tenant_slug:
+        tenant = tenants.filter(slug=tenant_slug).first()
+        if tenant is None:
+            raise NotAMember(f"You are not a member of a tenant called {tenant_slug!r}.")
+        return tenant
+    # a superuser sees every tenant, but searches without naming one only in their own
+    mine = list((tenants.filter(memberships__user=user) if user.is_superuser else tenants)[:2])
+    if len(mine) == 1:
+        return mine[0]
+    if not mine:
+        raise NotAMember("You are not a member of any tenant, so there is nothing to search.")
+    raise InvalidUpload("You belong to several tenants: say which one with the 'tenant' parameter.")
+
+
 def tenant_search(
     *, tenant, query: str, top_k: int = 10, filters: SearchFilters | None = None
 ) -> SearchResult:

@@ -101,6 +101,26 @@ def make_chunks(document, count: int) -> list[Chunk]:
     )
 
 
+def make_text_chunks(document, texts, *, pages=None) -> list[Chunk]:
+    """Chunks with these texts (chunk i on page ``pages[i]``, else page i + 1), as a run
+    writes them: vector id and text hash included."""
+    return Chunk.objects.bulk_create(
+        Chunk(
+            document=document,
+            index=i,
+            text=text,
+            token_count=len(text.split()),
+            page_start=pages[i] if pages else i + 1,
+            page_end=pages[i] if pages else i + 1,
+            char_start=0,
+            char_end=len(text),
+            vector_id=f"{document.pk}#{i}",
+            text_hash=text_hash(text),
+        )
+        for i, text in enumerate(texts)
+    )
+
+
 def insert_many_documents_sql(tenant, count: int, *, status: str = Status.COMPLETED) -> None:
     """``count`` rows in one INSERT ... SELECT generate_series (PostgreSQL): about a second for
     100,000 rows, where building the same number of model instances takes close to a minute.
