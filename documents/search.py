@@ -115,10 +115,11 @@ def tenant_for_search(*, user, tenant_slug: str | None):
 def tenant_search(
     *, tenant, query: str, top_k: int = 10, filters: SearchFilters | None = None
 ) -> SearchResult:
-    """``chunks_search`` for a tenant the caller has already checked."""
+    """``chunks_search`` for a tenant the caller has already checked. A blank query finds
+    nothing."""
     query = (query or "").strip()
     if not query:
-        raise InvalidUpload("Type something to search for.")
+        return SearchResult(hits=[], terms=[], mode="lexical")
     top_k = max(1, min(int(top_k), MAX_RESULTS))
     searchable = lexical.searchable_documents(tenant)
     documents = _filtered(searchable, filters or SearchFilters())

@@ -13,7 +13,13 @@ from documents.search import MAX_RESULTS, tenant_for_search, tenant_search
 
 
 class SearchQuerySerializer(FormSerializer):
-    q = serializers.CharField(max_length=1000, help_text="What to look for: words or a sentence.")
+    # Not trimmed: a query of spaces or control characters is a valid string that finds
+    # nothing (200, no results), not a missing parameter.
+    q = serializers.CharField(
+        max_length=1000,
+        trim_whitespace=False,
+        help_text="What to look for: words or a sentence.",
+    )
     tenant = serializers.SlugField(
         required=False,
         help_text="The tenant's slug; required only when you belong to several tenants.",
