@@ -30,11 +30,10 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from spacy.lang.en.stop_words import STOP_WORDS
 
+from documents.pipeline.fusion import query_terms as production_query_terms
 from documents.pipeline.stores.lancedb_store import LanceDBStore
 from documents.pipeline.types import VectorRecord
-from retrieval.corpus import words
 
 NAMESPACE = "retrieval-bench"
 
@@ -49,9 +48,9 @@ class ScoredRetriever(Retriever, Protocol):
     def search_scored(self, query: str, k: int) -> list[tuple[str, float]]: ...
 
 
-def query_terms(query: str) -> list[str]:
-    """The query's distinct words without English stop words, in query order."""
-    return list(dict.fromkeys(w for w in words(query) if w not in STOP_WORDS))
+# The production search's own function (documents/pipeline/fusion.py), so that the
+# benchmark's lexical sides search what production searches.
+query_terms = production_query_terms
 
 
 class _Ranked:
