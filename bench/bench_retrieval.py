@@ -21,6 +21,10 @@ and what every figure here means. In one process:
    lexical backends.
 4. The LlamaIndex reference row in its own virtualenv (bench/llamaindex_env.py).
 5. Latency on a synthetic tenant of ``--latency-chunks`` chunks.
+6. The production row: the benchmark's queries through ``GET /api/search/`` on a tenant of
+   the back-office filled with the benchmark's chunks (``--production-database-url``), and the
+   API's latency on a synthetic tenant (bench/retrieval/production.py). ``--only-production``
+   runs steps 1 and 6 only; ``--no-production`` leaves 6 out.
 
 Writes bench/results/retrieval.json and prints the tables. The first run is the slow one
 (embedding the tenant's chunks, and LlamaIndex embedding its own); docs/retrieval.md has the

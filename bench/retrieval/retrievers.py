@@ -2,10 +2,10 @@
 
 Every retriever answers ``search(query, k) -> ranked chunk ids``; the ones that fusion combines
 also answer ``search_scored(query, k) -> [(chunk id, score)]``, higher scores better. A new
-retriever (another store, a re-ranker, the production search once it exists) needs only these
-to be scored by bench/bench_retrieval.py. ``prepare(queries)`` is optional: a retriever may use
-it to do per-query work in bulk before the timed searches (the vector side embeds every query
-in batches).
+retriever (another store, a re-ranker, the production search of bench/retrieval/production.py)
+needs only these to be scored by bench/bench_retrieval.py. ``prepare(queries)`` is optional: a
+retriever may use it to do per-query work in bulk before the timed searches (the vector side
+embeds every query in batches).
 
 * ``VectorRetriever``: MiniLM query vector, cosine top-k from a ``LanceDBStore``, as the
   project stores and searches vectors (documents/pipeline/stores/lancedb_store.py).
