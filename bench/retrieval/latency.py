@@ -7,7 +7,8 @@ one real chunk's words to the second half of another's (real vocabulary and term
 realistic length, no two alike), and its vector is the normalised sum of the two chunks'
 vectors plus a little noise (the vector search is a flat scan whose cost does not depend on the
 values). Queries are a mix of the three sets' queries; a few are run first, untimed, to warm
-caches. """
+caches.
+"""
 
 from __future__ import annotations
 
