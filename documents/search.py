@@ -11,6 +11,7 @@ document, or one of a purged document, is never a result.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -187,8 +188,14 @@ def _day_start(day: date) -> datetime:
 
 
 def _chunks(documents, vector_ids) -> dict[str, Chunk]:
+    vector_ids = list(vector_ids)
+    # Vector ids are "<document id>#<chunk index>" (documents/pipeline/vectors.py vector_id):
+    # narrowing by document id first uses the foreign key's index (vector_id has none).
+    document_ids = {d for d in (v.rsplit("#", 1)[0] for v in vector_ids) if _is_uuid(d)}
     rows = (
-        Chunk.objects.filter(document__in=documents, vector_id__in=list(vector_ids))
+        Chunk.objects.filter(
+            document__in=documents, document_id__in=document_ids, vector_id__in=vector_ids
+        )
         .select_related("document")
         .only(
             "id",
@@ -203,6 +210,14 @@ def _chunks(documents, vector_ids) -> dict[str, Chunk]:
         )
     )
     return {c.vector_id: c for c in rows}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _places(documents, kept: list[Chunk]) -> dict[str, list[tuple[int, Place]]]:

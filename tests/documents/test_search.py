@@ -121,3 +121,16 @@ def test_filters_narrow_both_sides(personas, indexed):
     today = timezone.localdate()
     assert found(uploaded_from=today - timedelta(days=1)) == {"Failed", "New"}
     assert found(uploaded_to=today - timedelta(days=1)) == {"Old"}
+
+
+def test_a_vector_whose_id_names_no_chunk_is_left_out(personas, indexed, search_backends):
+    from tests.doubles.gemini import fake_vector
+
+    kept = doc(personas.tenant_a, "Kept")
+    indexed(kept, [ORCHARD])
+    search_backends.seed(
+        personas.tenant_a.vector_namespace,
+        [("not-a-document#0", fake_vector(VAGUE, "RETRIEVAL_QUERY", 768), {"text": "stray"})],
+    )
+    hits = search(personas.staff_a, personas.tenant_a, VAGUE).hits
+    assert [h.document_id for h in hits] == [str(kept.pk)]
