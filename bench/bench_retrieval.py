@@ -21,6 +21,10 @@ and what every figure here means. In one process:
    lexical backends.
 4. The LlamaIndex reference row in its own virtualenv (bench/llamaindex_env.py).
 5. Latency on a synthetic tenant of ``--latency-chunks`` chunks.
+6. The production row: the benchmark's queries through ``GET /api/search/`` on a tenant of
+   the back-office filled with the benchmark's chunks (``--production-database-url``), and the
+   API's latency on a synthetic tenant (bench/retrieval/production.py). ``--only-production``
+   runs steps 1 and 6 only; ``--no-production`` leaves 6 out.
 
 Writes bench/results/retrieval.json and prints the tables. The first run is the slow one
 (embedding the tenant's chunks, and LlamaIndex embedding its own); docs/retrieval.md has the
@@ -78,6 +82,10 @@ SQLITE_TOKENIZE = "porter unicode61 remove_diacritics 2"
 DEFAULT_DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_retrieval"
 )
+DEFAULT_PRODUCTION_DATABASE_URL = os.environ.get(
+    "BENCH_PRODUCTION_DATABASE_URL",
+    "postgres://postgres@127.0.0.1:5432/bench_retrieval_production",
+)
 
 
 def main() -> None:
@@ -89,6 +97,24 @@ def main() -> None:
     parser.add_argument("--latency-chunks", type=int, default=10_000)
     parser.add_argument("--latency-queries", type=int, default=300)
     parser.add_argument("--fresh-vectors", action="store_true")
+    parser.add_argument(
+        "--production-database-url",
+        default=DEFAULT_PRODUCTION_DATABASE_URL,
+        help="the database of the production row's tenant: a PostgreSQL URL, or 'sqlite' "
+        "for the embedded default",
+    )
+    parser.add_argument("--no-production", action="store_true")
+    parser.add_argument(
+        "--production-latency-only",
+        action="store_true",
+        help="with --only-production: time the API only, do not score the production row",
+    )
+    parser.add_argument(
+        "--only-production",
+        action="store_true",
+        help="only the production row and its API latency (no other retriever, no fusion "
+        "grid, no LlamaIndex)",
+    )
     args = parser.parse_args()
     walls: dict[str, float] = {}
     clock = time.perf_counter()
@@ -116,6 +142,19 @@ def main() -> None:
     lap("embed chunks")
 
     judge = HitJudge(chunk_texts)
+    if args.only_production:
+        found = production_row(args, ids, texts, vectors, sets, judge)
+        lap("production row and API latency")
+        result = {
+            "corpus": {"documents": len(documents), "chunks": len(ids)},
+            "production": found,
+            "walls": walls,
+            "load_at_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        }
+        suffix = "-latency" if args.production_latency_only else ""
+        write_result(f"retrieval-production-{found['vendor']}{suffix}", result)
+        print_production(found)
+        return
     signals = Signals(chunk_texts)
     all_queries = [q.query for qs in sets.values() for q in qs]
     rows: dict[str, dict] = {}
@@ -196,6 +235,18 @@ def main() -> None:
         vector.close()
     if pg is not None and not isinstance(pg, str):
         pg.close()
+    production = None
+    if not args.no_production:
+        try:
+            production = production_row(args, ids, texts, vectors, sets, judge)
+        except Exception as exc:  # noqa: BLE001 - no database for it: the other rows stand
+            print(f"production row skipped: {type(exc).__name__}: {exc}", flush=True)
+        else:
+            rows[f"production[{production['vendor']}]"] = {
+                "name": production["name"],
+                "figures": production["figures"],
+            }
+        lap("production row and API latency")
 
     result = {
         "corpus": {
@@ -213,6 +264,7 @@ def main() -> None:
         "fusion": fusion,
         "llamaindex": {"status": "not run (--no-llamaindex)"},
         "latency": latency_figures,
+        "production": production,
         "walls": walls,
         "load_at_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
@@ -225,6 +277,54 @@ def main() -> None:
         result["load_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     write_result("retrieval", result)
     print_tables(result)
+
+
+def production_row(args, ids, texts, vectors, sets, judge) -> dict:
+    """The production search (GET /api/search/) scored on every set, and the API's latency
+    on a synthetic tenant of ``--latency-chunks`` chunks (bench/retrieval/production.py)."""
+    from retrieval import production
+
+    vendor = production.start_django(args.production_database_url)
+    figures_by_set, modes, name = {}, {}, f"production search (GET /api/search/, {vendor})"
+    if not args.production_latency_only:
+        tenant, user, back = production.fill_tenant("bench-retrieval", ids, texts, vectors)
+        retriever = production.ProductionRetriever(tenant, user, back, vendor)
+        figures_by_set = score(retriever, sets, judge)
+        modes = dict(retriever.modes)
+    s_ids, s_texts, s_vectors = latency.synthetic_tenant(texts, vectors, args.latency_chunks)
+    big, big_user, big_back = production.fill_tenant("bench-latency", s_ids, s_texts, s_vectors)
+    timed = production.api_latency(
+        production.ProductionRetriever(big, big_user, big_back, vendor),
+        _mixed(sets, args.latency_queries),
+    )
+    return {
+        "vendor": vendor,
+        "name": name,
+        "figures": figures_by_set,
+        "modes": modes,
+        "api_latency": {"chunks": args.latency_chunks, **timed},
+    }
+
+
+def print_production(found: dict) -> None:
+    print(f"\n=== {found['name']} — R@1 / R@5 / MRR@5, all | test ===")
+    for name, by_split in found["figures"].items():
+        a, t = by_split["all"], by_split["test"]
+        print(
+            f"  {a['recall@1']:.3f} {a['recall@5']:.3f} {a['mrr@5']:.3f} | "
+            f"{t['recall@1']:.3f} {t['recall@5']:.3f} {t['mrr@5']:.3f}  {name}"
+        )
+    print(f"modes: {found['modes']}")
+    timed = found["api_latency"]
+    print(
+        f"API latency, tenant of {timed['chunks']} chunks, {timed['queries']} queries, "
+        f"k {timed['k']}: median {timed['median_ms']} ms, p95 {timed['p95_ms']} ms"
+    )
+    if "embed_query" in timed:
+        embed = timed["embed_query"]
+        print(
+            f"  embedding the query alone: median {embed['median_ms']} ms, p95 {embed['p95_ms']} ms"
+        )
 
 
 def _tune_mean(figures_by_set: dict) -> float:
@@ -422,6 +522,8 @@ def print_tables(result: dict) -> None:
     for key, value in result["latency"].items():
         if isinstance(value, dict):
             print(f"  {value['median_ms']:8.2f} {value['p95_ms']:8.2f}  {key}")
+    if result.get("production"):
+        print_production(result["production"])
     print(f"\nduplicates: {result['corpus']['duplicates']}")
     print(f"walls: {result['walls']}")
 

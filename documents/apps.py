@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.db.models.signals import post_migrate
 
 
 class DocumentsConfig(AppConfig):
@@ -19,3 +20,14 @@ class DocumentsConfig(AppConfig):
                 folders.append(Path(options[key]))
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
+        post_migrate.connect(_check_lexical_index, sender=self)
+
+
+def _check_lexical_index(sender, using, **kwargs):
+    # On SQLite a later migration that alters the chunk table rebuilds it and drops the
+    # triggers that keep the full-text index in step; put them back (documents/lexical.py).
+    from django.db import connections
+
+    from documents.lexical import ensure_index
+
+    ensure_index(connections[using])

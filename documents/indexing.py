@@ -35,6 +35,7 @@ from documents.embedding_cache import EmbeddingCache
 from documents.lifecycle import Claim
 from documents.models import Chunk, Document
 from documents.pipeline.embed import Embedded, Part, embed_parts
+from documents.pipeline.fusion import text_hash
 from documents.pipeline.quality import touches_flagged
 from documents.pipeline.types import Embedder, TextChunk, VectorStore
 from documents.pipeline.vectors import upsert_chunks, vector_id
@@ -114,6 +115,7 @@ def save_chunks(
                 char_end=c.char_end,
                 vector_id=vector_id(document.pk, c.index),
                 low_quality=touches_flagged(c.page_start, c.page_end, flagged_pages),
+                text_hash=text_hash(c.text),
             )
             for c in chunks
         )

@@ -284,6 +284,10 @@ class Chunk(models.Model):
     vector_id = models.CharField(max_length=120)
     # The chunk's pages include one flagged for its text quality (Document.quality).
     low_quality = models.BooleanField(default=False)
+    # SHA-256 of the case- and whitespace-normalised text (documents/pipeline/fusion.py
+    # text_hash): search folds copies of one passage into one result by it. The lexical
+    # index over ``text`` is outside the model: see documents/lexical.py.
+    text_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
 
     class Meta:
         ordering = ["document", "index"]

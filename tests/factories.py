@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from documents.models import Chunk, Document, Membership, Status, Tenant
+from documents.pipeline.fusion import text_hash
 
 PASSWORD = "pass-1234-word"
 
@@ -93,9 +94,30 @@ def make_chunks(document, count: int) -> list[Chunk]:
                 char_start=i * 100,
                 char_end=i * 100 + 99,
                 vector_id=f"{document.pk}#{i}",
+                text_hash=text_hash(f"Chunk {i} of {document.title}: the quick brown fox."),
             )
             for i in range(count)
         ]
+    )
+
+
+def make_text_chunks(document, texts, *, pages=None) -> list[Chunk]:
+    """Chunks with these texts (chunk i on page ``pages[i]``, else page i + 1), as a run
+    writes them: vector id and text hash included."""
+    return Chunk.objects.bulk_create(
+        Chunk(
+            document=document,
+            index=i,
+            text=text,
+            token_count=len(text.split()),
+            page_start=pages[i] if pages else i + 1,
+            page_end=pages[i] if pages else i + 1,
+            char_start=0,
+            char_end=len(text),
+            vector_id=f"{document.pk}#{i}",
+            text_hash=text_hash(text),
+        )
+        for i, text in enumerate(texts)
     )
 
 

@@ -179,3 +179,36 @@ def test_four_worker_processes_beat_and_the_web_server_share_sqlite_without_a_lo
     assert problems == []
     assert web.errors == [] and web.writes > 0
     assert "database is locked" not in logs
+
+
+def test_search_finds_a_processed_upload_and_follows_its_reprocess_and_delete(
+    personas, api_for, celery_worker
+):
+    from documents import services
+    from documents.models import Document
+
+    api = api_for(personas.staff_a)
+    handle = io.BytesIO(TEXT.encode())
+    handle.name = "tides.txt"
+    response = api.post("/api/ingest/", {"file": handle}, format="multipart")
+    document = wait_for_document(response.json()["document_id"], worker=celery_worker)
+    assert document.status == Status.COMPLETED, document.failure_message
+
+    def results(query):
+        answer = api.get("/api/search/", {"q": query, "k": 50})
+        assert answer.status_code == 200, answer.content
+        return answer.json()["results"]
+
+    found = results("spring tides full moon")
+    assert found and found[0]["document_id"] == str(document.pk)
+    assert found[0]["found_by"] in ("lexical", "both")
+    before = {r["chunk_id"] for r in found}
+
+    services.documents_reprocess(queryset=Document.objects.filter(pk=document.pk))
+    document = wait_for_document(str(document.pk), worker=celery_worker)
+    assert document.status == Status.COMPLETED, document.failure_message
+    # the same chunks again, each once: the reprocess replaced the index's rows
+    assert {r["chunk_id"] for r in results("spring tides full moon")} == before
+
+    services.documents_delete(queryset=Document.objects.filter(pk=document.pk))
+    assert results("spring tides full moon") == []

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from documents.pipeline.fusion import rrf as production_rrf
 from retrieval.corpus import words
 from retrieval.retrievers import ScoredRetriever, query_terms
 from retrieval.scoring import trigram_set
@@ -44,11 +45,11 @@ class RRF:
         return self
 
     def fuse_weighted(self, lexical: Scored, vector: Scored, w_lex: float, w_vec: float):
-        scores: dict[str, float] = {}
-        for weight, ranking in ((w_lex, lexical), (w_vec, vector)):
-            for rank, (chunk_id, _) in enumerate(ranking, start=1):
-                scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (self.k + rank)
-        return _ranked(scores, lexical, vector)
+        # production's arithmetic (documents/pipeline/fusion.py), ties broken the same way
+        fused = production_rrf(
+            [i for i, _ in lexical], [i for i, _ in vector], k=self.k, w_lex=w_lex, w_vec=w_vec
+        )
+        return [chunk_id for chunk_id, _ in fused]
 
     def fuse(self, query: str, lexical: Scored, vector: Scored) -> list[str]:
         return self.fuse_weighted(lexical, vector, self.w_lex, self.w_vec)
@@ -118,6 +119,8 @@ class Signals:
         """Share of the query's terms that the lexical side's first chunk contains: close to 1
         when the query's words are the passage's words, low when only a few stray words
         matched."""
+        # production's definition (documents/pipeline/fusion.py term_coverage), over the
+        # chunk's words cached here
         terms = query_terms(query)
         if not terms or not lexical:
             return 0.0

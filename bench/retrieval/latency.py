@@ -1,12 +1,13 @@
 """Search latency on a synthetic tenant of many chunks (10,000 by default).
 
-The search API does not exist yet, so this times the retrieval functions a search endpoint
-would call, each on its own and in sequence, not an HTTP request. The tenant is made from the
-benchmark's own chunks: each synthetic chunk joins the first half of one real chunk's words to
-the second half of another's (real vocabulary and term frequencies, realistic length, no two
-alike), and its vector is the normalised sum of the two chunks' vectors plus a little noise
-(the vector search is a flat scan whose cost does not depend on the values). Queries are a
-mix of the three sets' queries; a few are run first, untimed, to warm caches.
+This times the retrieval functions a search endpoint calls, each on its own and in sequence;
+the API itself is timed by bench/retrieval/production.py on a tenant made the same way. The
+tenant is made from the benchmark's own chunks: each synthetic chunk joins the first half of
+one real chunk's words to the second half of another's (real vocabulary and term frequencies,
+realistic length, no two alike), and its vector is the normalised sum of the two chunks'
+vectors plus a little noise (the vector search is a flat scan whose cost does not depend on the
+values). Queries are a mix of the three sets' queries; a few are run first, untimed, to warm
+caches.
 """
 
 from __future__ import annotations

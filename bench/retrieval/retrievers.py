@@ -2,10 +2,10 @@
 
 Every retriever answers ``search(query, k) -> ranked chunk ids``; the ones that fusion combines
 also answer ``search_scored(query, k) -> [(chunk id, score)]``, higher scores better. A new
-retriever (another store, a re-ranker, the production search once it exists) needs only these
-to be scored by bench/bench_retrieval.py. ``prepare(queries)`` is optional: a retriever may use
-it to do per-query work in bulk before the timed searches (the vector side embeds every query
-in batches).
+retriever (another store, a re-ranker, the production search of bench/retrieval/production.py)
+needs only these to be scored by bench/bench_retrieval.py. ``prepare(queries)`` is optional: a
+retriever may use it to do per-query work in bulk before the timed searches (the vector side
+embeds every query in batches).
 
 * ``VectorRetriever``: MiniLM query vector, cosine top-k from a ``LanceDBStore``, as the
   project stores and searches vectors (documents/pipeline/stores/lancedb_store.py).
@@ -30,11 +30,10 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from spacy.lang.en.stop_words import STOP_WORDS
 
+from documents.pipeline.fusion import query_terms as production_query_terms
 from documents.pipeline.stores.lancedb_store import LanceDBStore
 from documents.pipeline.types import VectorRecord
-from retrieval.corpus import words
 
 NAMESPACE = "retrieval-bench"
 
@@ -49,9 +48,9 @@ class ScoredRetriever(Retriever, Protocol):
     def search_scored(self, query: str, k: int) -> list[tuple[str, float]]: ...
 
 
-def query_terms(query: str) -> list[str]:
-    """The query's distinct words without English stop words, in query order."""
-    return list(dict.fromkeys(w for w in words(query) if w not in STOP_WORDS))
+# The production search's own function (documents/pipeline/fusion.py), so that the
+# benchmark's lexical sides search what production searches.
+query_terms = production_query_terms
 
 
 class _Ranked:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django import forms
 
+from documents.models import Status
+from documents.search import MAX_RESULTS, SearchFilters
 from documents.selectors import tenants_for_user
 
 
@@ -55,3 +57,28 @@ class UploadForm(_TenantForm):
 
 class SearchForm(_TenantForm):
     q = forms.CharField(label="Query", max_length=1000)
+    status = forms.ChoiceField(
+        label="Document status", required=False, choices=[("", "Any"), *Status.choices]
+    )
+    uploaded_from = forms.DateField(
+        label="Uploaded from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    uploaded_to = forms.DateField(
+        label="Uploaded until",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Inclusive.",
+    )
+    document = forms.UUIDField(
+        label="Document id", required=False, help_text="Only this document's passages."
+    )
+    k = forms.IntegerField(label="Results", min_value=1, max_value=MAX_RESULTS, initial=10)
+
+    def filters(self) -> SearchFilters:
+        data = self.cleaned_data
+        return SearchFilters(
+            status=data.get("status") or "",
+            uploaded_from=data.get("uploaded_from"),
+            uploaded_to=data.get("uploaded_to"),
+            document_id=str(data["document"]) if data.get("document") else "",
+        )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.utils.html import format_html, format_html_join
+import re
+
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 
 def html_table(css_class: str, headers, rows, *, header_column: bool = False):
@@ -25,3 +28,31 @@ def html_table(css_class: str, headers, rows, *, header_column: bool = False):
         else ""
     )
     return format_html('<table class="{}">{}{}</table>', css_class, head, body)
+
+
+_WORD = re.compile(r"\w+")
+# English endings folded before comparing a word with a query term, so that "tides" is marked
+# for "tide" as the full-text search (Porter stemming) matched it; an approximation of the
+# stemmer, for display only.
+_ENDINGS = ("ies", "ing", "es", "ed", "ly", "s")
+
+
+def _fold(word: str) -> str:
+    word = word.lower()
+    for ending in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)] + ("y" if ending == "ies" else "")
+    return word
+
+
+def highlight(text: str, terms) -> str:
+    """``text`` escaped, with the words that match one of ``terms`` in ``<mark>``."""
+    wanted = {_fold(t) for t in terms}
+    pieces, last = [], 0
+    for match in _WORD.finditer(text):
+        if _fold(match.group()) in wanted:
+            pieces.append(escape(text[last : match.start()]))
+            pieces.append(format_html("<mark>{}</mark>", match.group()))
+            last = match.end()
+    pieces.append(escape(text[last:]))
+    return mark_safe("".join(pieces))  # noqa: S308 - every piece was escaped above

@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 from documents import broker, selectors, services, storage
 from documents.admin.charts import bar_chart
 from documents.admin.forms import SearchForm, UploadForm
+from documents.admin.html import highlight
 from documents.admin.insight import document_link
 from documents.audit import Source
 from documents.errors import ApplicationError
@@ -207,15 +208,19 @@ def download(model_admin, request, object_id):
 
 def search(model_admin, request):
     _check_view(model_admin, request)
-    hits = None
-    form = SearchForm(request.GET or None, user=request.user)
+    hits = result = None
+    # A first visit (no query yet) shows the empty form, not errors.
+    form = SearchForm({"k": 10, **request.GET.dict()} if request.GET else None, user=request.user)
     if form.is_valid():
         try:
-            hits = chunks_search(
+            result = chunks_search(
                 user=request.user,
                 tenant_id=form.cleaned_data["tenant"].pk,
                 query=form.cleaned_data["q"],
+                top_k=form.cleaned_data["k"],
+                filters=form.filters(),
             )
+            hits = [(hit, highlight(hit.text, result.terms)) for hit in result.hits]
         except ApplicationError as exc:
             model_admin.message_user(request, exc.message, messages.ERROR)
         except Exception as exc:  # noqa: BLE001 - the embedder or the store is down
@@ -231,6 +236,7 @@ def search(model_admin, request):
         "Search a tenant's chunks",
         form=form,
         hits=hits,
+        result=result,
     )
 
 

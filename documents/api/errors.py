@@ -62,7 +62,10 @@ _DESCRIPTIONS = {
         "bytes (`unsupported_type`), or the body is not multipart (`unsupported_media_type`)."
     ),
     429: "Over a throttle rate (`throttled`); `Retry-After` gives the seconds to wait.",
-    503: "The file store did not answer (`unavailable`); try again later.",
+    503: (
+        "A service did not answer (`unavailable`): the file store, or for a search the "
+        "embedding service or the vector index; try again later."
+    ),
 }
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from documents.api import audit, views
+from documents.api import audit, search, views
 
 # Ids are matched as any string, not with <uuid:>: a malformed id must reach the view and get
 # the API's JSON 404, not fall through to Django's HTML page.
@@ -14,4 +14,5 @@ urlpatterns = [
         name="api-document-download",
     ),
     path("audit/", audit.AuditListView.as_view(), name="api-audit-list"),
+    path("search/", search.SearchView.as_view(), name="api-search"),
 ]

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from tests.doubles.gemini import GeminiDouble
+from documents.models import VectorState
+from tests.doubles.gemini import GeminiDouble, fake_vector
 from tests.doubles.pinecone import PineconeDouble
+from tests.factories import make_text_chunks
 
 # Reads see a write 1.5-2.5 s after it (seeded): the real service's "slight delay".
 LAG = {"lag_seconds": 1.5, "lag_jitter": 1.0, "seed": 11}
@@ -55,3 +57,45 @@ def remote_clients(settings, gemini_double, pinecone_double, fast_pinecone_retri
 def postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("lock_timeout makes the database fail on demand on PostgreSQL only")
+
+
+@pytest.fixture
+def search_backends(settings, gemini_double, pinecone_double):
+    """The production embedder and store for searches, against the Gemini and Pinecone
+    doubles (reads without lag)."""
+    settings.EMBEDDER = "gemini"
+    settings.GEMINI_API_KEY = GeminiDouble.API_KEY
+    settings.GEMINI_BASE_URL = gemini_double.url
+    settings.VECTOR_STORE = "pinecone"
+    settings.PINECONE_API_KEY = PineconeDouble.API_KEY
+    settings.PINECONE_INDEX_HOST = pinecone_double.url
+    return pinecone_double
+
+
+@pytest.fixture
+def indexed(search_backends):
+    """``index(document, texts, *, like=None, query=...)``: the document's chunks as a run
+    leaves them -- rows (hence the lexical index), vectors in the Pinecone double, vector state
+    written. Chunk ``like`` gets the query's own vector (the vector side's best match); the
+    others a vector of their text."""
+
+    def index(document, texts, *, like=None, query=""):
+        make_text_chunks(document, texts)
+        type(document).objects.filter(pk=document.pk).update(
+            vector_state=VectorState.WRITTEN, vector_count=len(texts)
+        )
+        search_backends.seed(
+            document.tenant.vector_namespace,
+            [
+                (
+                    f"{document.pk}#{i}",
+                    fake_vector(query, "RETRIEVAL_QUERY", 768)
+                    if i == like
+                    else fake_vector(text, "RETRIEVAL_DOCUMENT", 768),
+                    {"document_id": str(document.pk), "chunk_index": i, "text": text},
+                )
+                for i, text in enumerate(texts)
+            ],
+        )
+
+    return index

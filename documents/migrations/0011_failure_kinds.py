@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('documents', '0011_text_quality'),
+        ('documents', '0010_text_quality'),
     ]
 
     operations = [
