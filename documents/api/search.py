@@ -12,10 +12,18 @@ from documents.api.serializers import FormSerializer
 from documents.search import MAX_RESULTS, tenant_for_search, tenant_search
 
 
+class QueryField(serializers.CharField):
+    """A query string in which NUL characters are dropped: they mean nothing to a search, and
+    DRF (like PostgreSQL) refuses them, while the schema, like HTTP, allows them."""
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data).replace("\x00", "")
+
+
 class SearchQuerySerializer(FormSerializer):
     # Not trimmed: a query of spaces or control characters is a valid string that finds
     # nothing (200, no results), not a missing parameter.
-    q = serializers.CharField(
+    q = QueryField(
         max_length=1000,
         trim_whitespace=False,
         help_text="What to look for: words or a sentence.",

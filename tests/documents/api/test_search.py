@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from documents.models import Status
+from documents.models import Chunk, Status
 from tests.factories import make_document
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +55,7 @@ def test_it_answers_the_passages_with_document_pages_score_and_side(personas, ap
                 "page_end": 1,
             }
         ],
+        "low_quality": False,
     }
     assert hit["score"] > 0
 
@@ -119,6 +120,21 @@ def test_a_query_of_spaces_finds_nothing(personas, api_for, almanacs, search_bac
     response = api_for(personas.staff_a).get(URL, {"q": " \x1f\t"})
     assert response.status_code == 200 and response.json()["results"] == []
     assert not [r for r in search_backends.requests if r.path == "/query"]
+
+
+def test_nul_characters_in_the_query_are_dropped(personas, api_for, almanacs):
+    response = api_for(personas.staff_a).get(URL, {"q": "tides\x00 moon\x00"})
+    assert response.status_code == 200, response.content
+    assert response.json()["terms"] == ["tides", "moon"]
+
+
+def test_a_passage_from_a_flagged_page_is_marked(personas, api_for, almanacs):
+    mine, _, _ = almanacs
+    Chunk.objects.filter(document=mine, index=1).update(low_quality=True)
+    response = api_for(personas.staff_a).get(URL, {"q": "tides moon sailors"})
+    marks = {hit["chunk_id"]: hit["low_quality"] for hit in response.json()["results"]}
+    assert marks[f"{mine.pk}#1"] is True
+    assert not any(flag for chunk, flag in marks.items() if chunk != f"{mine.pk}#1")
 
 
 def test_a_member_of_several_tenants_must_name_one(personas, api_for, search_backends):
