@@ -273,7 +273,9 @@ class Member:
     completed: bool = False
 
     def __post_init__(self):
-        self.runner = StageRunner(self.held)
+        self.runner = StageRunner(
+            self.held, time_limit=settings.PIPELINE_MAX_DOCUMENT_SECONDS, started=self.run.started
+        )
 
     @property
     def document(self):

@@ -19,6 +19,7 @@ from documents import estimates, indexing, storage
 from documents.clients import extract_options
 from documents.lifecycle import Claim
 from documents.models import Stage
+from documents.pipeline.budgets import document_time_limit
 from documents.pipeline.chunk import split_text
 from documents.pipeline.extract import extract_text
 from documents.pipeline.fingerprint import text_fingerprint
@@ -36,11 +37,15 @@ class StageRunner:
     """Stage, progress and timings of one claimed document, written through its claim (so
     each write is also a heartbeat)."""
 
-    def __init__(self, held: Claim):
+    def __init__(
+        self, held: Claim, *, time_limit: float | None = None, started: float | None = None
+    ):
         self.claim = held
         self.timings: dict = {}
         self._last_progress = 0.0
         self._started = 0.0
+        self._time_limit = time_limit
+        self._run_started = time.monotonic() if started is None else started
 
     @contextmanager
     def stage(self, stage: str) -> Iterator[None]:
@@ -49,9 +54,22 @@ class StageRunner:
         self.leave(stage)
 
     def enter(self, stage: str) -> None:
+        self._check_time(stage)
         self._started = time.monotonic()
         self.timings[stage] = {"started": timezone.now().isoformat()}
         self.claim.write(stage=stage, stage_timings=self.timings)
+
+    def _check_time(self, stage: str) -> None:
+        """The document's wall time, checked again as each stage starts. Celery's soft time
+        limit is the first guard, but a long native call only sees it when it returns, and
+        the timer lives in the worker's main process; this check is the document's own."""
+        if self._time_limit is None:
+            return
+        elapsed = time.monotonic() - self._run_started
+        if elapsed > self._time_limit:
+            raise document_time_limit(
+                self._time_limit, elapsed, stage=f"starting the {stage} stage"
+            )
 
     def leave(self, stage: str, *, seconds: float | None = None, **extra) -> None:
         """``seconds``: this document's share of a stage it shared with others (the

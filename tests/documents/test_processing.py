@@ -540,14 +540,22 @@ def test_a_resend_past_the_lost_worker_cap_fails_the_document_and_the_task_raise
     assert document.chunk_count == 0
 
 
-def hold_row_lock(document, seconds: float, held: threading.Event | None = None) -> None:
-    """Another connection holds the document's row, as a slow transaction elsewhere would;
-    ``held`` is set once the lock is taken."""
+def hold_row_lock(
+    document,
+    seconds: float,
+    held: threading.Event | None = None,
+    release: threading.Event | None = None,
+) -> None:
+    """Another connection holds the document's row, as a slow transaction elsewhere would:
+    for ``seconds``, or until ``release`` is set; ``held`` is set once the lock is taken."""
     with transaction.atomic():
         Document.objects.select_for_update().get(pk=document.pk)
         if held is not None:
             held.set()
-        time.sleep(seconds)
+        if release is None:
+            time.sleep(seconds)
+        else:
+            release.wait(timeout=seconds)
 
 
 def lock_timeout(milliseconds: int) -> None:
@@ -589,18 +597,35 @@ def test_a_claim_the_database_could_not_write_asks_for_a_retry_and_writes_nothin
     personas, local_clients, postgres_only
 ):
     document = upload(personas.tenant_a, "story.txt", STORY.encode())
-    held = threading.Event()
-    holder = in_thread(hold_row_lock, document, 2.0, held)
-    # A loaded machine may take long to start the thread: the claim must meet the lock.
+    held, release = threading.Event(), threading.Event()
+    holder = in_thread(hold_row_lock, document, 60.0, held, release)
+    # Held until the attempt is over, however slow a loaded machine is to get there.
     assert held.wait(timeout=30)
     lock_timeout(300)
     try:
         outcome = attempt(document)
     finally:
         lock_timeout(0)
+        release.set()
     holder.result(timeout=30)
     assert outcome.retry_in == 2.0 and isinstance(outcome.error, TransientError)
     assert "lock timeout" in outcome.error.message
     document.refresh_from_db()
     assert (document.status, document.stage) == (Status.PROCESSING, Stage.QUEUED)
     assert document.attempts == 0 and document.attempt_log == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_document_past_its_wall_time_fails_at_the_next_stage_for_good(
+    personas, local_clients, settings
+):
+    # The runner's own check, for when Celery's soft time limit is not seen in time.
+    settings.PIPELINE_MAX_DOCUMENT_SECONDS = 1e-6
+    document = upload(personas.tenant_a, "story.txt", STORY.encode())
+    outcome = attempt(document)
+    assert outcome.retry_in is None and outcome.error.kind == FailureKind.TIME_LIMIT
+    document.refresh_from_db()
+    assert (document.status, document.failure_kind) == (Status.FAILED, FailureKind.TIME_LIMIT)
+    assert "longer than the limit of 0 seconds per document" in document.failure_message
+    assert "while starting the downloading stage" in document.failure_message
+    assert document.attempts == 1

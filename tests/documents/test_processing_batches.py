@@ -6,7 +6,7 @@ embedder, a temporary LanceDB; PostgreSQL's lock timeout makes the database fail
 from __future__ import annotations
 
 import json
-import time
+import threading
 from datetime import timedelta
 
 import pytest
@@ -133,7 +133,8 @@ def test_an_embedder_that_sends_titles_embeds_each_document_alone(personas, remo
 
 
 def ocr_pdf(tmp_path) -> bytes:
-    pages = [f"Page {n} of a scanned letter about the harbour." for n in range(4)]
+    # Enough pages that OCR is still reading when a loaded machine's test thread gets to act.
+    pages = [f"Page {n} of a scanned letter about the harbour." for n in range(16)]
     return makedocs.image_pdf(tmp_path / "scan.pdf", pages).read_bytes()
 
 
@@ -185,12 +186,14 @@ def test_a_batch_mate_taken_over_mid_batch_is_left_to_its_new_owner(
         assert document.status == Status.COMPLETED and shared(document)["documents"] == 2
 
 
-def lock_embedding_cache(seconds: float) -> None:
-    """Another connection holds the embedding cache's table, as a long migration would."""
+def lock_embedding_cache(seconds: float, held: threading.Event, release: threading.Event) -> None:
+    """Another connection holds the embedding cache's table, as a long migration would, until
+    ``release`` is set (at most ``seconds``); ``held`` is set once it holds it."""
     with transaction.atomic(), connection.cursor() as cursor:
         table = EmbeddingCacheEntry._meta.db_table
         cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-        time.sleep(seconds)
+        held.set()
+        release.wait(timeout=seconds)
 
 
 def queued_headers(queue: str) -> list[dict]:
@@ -203,13 +206,15 @@ def test_a_failed_shared_embedding_is_each_documents_own_transient_failure(
     personas, local_clients, postgres_only, isolated_queue
 ):
     lead, *mates = [upload(personas.tenant_a, f"s{n}.txt", story(n)) for n in range(3)]
-    holder = in_thread(lock_embedding_cache, 8.0)
-    time.sleep(0.5)
+    held, release = threading.Event(), threading.Event()
+    holder = in_thread(lock_embedding_cache, 120.0, held, release)
+    assert held.wait(timeout=30)  # a loaded machine may be slow to start the holder
     lock_timeout(300)  # the run's connection gives up on a lock after 0.3 s
     try:
         outcome = attempt(lead)
     finally:
         lock_timeout(0)
+        release.set()
     holder.result(timeout=30)
     # the lead's retry is the task's own (Celery retries it after 2 s) ...
     assert outcome.retry_in == 2.0 and isinstance(outcome.error, TransientError)
