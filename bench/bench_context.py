@@ -226,11 +226,13 @@ def main() -> None:
     sent: dict[str, list[str]] = {"plain": texts}
     sent_counts: dict[str, list[int]] = {"plain": counts}
     truncation = {}
+    cut_ids: dict[str, set[str]] = {}
     for variant, context in contexts.items():
         fitted = [fit(embedder, f"{c}\n\n{t}") for c, t in zip(context, texts, strict=True)]
         sent[variant] = [t for t, _ in fitted]
         sent_counts[variant] = embedder.count_tokens_batch(sent[variant])
         cut = [n for _, n in fitted if n]
+        cut_ids[variant] = {i for i, (_, n) in zip(ids, fitted, strict=True) if n}
         context_tokens = embedder.count_tokens_batch(context)
         truncation[variant] = {
             "chunks_cut": len(cut),
@@ -249,8 +251,6 @@ def main() -> None:
             embedder, sent[variant], sent_counts[variant], fresh=args.fresh_vectors, suffix=suffix
         )
         lap(f"embed ({variant})")
-    if embedder.backend_in_use != "onnx-int8":
-        raise SystemExit(f"asked for onnx-int8, {embedder.backend_in_use} ran")
 
     chunk_texts = dict(zip(ids, texts, strict=True))
     judge = HitJudge(chunk_texts)
@@ -286,6 +286,9 @@ def main() -> None:
             vector_retriever.close()
             lap(f"score ({variant})")
         sqlite.close()
+    # checked after the queries are embedded: with every chunk vector kept, none ran before
+    if embedder.backend_in_use != "onnx-int8":
+        raise SystemExit(f"asked for onnx-int8, {embedder.backend_in_use} ran")
 
     rng = np.random.default_rng(20261201)
     comparisons = {
@@ -303,6 +306,25 @@ def main() -> None:
         }
         for variant in VARIANTS[1:]
     }
+    # The same comparison on the queries none of whose chunks lost tokens to the context: if
+    # the losses are the cut tails, they vanish here.
+    whole = {}
+    for variant in VARIANTS[1:]:
+        whole[variant] = {}
+        for name, qs in sets.items():
+            kept = [q for q in qs if not targets(q, ids, judge) & cut_ids[variant]]
+            whole[variant][name] = {
+                "queries": len(kept),
+                **{
+                    key: compare(
+                        [ranks["plain"][key][q.id] for q in kept],
+                        [ranks[variant][key][q.id] for q in kept],
+                        rng,
+                        args.bootstrap,
+                    )
+                    for key in ("vector", "hybrid[sqlite] chosen")
+                },
+            }
     result = {
         "corpus": {"documents": len(documents), "chunks": len(ids), "manifest_problems": problems},
         "sets": {name: len(qs) for name, qs in sets.items()},
@@ -314,6 +336,7 @@ def main() -> None:
         "chunks_with_heading": {k: {"with": v[0], "of": v[1]} for k, v in headed.items()},
         "truncation": truncation,
         "comparisons": comparisons,
+        "comparisons_chunks_sent_whole": whole,
         "vector_files": vector_files,
         "embed_seconds": embed_seconds,
         "bootstrap_resamples": args.bootstrap,
@@ -322,6 +345,12 @@ def main() -> None:
     }
     write_result("context", result)
     print_tables(result)
+
+
+def targets(query, ids, judge) -> set[str]:
+    """The chunks that count as a hit for ``query``: only its file's (and copies') can."""
+    mine = [i for i in ids if i.startswith(query.file)]
+    return {i for i, hit in zip(mine, judge.hits(query.sentence, mine), strict=True) if hit}
 
 
 def chunk_of(document: Document, embedder):
@@ -361,6 +390,18 @@ def print_tables(result: dict) -> None:
                         f"[{c['bootstrap_95'][0]:+.3f},{c['bootstrap_95'][1]:+.3f}]{extra}{flag}"
                     )
                 print(f"  {key}\n    " + "\n    ".join(cells))
+    for variant, by_set in result["comparisons_chunks_sent_whole"].items():
+        print(f"\n##### {variant} against plain, queries whose hit chunks were sent whole")
+        for name, entry in by_set.items():
+            cells = [
+                f"{key} "
+                + ", ".join(
+                    f"{m} {entry[key][m]['difference']:+.4f} p={entry[key][m]['p']:.2f}"
+                    for m in METRICS
+                )
+                for key in ("vector", "hybrid[sqlite] chosen")
+            ]
+            print(f"  {name} ({entry['queries']} queries): " + "; ".join(cells))
     print(f"\nembedding seconds: {result['embed_seconds']}; walls: {result['walls']}")
 
 
