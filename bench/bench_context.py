@@ -31,7 +31,8 @@ Rows, as bench_int8_recall.py: vector-only (LanceDB) and the chosen hybrid on SQ
 (query-adaptive RRF, docs/retrieval.md "The fusion chosen"), each plain and with identical
 texts collapsed. Per set, row and variant against plain: recall@1, recall@5, MRR@5 on all
 queries, the paired difference with its standard error and bootstrap interval, McNemar's
-exact p for the recalls and a sign-flip p for MRR@5 (bench_int8_recall.compare).
+exact p for the recalls and a sign-flip p for MRR@5 (bench_int8_recall.compare); and the
+same on the queries none of whose hit chunks lost tokens to the context.
 
 Vectors are kept in var/bench-retrieval/ by text: the plain ones in bench_int8_recall.py's
 int8 file (either script reuses the other's), the contextual ones in a file of their own.
