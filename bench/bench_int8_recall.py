@@ -207,9 +207,12 @@ def main() -> None:
     print_tables(result)
 
 
-def embed_cached(embedder, texts, counts, *, fresh: bool) -> tuple[np.ndarray, float | None, str]:
+def embed_cached(
+    embedder, texts, counts, *, fresh: bool, suffix: str = ""
+) -> tuple[np.ndarray, float | None, str]:
     """One vector per text, the seconds spent embedding (None when all were cached) and the
-    file the vectors are kept in. The torch file is bench_retrieval.py's (same name, keys)."""
+    file the vectors are kept in. The torch file is bench_retrieval.py's (same name, keys);
+    ``suffix`` names another file (bench_context.py keeps its contextual texts apart)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     stem = f"vectors-{embedder.model_name.replace('/', '_')}"
     if embedder.backend != "torch":
@@ -217,7 +220,7 @@ def embed_cached(embedder, texts, counts, *, fresh: bool) -> tuple[np.ndarray, f
 
         built = onnx_model_file(embedder._dir, embedder.cache_dir, MATMUL_PER_CHANNEL)
         stem += f"-{built.path.stem}"
-    path = CACHE / f"{stem}.npz"
+    path = CACHE / f"{stem}{suffix}.npz"
     known: dict[str, np.ndarray] = {}
     if path.exists() and not fresh:
         stored = np.load(path)

@@ -16,7 +16,8 @@ them out). About 30-40 minutes on 2 cores, plus about 5 for bench_quality.py (OC
 corpus scans) and 10 for bench_tables.py (pdfplumber on every table page, --runs times).
 The retrieval bench (issue 12, docs/retrieval.md) comes last; its PostgreSQL rows use
 BENCH_DATABASE_URL. bench_int8_recall.py follows it (the int8 embedder's recall against
-torch's on the same sets; a few minutes to embed the tenant with int8 the first time).
+torch's on the same sets; a few minutes to embed the tenant with int8 the first time), then
+bench_context.py (chunks embedded with their title and heading; a few minutes the first time).
 bench_preflight.py runs the whole corpus (OCR and embedding included), 10-30 minutes more;
 bench_hostile_worker.py (the hostile corpus through a real worker) a few.
 """
@@ -73,6 +74,8 @@ def main() -> None:
         ),
         # after the retrieval bench: it reuses that bench's torch vectors
         ("int8_recall", ["bench_int8_recall.py", *corpus]),
+        # after int8_recall: it reuses that bench's int8 vectors of the plain chunk texts
+        ("context", ["bench_context.py", *corpus]),
         ("preflight", ["bench_preflight.py", *corpus]),
         # the hostile corpus through a real worker on the embedded defaults (a few minutes)
         ("hostile_worker", ["bench_hostile_worker.py", *corpus]),
@@ -315,6 +318,7 @@ def summarise(walls: dict) -> dict:
     if retrieval:
         rows += retrieval_rows(retrieval)
     rows += int8_recall_rows(_read("int8_recall"))
+    rows += context_rows(_read("context"))
     if preflight:
         rows.extend(preflight_rows(preflight))
     if hostile_worker:
@@ -382,6 +386,24 @@ def int8_recall_rows(result: dict) -> list[tuple[str, str]]:
                 f"worst difference {worst[0]:+.4f} ({worst[3]}, {worst[1]}, {worst[2]}); "
                 f"within noise everywhere: {result['within_noise_everywhere'][config]}",
             )
+        )
+    return rows
+
+
+def context_rows(result: dict) -> list[tuple[str, str]]:
+    """Contextual embedding against plain: each set's vector-only and hybrid R@1/R@5 change."""
+    rows = []
+    for variant, by_set in result.get("comparisons", {}).items():
+        parts = []
+        for name, by_row in by_set.items():
+            for key, label in (("vector", "vector"), ("hybrid[sqlite] chosen", "hybrid")):
+                c = by_row[key]
+                parts.append(
+                    f"{name} {label} {c['recall@1']['difference']:+.3f}/"
+                    f"{c['recall@5']['difference']:+.3f}"
+                )
+        rows.append(
+            (f"retrieval, chunks embedded with {variant}, R@1/R@5 change", "; ".join(parts))
         )
     return rows
 
