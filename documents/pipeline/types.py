@@ -68,18 +68,16 @@ class ExtractOptions:
     tables: bool = True
     password: str = ""
     # uncompressed bytes of any one part of a ZIP package (DOCX), from the archive directory
-    # and again while inflating; the corpus's largest is 2.3 MB
+    # and again while inflating (the defaults against the corpus: docs/measurements.md)
     max_zip_part_bytes: int = 64_000_000
-    # uncompressed / compressed size of a ZIP part of more than 1 MB; the corpus's highest is
-    # 42 (a numbering part), ZIP bombs are at 300-1,000
+    # uncompressed / compressed size of a ZIP part of more than 1 MB
     max_zip_ratio: float = 200
     # inflated bytes of any one stream a PDF page draws (content, forms, fonts, patterns),
     # checked before PDFium parses the page; PDFium's own cap is 1 GiB
     max_pdf_stream_bytes: int = 100_000_000
     # pixels of an image file, a TIFF frame, or an image on a PDF page to OCR, from headers
-    # before decoding; the corpus's largest is 81 million (multipage.pdf), A3 at 600 DPI is
-    # 70 million. Image files also stop at Pillow's decompression-bomb warning (89.5
-    # million; an error here), whichever is lower.
+    # before decoding. Image files also stop at Pillow's decompression-bomb warning (an
+    # error here), whichever is lower.
     max_image_pixels: int = 100_000_000
     # pages read with OCR per document, counted before the first one is read
     max_ocr_pages: int = 300

@@ -32,6 +32,10 @@ from tests.documents.pipeline import makedocs
 from tests.doubles.gemini import GeminiDouble
 from tests.factories import make_document
 
+# Uploads queue a message after commit; a session worker of this test process would take it
+# and process the document behind the test's back, so messages go to a queue nobody reads.
+pytestmark = pytest.mark.usefixtures("isolated_queue")
+
 STORY = (
     "The lighthouse keeper climbed the stairs every evening. He lit the lamp and watched "
     "the ships pass the rocks. In winter the storms were fierce and the sea was grey. "

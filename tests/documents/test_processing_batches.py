@@ -30,6 +30,10 @@ from tests.documents.test_processing import (
     wait_for_stage,
 )
 
+# Uploads queue a message after commit; a session worker of this test process would take it
+# and process the document behind the test's back, so messages go to a queue nobody reads.
+pytestmark = pytest.mark.usefixtures("isolated_queue")
+
 
 def story(n: int) -> bytes:
     # different bytes each: the same bytes twice would be answered as a duplicate
