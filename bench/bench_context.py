@@ -42,12 +42,10 @@ Writes bench/results/context.json and prints the tables.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,14 +66,12 @@ from bench_int8_recall import (  # noqa: E402
 from results_file import write_result  # noqa: E402
 from retrieval.corpus import (  # noqa: E402
     Document,
-    check_against_manifest,
-    read_corpus,
-    with_reuploads,
 )
-from retrieval.evaluate import SET_NAMES, load_sets, ranks_of  # noqa: E402
+from retrieval.evaluate import SET_NAMES, ranks_of  # noqa: E402
 from retrieval.fusion import Collapsed, Hybrid, Signals  # noqa: E402
 from retrieval.retrievers import Cached, SQLiteFTS5Retriever, VectorRetriever  # noqa: E402
 from retrieval.scoring import HitJudge  # noqa: E402
+from retrieval.start import Laps, load_benchmark  # noqa: E402
 
 from documents.pipeline.chunk import split_text  # noqa: E402
 from documents.pipeline.embedders.local import LocalEmbedder  # noqa: E402
@@ -176,23 +172,11 @@ def main() -> None:
     parser.add_argument("--fresh-vectors", action="store_true")
     parser.add_argument("--bootstrap", type=int, default=10_000)
     args = parser.parse_args()
-    walls: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        walls[name] = round(now - clock, 1)
-        clock = now
-        print(f"[{name}: {walls[name]} s]", flush=True)
-
-    sets = load_sets(SETS)
-    manifest = json.loads((SETS / "manifest.json").read_text(encoding="utf-8"))
-    documents, _ = read_corpus(args.corpus)
-    problems = check_against_manifest(args.corpus, documents, manifest)
-    for problem in problems:
-        print(f"WARNING: {problem}", flush=True)
-    tenant = with_reuploads(documents, manifest["reuploads"])
+    lap = Laps()
+    walls = lap.walls
+    loaded = load_benchmark(args.corpus, SETS)
+    sets, documents = loaded.sets, loaded.documents
+    problems, tenant = loaded.problems, loaded.tenant
     embedder = LocalEmbedder(backend="onnx-int8", cache_dir=MODELS)
     lap("read")
 

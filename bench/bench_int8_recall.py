@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import math
 import os
 import sys
@@ -53,11 +52,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import numpy as np  # noqa: E402
 from results_file import write_result  # noqa: E402
-from retrieval.corpus import check_against_manifest, read_corpus, with_reuploads  # noqa: E402
-from retrieval.evaluate import SET_NAMES, K, load_sets, ranks_of  # noqa: E402
+from retrieval.evaluate import SET_NAMES, K, ranks_of  # noqa: E402
 from retrieval.fusion import RRF, Adaptive, Collapsed, Hybrid, Signals  # noqa: E402
 from retrieval.retrievers import Cached, SQLiteFTS5Retriever, VectorRetriever  # noqa: E402
 from retrieval.scoring import HitJudge  # noqa: E402
+from retrieval.start import Laps, load_benchmark  # noqa: E402
 from retrieval.tenant import chunk_documents  # noqa: E402
 
 from documents.pipeline.embed import embed_chunks  # noqa: E402
@@ -98,23 +97,11 @@ def main() -> None:
     parser.add_argument("--fresh-vectors", action="store_true")
     parser.add_argument("--bootstrap", type=int, default=10_000)
     args = parser.parse_args()
-    walls: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        walls[name] = round(now - clock, 1)
-        clock = now
-        print(f"[{name}: {walls[name]} s]", flush=True)
-
-    sets = load_sets(SETS)
-    manifest = json.loads((SETS / "manifest.json").read_text(encoding="utf-8"))
-    documents, _ = read_corpus(args.corpus)
-    problems = check_against_manifest(args.corpus, documents, manifest)
-    for problem in problems:
-        print(f"WARNING: {problem}", flush=True)
-    tenant = with_reuploads(documents, manifest["reuploads"])
+    lap = Laps()
+    walls = lap.walls
+    loaded = load_benchmark(args.corpus, SETS)
+    sets, documents = loaded.sets, loaded.documents
+    problems, tenant = loaded.problems, loaded.tenant
     embedders = {
         "torch": LocalEmbedder(backend="torch"),
         "onnx-int8": LocalEmbedder(backend="onnx-int8", cache_dir=MODELS),

@@ -40,7 +40,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,11 +52,9 @@ import llamaindex_env  # noqa: E402
 import numpy as np  # noqa: E402
 from results_file import write_result  # noqa: E402
 from retrieval import latency  # noqa: E402
-from retrieval.corpus import check_against_manifest, read_corpus, with_reuploads  # noqa: E402
 from retrieval.evaluate import (  # noqa: E402
     SET_NAMES,
     choose_fusion,
-    load_sets,
     score,
     shortfall,
 )
@@ -69,6 +66,7 @@ from retrieval.retrievers import (  # noqa: E402
     VectorRetriever,
 )
 from retrieval.scoring import HitJudge, figures, first_hit_rank, hits_of_texts  # noqa: E402
+from retrieval.start import Laps, load_benchmark  # noqa: E402
 from retrieval.tenant import chunk_documents, duplicate_facts  # noqa: E402
 
 from documents.pipeline.embed import embed_chunks  # noqa: E402
@@ -116,23 +114,11 @@ def main() -> None:
         "grid, no LlamaIndex)",
     )
     args = parser.parse_args()
-    walls: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        walls[name] = round(now - clock, 1)
-        clock = now
-        print(f"[{name}: {walls[name]} s]", flush=True)
-
-    sets = load_sets(SETS)
-    manifest = json.loads((SETS / "manifest.json").read_text(encoding="utf-8"))
-    documents, _ = read_corpus(args.corpus)
-    problems = check_against_manifest(args.corpus, documents, manifest)
-    for problem in problems:
-        print(f"WARNING: {problem}", flush=True)
-    tenant = with_reuploads(documents, manifest["reuploads"])
+    lap = Laps()
+    walls = lap.walls
+    loaded = load_benchmark(args.corpus, SETS)
+    sets, manifest, documents = loaded.sets, loaded.manifest, loaded.documents
+    problems, tenant = loaded.problems, loaded.tenant
     embedder = LocalEmbedder()
     ids, texts, counts = chunk_documents(tenant, embedder)
     chunk_texts = dict(zip(ids, texts, strict=True))
