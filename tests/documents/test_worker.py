@@ -23,19 +23,27 @@ from tests.polling import wait_for_document
 from tests.workers import WorkerProcess
 
 
+def report_task_failure(document, exception: Exception) -> None:
+    """What Celery's main process sends when the processing task of ``document`` (task id
+    "t1") failed with ``exception``."""
+    signals.task_failure.send(
+        sender=process_task,
+        task_id="t1",
+        exception=exception,
+        args=[str(document.pk)],
+        kwargs={},
+        traceback=None,
+        einfo=None,
+    )
+
+
 @pytest.mark.django_db
 def test_when_celery_stops_resending_after_a_lost_worker_the_document_fails(personas):
     document = make_document(personas.tenant_a, last_task_id="t1")
     lifecycle.claim(str(document.pk), task_id="t1", retries=3)
     # What Celery's main process sends once task_retry_on_worker_lost has run out of retries.
-    signals.task_failure.send(
-        sender=process_task,
-        task_id="t1",
-        exception=WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL) Job: 3."),
-        args=[str(document.pk)],
-        kwargs={},
-        traceback=None,
-        einfo=None,
+    report_task_failure(
+        document, WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL) Job: 3.")
     )
     document.refresh_from_db()
     assert (document.status, document.failure_kind) == (Status.FAILED, FailureKind.WORKER_LOST)
@@ -51,15 +59,7 @@ def test_when_the_hard_time_limit_kills_the_task_the_document_fails_as_time_limi
     document = make_document(personas.tenant_a, last_task_id="t1")
     lifecycle.claim(str(document.pk), task_id="t1", retries=0)
     # What Celery's main process sends after killing a pool process at the hard limit.
-    signals.task_failure.send(
-        sender=process_task,
-        task_id="t1",
-        exception=TimeLimitExceeded(40),
-        args=[str(document.pk)],
-        kwargs={},
-        traceback=None,
-        einfo=None,
-    )
+    report_task_failure(document, TimeLimitExceeded(40))
     document.refresh_from_db()
     assert (document.status, document.failure_kind) == (Status.FAILED, FailureKind.TIME_LIMIT)
     assert "longer than the limit of 30 seconds per document" in document.failure_message
@@ -71,15 +71,7 @@ def test_when_the_hard_time_limit_kills_the_task_the_document_fails_as_time_limi
 def test_other_task_failures_leave_the_document_to_the_runner(personas):
     document = make_document(personas.tenant_a, last_task_id="t1")
     lifecycle.claim(str(document.pk), task_id="t1", retries=0)
-    signals.task_failure.send(
-        sender=process_task,
-        task_id="t1",
-        exception=ValueError("raised inside the task"),
-        args=[str(document.pk)],
-        kwargs={},
-        traceback=None,
-        einfo=None,
-    )
+    report_task_failure(document, ValueError("raised inside the task"))
     document.refresh_from_db()
     assert document.status == Status.PROCESSING and document.claimed_by.startswith("t1:")
 
