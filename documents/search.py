@@ -20,11 +20,11 @@ from django.utils import timezone
 
 from documents import lexical
 from documents.clients import get_embedder, get_vector_store
-from documents.errors import InvalidUpload, NotAMember
+from documents.errors import NotAMember
 from documents.models import Chunk
 from documents.pipeline import fusion
 from documents.pipeline.vectors import search as vector_search
-from documents.selectors import tenants_for_user
+from documents.selectors import tenant_of_caller, tenants_for_user
 
 MAX_RESULTS = 50
 
@@ -100,19 +100,12 @@ def chunks_search(
 def tenant_for_search(*, user, tenant_slug: str | None):
     """The tenant an API search runs in: the one named, if the user is a member, else the
     user's only tenant (as an upload's)."""
-    tenants = tenants_for_user(user)
-    if tenant_slug:
-        tenant = tenants.filter(slug=tenant_slug).first()
-        if tenant is None:
-            raise NotAMember(f"You are not a member of a tenant called {tenant_slug!r}.")
-        return tenant
-    # a superuser sees every tenant, but searches without naming one only in their own
-    mine = list((tenants.filter(memberships__user=user) if user.is_superuser else tenants)[:2])
-    if len(mine) == 1:
-        return mine[0]
-    if not mine:
-        raise NotAMember("You are not a member of any tenant, so there is nothing to search.")
-    raise InvalidUpload("You belong to several tenants: say which one with the 'tenant' parameter.")
+    return tenant_of_caller(
+        user=user,
+        tenant_slug=tenant_slug,
+        cannot="there is nothing to search",
+        parameter="'tenant' parameter",
+    )
 
 
 def tenant_search(

@@ -13,6 +13,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum, TextField
 from django.db.models.functions import Cast, TruncHour
 from django.utils import timezone
 
+from documents.errors import InvalidUpload, NotAMember
 from documents.models import (
     FAILURE_KIND_CHOICES,
     AuditEntry,
@@ -30,6 +31,24 @@ def tenants_for_user(user) -> QuerySet[Tenant]:
     if user.is_superuser:
         return Tenant.objects.all()
     return Tenant.objects.filter(memberships__user=user).distinct()
+
+
+def tenant_of_caller(*, user, tenant_slug: str | None, cannot: str, parameter: str) -> Tenant:
+    """The tenant a caller (an upload, an API search) acts in: the one named, if a member,
+    else the caller's only tenant. A superuser sees every tenant but, without naming one,
+    acts only in their own. ``cannot`` and ``parameter`` finish the refusals' sentences."""
+    tenants = tenants_for_user(user)
+    if tenant_slug:
+        tenant = tenants.filter(slug=tenant_slug).first()
+        if tenant is None:
+            raise NotAMember(f"You are not a member of a tenant called {tenant_slug!r}.")
+        return tenant
+    mine = list((tenants.filter(memberships__user=user) if user.is_superuser else tenants)[:2])
+    if len(mine) == 1:
+        return mine[0]
+    if not mine:
+        raise NotAMember(f"You are not a member of any tenant, so {cannot}.")
+    raise InvalidUpload(f"You belong to several tenants: say which one with the {parameter}.")
 
 
 def documents_for_user(user) -> QuerySet[Document]:

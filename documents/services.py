@@ -14,13 +14,13 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from documents import audit, dispatch, embedding_cache, lifecycle, storage, vector_state
-from documents.errors import FailureKind, InvalidUpload, NotAMember, TransientError
+from documents.errors import FailureKind, TransientError
 
 # Uploads (duplicates, the preflight estimate, the tenant's limits) live in intake.py; they
 # are services like the rest, and callers find them here.
 from documents.intake import Upload, document_create, document_upload, documents_upload
 from documents.models import DeletedDocument, Document, Membership, Status, Tenant
-from documents.selectors import tenants_for_user
+from documents.selectors import tenant_of_caller
 
 __all__ = ["Upload", "document_create", "document_upload", "documents_upload"]
 
@@ -29,22 +29,12 @@ logger = logging.getLogger(__name__)
 
 def tenant_for_upload(*, user, tenant_slug: str | None) -> Tenant:
     """The tenant an upload goes to: the user's only tenant, or the one named, if a member."""
-    tenants = tenants_for_user(user)
-    if tenant_slug:
-        tenant = tenants.filter(slug=tenant_slug).first()
-        if tenant is None:
-            raise NotAMember(f"You are not a member of a tenant called {tenant_slug!r}.")
-        return tenant
-    mine = (
-        list(tenants[:2])
-        if not user.is_superuser
-        else list(Tenant.objects.filter(memberships__user=user)[:2])
+    return tenant_of_caller(
+        user=user,
+        tenant_slug=tenant_slug,
+        cannot="you cannot upload documents",
+        parameter="'tenant' field",
     )
-    if len(mine) == 1:
-        return mine[0]
-    if not mine:
-        raise NotAMember("You are not a member of any tenant, so you cannot upload documents.")
-    raise InvalidUpload("You belong to several tenants: say which one with the 'tenant' field.")
 
 
 @dataclass(frozen=True)
