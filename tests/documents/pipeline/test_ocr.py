@@ -159,10 +159,12 @@ def test_a_missing_tesseract_binary_is_an_installation_error():
 
 # --- every tesseract is killed and waited for, and the temporary folder removed ----------------
 
-# Records its pid and its image's folder, then reads page 1 at once and sleeps on the others
+# Records its image's folder and then its pid, then reads page 1 at once and sleeps on the others
 # (``exec``: the sleeping process is the one we started, so killing it leaves nothing behind).
+# Folders are appended, one line each, before the pid: a tesseract killed while it starts leaves
+# a missing line, never an empty one.
 _LOGGING_TESSERACT = (
-    'echo $$ >> "$LOG/pids"; dirname "$1" > "$LOG/workdir"; '
+    'dirname "$1" >> "$LOG/workdirs"; echo $$ >> "$LOG/pids"; '
     'case "$1" in *page-1.pnm) echo first > "$2.txt"; exit 0;; esac; exec sleep 30'
 )
 
@@ -187,7 +189,9 @@ def alive_or_zombie(pid: int) -> bool:
 def assert_cleaned_up(tmp_path: Path, pids: list[int]) -> None:
     assert pids
     assert [pid for pid in pids if alive_or_zombie(pid)] == []
-    assert not Path((tmp_path / "workdir").read_text().strip()).exists()
+    workdirs = {line for line in (tmp_path / "workdirs").read_text().splitlines() if line}
+    assert workdirs
+    assert [folder for folder in workdirs if Path(folder).exists()] == []
 
 
 def test_stopping_early_kills_and_reaps_every_tesseract_and_removes_the_temporary_files(tmp_path):
