@@ -9,6 +9,7 @@ message that names the variable.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -398,6 +399,13 @@ CELERY_TASK_RETRY_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = _positive_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 100)
 CELERY_WORKER_CONCURRENCY = _positive_int("CELERY_WORKER_CONCURRENCY", 4)
+# Threads each process gives the local model. ONNX Runtime and torch start one per core in
+# every process, so the pool's processes on fewer cores than threads run many busy (for ONNX
+# Runtime, spinning) threads and embed less in total than one thread each (docs/measurements.md,
+# "Embedding threads per worker process"). The default shares the cores among the processes.
+LOCAL_EMBEDDING_THREADS = _positive_int(
+    "LOCAL_EMBEDDING_THREADS", max(1, len(os.sched_getaffinity(0)) // CELERY_WORKER_CONCURRENCY)
+)
 # Memory per pool process. The soft limit is Celery's: a process whose peak resident size
 # passed it is replaced after its task (the Procfile passes it as --max-memory-per-child, in
 # KiB). The hard limit is ours: the worker's main process kills a pool process (with the

@@ -36,6 +36,7 @@ class EmbedderSettings:
     tokens_per_minute: int = 0
     local_backend: str = "torch"
     local_cache_dir: str = ""
+    local_threads: int = 0
     quota_headroom: float = 0.0
 
     @classmethod
@@ -51,6 +52,7 @@ class EmbedderSettings:
                 batch_size=settings.LOCAL_EMBEDDING_BATCH_SIZE,
                 local_backend=settings.LOCAL_EMBEDDING_BACKEND,
                 local_cache_dir=str(settings.LOCAL_EMBEDDING_CACHE_DIR),
+                local_threads=settings.LOCAL_EMBEDDING_THREADS,
                 **common,
             )
         return cls(
@@ -150,6 +152,7 @@ def _embedder(config: EmbedderSettings) -> Embedder:
         chunk_overlap=config.chunk_overlap,
         backend=config.local_backend,
         cache_dir=config.local_cache_dir,
+        num_threads=config.local_threads or None,
     )
 
 

@@ -89,6 +89,15 @@ def test_the_local_embedder_runs_on_int8_weights_unless_torch_is_asked_for(tmp_p
     assert values(read_settings(tmp_path, name, **{name: "torch"})) == {name: "torch"}
 
 
+def test_the_worker_processes_share_the_cores_for_embedding_unless_told_otherwise(tmp_path):
+    name, cores = "LOCAL_EMBEDDING_THREADS", len(os.sched_getaffinity(0))
+    for concurrency in (1, 2, 4, cores * 3):
+        read = read_settings(tmp_path, name, CELERY_WORKER_CONCURRENCY=str(concurrency))
+        assert values(read) == {name: max(1, cores // concurrency)}
+    assert values(read_settings(tmp_path, name, **{name: "3"})) == {name: 3}
+    assert read_settings(tmp_path, name, **{name: "0"}).returncode != 0
+
+
 def test_the_environment_switches_to_postgresql_redis_and_s3(tmp_path):
     result = read_settings(
         tmp_path,

@@ -8,12 +8,19 @@ from documents.clients import extract_options, get_embedder
 from documents.pipeline.types import ExtractOptions
 
 
-def test_the_local_embedder_gets_the_backend_and_cache_folder_from_settings(tmp_path):
+def test_the_local_embedder_gets_the_backend_cache_folder_and_threads_from_settings(tmp_path):
     with override_settings(
-        EMBEDDER="local", LOCAL_EMBEDDING_BACKEND="onnx-int8", LOCAL_EMBEDDING_CACHE_DIR=tmp_path
+        EMBEDDER="local",
+        LOCAL_EMBEDDING_BACKEND="onnx-int8",
+        LOCAL_EMBEDDING_CACHE_DIR=tmp_path,
+        LOCAL_EMBEDDING_THREADS=3,
     ):
         embedder = get_embedder()
-    assert (embedder.backend, embedder.cache_dir) == ("onnx-int8", tmp_path)
+    assert (embedder.backend, embedder.cache_dir, embedder.num_threads) == (
+        "onnx-int8",
+        tmp_path,
+        3,
+    )
     assert embedder.backend_in_use is None  # nothing is built before the first text
 
 

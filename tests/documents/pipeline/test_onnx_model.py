@@ -51,6 +51,13 @@ def test_a_second_call_reuses_the_cached_file_without_writing_it_again(cache):
     assert kinds(cache) == ["fp32.onnx", "int8-matmul-per-channel.onnx"]
 
 
+def test_the_embedder_runs_onnx_runtime_on_the_threads_it_was_given(cache):
+    for threads in (1, 2):
+        embedder = LocalEmbedder(backend="onnx-int8", cache_dir=cache, num_threads=threads)
+        options = embedder._get_model().session.get_session_options()
+        assert (options.intra_op_num_threads, options.inter_op_num_threads) == (threads, 1)
+
+
 def test_the_network_receives_exactly_the_ids_the_torch_backend_feeds_it(cache):
     torch_model = LocalEmbedder()._get_model()
     path = onnx_model_file(_model_dir(), cache, MATMUL_PER_CHANNEL).path
