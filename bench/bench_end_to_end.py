@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_end_to_end.py [--corpus ../shared/corpus] [--runs 3]
                                                [--no-llamaindex] [--with-freeculture]
+                                               [--backend onnx-int8] [--pool-processes 4]
 
 On a fixed set of the corpus' text PDFs and Word files (every ``text-pdf*`` and ``docx*`` kind
 whose file ends with text in our extractor; the 607-page synthetic concatenation is left out
@@ -19,6 +20,15 @@ because it repeats three of the books; freeculture.pdf is left out unless asked 
   256 chunks, their chunks embedded together (embed_parts: full batches across the documents,
   longest first), then each document's vectors written. ``ours`` is the worker before it:
   one document's chunks per embedding.
+* ``ours_readahead``: ``ours_batched`` with the next group of documents read and chunked in a
+  thread while the calling thread embeds the current group (one group ahead at most). The
+  worker does not do this (decision 0007); it measures what overlapping reading with
+  embedding would win in one process.
+* ``ours_pool``: the worker's own layout, ``--pool-processes`` spawned processes (the default
+  CELERY_WORKER_CONCURRENCY, 4) with LOCAL_EMBEDDING_THREADS' default of cores / processes
+  threads each, taking the documents from one shared queue in upload order and batching them
+  across documents as the runner does. Timed from the moment every process has loaded its
+  model to the last one done; its chunks are checked against ``ours``' file by file.
 * ``ours_stream`` (``--stream`` only; a prototype that was measured *slower*, kept so it can
   be re-measured): within each document, a
   thread extracts the pages and packs chunks (chunk.py's own generators, so the chunks are
@@ -28,14 +38,16 @@ because it repeats three of the books; freeculture.pdf is left out unless asked 
   chunking thread ran ~7x slower next to torch (spaCy holds the GIL) and the total got longer.
 * ``bound``: embedding alone of exactly the chunk texts ``ours`` produced, same model and
   batch size (one SentenceTransformer.encode call over all of them, as the LlamaIndex side's
-  bound and the issue's figure are measured; encode orders its batches by characters).
+  bound and the issue's figure are measured; encode orders its batches by characters; with
+  an ONNX backend, the encoder's own encode, which orders them the same way).
 * ``bound_own``: a stricter bound, our own embedding stage (embed_chunks, batches ordered by
   token count) over all the chunks of all the documents at once, so its batches mix lengths
   less than one document's can. Reported beside the first so neither flatters us.
 * ``llamaindex`` (when its virtualenv can be set up, see bench/llamaindex_env.py): the same
   files through SimpleDirectoryReader + IngestionPipeline(SentenceSplitter(256, 32),
   HuggingFaceEmbedding(the same MiniLM, the same batch size)) in a separate process, and its
-  own bound.
+  own bound. It runs torch, as LlamaIndex does; ours and the bounds run ``--backend``
+  (LOCAL_EMBEDDING_BACKEND's default, onnx-int8).
 
 Every measurement is repeated ``--runs`` times, alternating (round 1: ours, bound, [stream],
 llamaindex; round 2: the reverse, ...), because the machine is shared and noisy; medians are
@@ -209,6 +221,7 @@ def run_ours(
     timings = dict.fromkeys(("extract", "chunk", "embed", "index"), 0.0)
     texts: list[str] = []
     counts: list[int] = []
+    by_file: dict[str, list[str]] = {}
     pages = ocr_pages = 0
     with tempfile.TemporaryDirectory(prefix="bench-lancedb-") as tmp:
         store = LanceDBStore(uri=tmp, dimension=embedder.dimension)
@@ -229,6 +242,7 @@ def run_ours(
             pages += item[1]
             ocr_pages += item[2]
             texts += [c.text for c in item[3]]
+            by_file[str(path)] = [c.text for c in item[3]]
             counts += [c.token_count for c in item[3]]
         if group:
             _batched(group, embedder, store, timings)
@@ -243,7 +257,132 @@ def run_ours(
         "chunks": len(texts),
         "texts": texts,
         "counts": counts,
+        "by_file": by_file,
     }
+
+
+def run_ours_readahead(files: list[Path], embedder: LocalEmbedder, batch_chunks: int) -> dict:
+    """``ours_batched`` with the next batch of documents read and chunked in a thread while the
+    calling thread embeds the current one (ONNX Runtime and torch release the GIL while they
+    compute; PDFium, pdfplumber and spaCy hold it in turns with the index writes)."""
+    timings = dict.fromkeys(("extract", "chunk", "embed", "index"), 0.0)
+    groups: queue.Queue = queue.Queue(maxsize=1)  # one batch read ahead, no more
+    done = object()
+
+    def read() -> None:
+        try:
+            group: list[tuple] = []
+            for path in files:
+                group.append(_prepare(path, embedder, timings))
+                if sum(len(g[3]) for g in group) >= batch_chunks:
+                    groups.put(group)
+                    group = []
+            if group:
+                groups.put(group)
+        except BaseException as exc:  # handed to the embedding thread
+            groups.put(exc)
+        finally:
+            groups.put(done)
+
+    items: list[tuple] = []
+    with tempfile.TemporaryDirectory(prefix="bench-lancedb-") as tmp:
+        store = LanceDBStore(uri=tmp, dimension=embedder.dimension)
+        start = time.perf_counter()
+        reader = threading.Thread(target=read, name="read-ahead", daemon=True)
+        reader.start()
+        while (group := groups.get()) is not done:
+            if isinstance(group, BaseException):
+                raise group
+            _batched(group, embedder, store, timings)
+            items += group
+        reader.join()
+        wall = time.perf_counter() - start
+        store.close()
+    return {
+        "seconds": wall,
+        "stages": timings,
+        "documents": len(items),
+        "pages": sum(item[1] for item in items),
+        "ocr_pages": sum(item[2] for item in items),
+        "chunks": sum(len(item[3]) for item in items),
+        "texts": [c.text for item in items for c in item[3]],
+        "counts": [c.token_count for item in items for c in item[3]],
+    }
+
+
+def _pool_process(
+    files, warm_file: str, backend: str, threads: int, batch_chunks: int, barrier
+) -> dict:
+    """One worker pool process of ``ours_pool``: load the model and the readers (a worker
+    process does that once for all its documents, as this process' parent did when it chose
+    the files), wait for the others, then take documents from the shared queue in order and
+    embed them in batches across documents, as the runner gathers queued documents, until the
+    queue is empty."""
+    import queue as queue_module
+
+    embedder = LocalEmbedder(
+        chunk_tokens=256,
+        chunk_overlap=32,
+        backend=backend,
+        cache_dir=ROOT / "var" / "models",
+        num_threads=threads,
+    )
+    _sentencizer()
+    embedder.embed_documents(["warm up the model"] * 16)
+    _prepare(Path(warm_file), embedder, dict.fromkeys(("extract", "chunk"), 0.0))
+    timings = dict.fromkeys(("extract", "chunk", "embed", "index"), 0.0)
+    texts: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-lancedb-") as tmp:
+        store = LanceDBStore(uri=tmp, dimension=embedder.dimension)
+        # a worker process writes many documents: its first write's set-up is not per document
+        store.upsert("warm", [VectorRecord(id="x", values=[0.0] * embedder.dimension)])
+        barrier.wait()
+        start = time.perf_counter()
+        group: list[tuple] = []
+        while True:
+            try:
+                path = files.get_nowait()
+            except queue_module.Empty:
+                break
+            item = _prepare(Path(path), embedder, timings)
+            texts[path] = [c.text for c in item[3]]
+            group.append(item)
+            if sum(len(g[3]) for g in group) >= batch_chunks:
+                _batched(group, embedder, store, timings)
+                group = []
+        if group:
+            _batched(group, embedder, store, timings)
+        finished = time.perf_counter()
+        store.close()
+    return {"start": start, "finished": finished, "stages": timings, "texts": texts}
+
+
+def run_ours_pool(
+    files: list[Path], backend: str, processes: int, batch_chunks: int, reference: dict
+) -> dict:
+    """The worker's layout: ``processes`` pool processes (CELERY_WORKER_CONCURRENCY), each
+    with LOCAL_EMBEDDING_THREADS' default of cores / processes threads, sharing the documents
+    in upload order. Timed from the moment all have loaded the model to the last one done."""
+    import multiprocessing
+
+    threads = max(1, len(os.sched_getaffinity(0)) // processes)
+    context = multiprocessing.get_context("spawn")  # fresh runtimes, as after a worker's fork
+    with context.Manager() as manager:
+        shared = manager.Queue()
+        for path in files:
+            shared.put(str(path))
+        barrier = manager.Barrier(processes)
+        with context.Pool(processes) as pool:
+            outcomes = pool.starmap(
+                _pool_process,
+                [(shared, str(files[0]), backend, threads, batch_chunks, barrier)] * processes,
+            )
+    texts = {path: chunks for outcome in outcomes for path, chunks in outcome["texts"].items()}
+    if texts != reference:
+        raise AssertionError("ours_pool produced different chunks")
+    stages = {k: sum(o["stages"][k] for o in outcomes) for k in outcomes[0]["stages"]}
+    wall = max(o["finished"] for o in outcomes) - min(o["start"] for o in outcomes)
+    return {"seconds": wall, "stages": stages, "processes": processes, "threads": threads}
 
 
 def _streamed(path: Path, embedder: LocalEmbedder, store, timings: dict) -> tuple:
@@ -324,7 +463,12 @@ def run_bound_own(texts: list[str], counts: list[int], embedder: LocalEmbedder) 
 
 
 def run_bound(texts: list[str], embedder: LocalEmbedder) -> float:
-    return time_encode(embedder._get_model(), texts, embedder.batch_size)
+    model = embedder._get_model()
+    if embedder.backend_in_use == "torch":
+        return time_encode(model, texts, embedder.batch_size)
+    start = time.perf_counter()  # OnnxEncoder.encode: longest first by characters, as encode
+    model.encode(texts, batch_size=embedder.batch_size)
+    return time.perf_counter() - start
 
 
 # --- LlamaIndex --------------------------------------------------------------------------------
@@ -383,11 +527,26 @@ def main() -> None:
         default=256,
         help="ours_batched: chunks a batch of documents holds (PIPELINE_BATCH_CHUNKS)",
     )
+    parser.add_argument(
+        "--pool-processes",
+        type=int,
+        default=4,
+        help="ours_pool: the worker's pool processes (CELERY_WORKER_CONCURRENCY's default)",
+    )
+    parser.add_argument(
+        "--backend",
+        default="onnx-int8",
+        choices=("torch", "onnx", "onnx-int8"),
+        help="ours and the bounds: the local model's backend (LOCAL_EMBEDDING_BACKEND's default)",
+    )
     args = parser.parse_args()
     corpus = args.corpus.resolve()
 
     files, skipped = select_files(corpus, with_freeculture=args.with_freeculture, limit=args.limit)
-    embedder = LocalEmbedder(chunk_tokens=256, chunk_overlap=32)  # the worker's batch size
+    # the worker's default backend and batch size, one process on every core
+    embedder = LocalEmbedder(
+        chunk_tokens=256, chunk_overlap=32, backend=args.backend, cache_dir=ROOT / "var" / "models"
+    )
     _sentencizer()  # spaCy's start-up and the model load are per process, not per document
     embedder.embed_documents(["warm up the model and torch's thread pool"] * 32)
     with tempfile.TemporaryDirectory(prefix="bench-lancedb-") as tmp:  # import + first connect
@@ -400,7 +559,7 @@ def main() -> None:
         li_python, li_status = llamaindex_env.ensure()
         print(f"LlamaIndex: {li_status}", flush=True)
 
-    variants = ["ours", "ours_batched", "bound", "bound_own"] + (
+    variants = ["ours", "ours_batched", "ours_readahead", "ours_pool", "bound", "bound_own"] + (
         ["ours_stream"] if args.stream else []
     )
     if li_python:
@@ -408,27 +567,31 @@ def main() -> None:
     rounds: list[dict] = []
     reference_texts: list[str] | None = None
     reference_counts: list[int] = []
+    reference_by_file: dict[str, list[str]] = {}
     summary_ours = None
     for r in range(args.runs):
         row: dict = {"load_before": load()}
         # alternate the order from round to round so no variant always runs first
         order = variants if r % 2 == 0 else list(reversed(variants))
-        if reference_texts is None and min(order.index("bound"), order.index("bound_own")) < (
-            order.index("ours")
-        ):
+        if reference_texts is None:  # the others are checked against ours' chunks
             order = variants
         for variant in order:
-            if variant in ("ours", "ours_batched", "ours_stream"):
-                result = run_ours(
-                    files,
-                    embedder,
-                    stream=variant == "ours_stream",
-                    batch_chunks=args.batch_chunks if variant == "ours_batched" else 0,
-                )
+            if variant in ("ours", "ours_batched", "ours_readahead", "ours_stream"):
+                if variant == "ours_readahead":
+                    result = run_ours_readahead(files, embedder, args.batch_chunks)
+                else:
+                    result = run_ours(
+                        files,
+                        embedder,
+                        stream=variant == "ours_stream",
+                        batch_chunks=args.batch_chunks if variant == "ours_batched" else 0,
+                    )
                 texts = result.pop("texts")
                 counts = result.pop("counts")
+                by_file = result.pop("by_file", None)
                 if reference_texts is None:
                     reference_texts, reference_counts = texts, counts
+                    reference_by_file = by_file
                 elif texts != reference_texts:
                     raise AssertionError(f"{variant} produced different chunks")
                 row[variant] = {
@@ -437,6 +600,16 @@ def main() -> None:
                 }
                 if variant == "ours":
                     summary_ours = result
+            elif variant == "ours_pool":
+                result = run_ours_pool(
+                    files, args.backend, args.pool_processes, args.batch_chunks, reference_by_file
+                )
+                row[variant] = {
+                    "seconds": round(result["seconds"], 2),
+                    "stages": {k: round(v, 2) for k, v in result["stages"].items()},
+                    "processes": result["processes"],
+                    "threads": result["threads"],
+                }
             elif variant == "bound":
                 row["bound"] = {"seconds": round(run_bound(reference_texts, embedder), 2)}
             elif variant == "bound_own":
@@ -462,6 +635,12 @@ def main() -> None:
         row["ratio_bound_over_ours_batched"] = round(
             row["bound"]["seconds"] / row["ours_batched"]["seconds"], 3
         )
+        row["ratio_bound_own_over_ours_readahead"] = round(
+            row["bound_own"]["seconds"] / row["ours_readahead"]["seconds"], 3
+        )
+        row["ratio_bound_own_over_ours_pool"] = round(
+            row["bound_own"]["seconds"] / row["ours_pool"]["seconds"], 3
+        )
         if "ours_stream" in row:
             row["ratio_bound_over_ours_stream"] = round(
                 row["bound"]["seconds"] / row["ours_stream"]["seconds"], 3
@@ -470,6 +649,9 @@ def main() -> None:
             li = row["llamaindex"]
             row["llamaindex_ratio_own_bound"] = round(li["bound_seconds"] / li["seconds"], 3)
             row["ours_over_llamaindex_seconds"] = round(row["ours"]["seconds"] / li["seconds"], 3)
+            row["ours_batched_over_llamaindex_seconds"] = round(
+                row["ours_batched"]["seconds"] / li["seconds"], 3
+            )
             if "ours_stream" in row:
                 row["ours_stream_over_llamaindex_seconds"] = round(
                     row["ours_stream"]["seconds"] / li["seconds"], 3
@@ -513,6 +695,7 @@ def summarise(files, skipped, rounds, ours, embedder, li_status, batch_chunks) -
         "ocr_pages": ours["ocr_pages"],
         "chunks": ours["chunks"],
         "model": embedder.model_name,
+        "backend": embedder.backend_in_use,
         "chunk_tokens": embedder.chunk_tokens,
         "chunk_overlap": embedder.chunk_overlap,
         "batch_size": embedder.batch_size,
@@ -523,7 +706,15 @@ def summarise(files, skipped, rounds, ours, embedder, li_status, batch_chunks) -
         "llamaindex_status": li_status,
     }
     m = summary["median"]
-    for variant in ("ours", "ours_batched", "ours_stream", "bound", "bound_own"):
+    for variant in (
+        "ours",
+        "ours_batched",
+        "ours_readahead",
+        "ours_pool",
+        "ours_stream",
+        "bound",
+        "bound_own",
+    ):
         seconds = med(f"{variant}.seconds")
         if seconds is None:
             continue
@@ -539,6 +730,8 @@ def summarise(files, skipped, rounds, ours, embedder, li_status, batch_chunks) -
     m["ratio_bound_own_over_ours"] = med("ratio_bound_own_over_ours")
     m["ratio_bound_own_over_ours_batched"] = med("ratio_bound_own_over_ours_batched")
     m["ratio_bound_over_ours_batched"] = med("ratio_bound_over_ours_batched")
+    m["ratio_bound_own_over_ours_readahead"] = med("ratio_bound_own_over_ours_readahead")
+    m["ratio_bound_own_over_ours_pool"] = med("ratio_bound_own_over_ours_pool")
     if "ours_stream" in m:
         m["ratio_bound_over_ours_stream"] = med("ratio_bound_over_ours_stream")
     if med("llamaindex.seconds") is not None:
@@ -557,6 +750,7 @@ def summarise(files, skipped, rounds, ours, embedder, li_status, batch_chunks) -
         }
         m["llamaindex_ratio_own_bound"] = med("llamaindex_ratio_own_bound")
         m["ours_over_llamaindex_seconds"] = med("ours_over_llamaindex_seconds")
+        m["ours_batched_over_llamaindex_seconds"] = med("ours_batched_over_llamaindex_seconds")
         if "ours_stream" in m:
             m["ours_stream_over_llamaindex_seconds"] = med("ours_stream_over_llamaindex_seconds")
     return summary
@@ -573,6 +767,8 @@ def print_table(result: dict) -> None:
     for key, label in (
         ("ours", "ours, one doc a batch"),
         ("ours_batched", "ours, across documents"),
+        ("ours_readahead", "ours, reading ahead"),
+        ("ours_pool", "ours, worker's pool"),
         ("ours_stream", "ours, streamed (proto)"),
         ("llamaindex", "LlamaIndex"),
     ):
@@ -593,7 +789,9 @@ def print_table(result: dict) -> None:
     )
     print(
         f"  across documents: bound / ours {m['ratio_bound_over_ours_batched']}; "
-        f"stricter bound / ours {m['ratio_bound_own_over_ours_batched']} (target >= 0.95)"
+        f"stricter bound / ours {m['ratio_bound_own_over_ours_batched']} (target >= 0.95); "
+        f"reading ahead: stricter bound / ours {m['ratio_bound_own_over_ours_readahead']}; "
+        f"the worker's pool: stricter bound / ours {m['ratio_bound_own_over_ours_pool']}"
     )
     print(
         f"  one document a batch: bound / ours: {m['ratio_bound_over_ours']}; "
@@ -610,7 +808,8 @@ def print_table(result: dict) -> None:
             f"  LlamaIndex: {li['nodes']} nodes (mean {li['node_minilm_tokens_mean']} MiniLM "
             f"tokens, {li['nodes_over_256_minilm_tokens']} over 256), own bound "
             f"{li['bound_seconds']} s, ratio {m['llamaindex_ratio_own_bound']}; "
-            f"ours / LlamaIndex seconds: {m['ours_over_llamaindex_seconds']}"
+            f"ours / LlamaIndex seconds: {m['ours_over_llamaindex_seconds']}, across documents "
+            f"{m['ours_batched_over_llamaindex_seconds']}"
         )
     else:
         print(f"  LlamaIndex: {result['llamaindex_status']}")
