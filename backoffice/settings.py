@@ -343,6 +343,14 @@ VECTOR_PURGE_SETTLE_SECONDS = _read("VECTOR_PURGE_SETTLE_SECONDS", env.float, 10
 RECONCILE_INTERVAL_SECONDS = _positive_int("RECONCILE_INTERVAL_SECONDS", 7 * 24 * 3600)
 RECONCILE_GRACE_SECONDS = _positive_int("RECONCILE_GRACE_SECONDS", 900)
 RECONCILE_REPAIR_SCHEDULED = _bool("RECONCILE_REPAIR_SCHEDULED", False)
+# Search folds a result into one ranked above it when they share at least this share of their
+# word 3-grams (Jaccard): a revised copy of a file, a chunk cut a few words differently.
+# 1 folds only chunks with the same words in the same order.
+SEARCH_NEAR_DUPLICATE_JACCARD = _read("SEARCH_NEAR_DUPLICATE_JACCARD", env.float, 0.5)
+if not 0.0 < SEARCH_NEAR_DUPLICATE_JACCARD <= 1.0:
+    raise ImproperlyConfigured(
+        "Environment variable SEARCH_NEAR_DUPLICATE_JACCARD must be in (0, 1]."
+    )
 # The embedding cache (a table): at most this many vectors, none unused for longer.
 EMBEDDING_CACHE_MAX_ENTRIES = _positive_int("EMBEDDING_CACHE_MAX_ENTRIES", 200_000)
 EMBEDDING_CACHE_MAX_AGE_DAYS = _positive_int("EMBEDDING_CACHE_MAX_AGE_DAYS", 90)

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -31,13 +32,15 @@ MAX_RESULTS = 50
 
 @dataclass(frozen=True)
 class Place:
-    """Another chunk with the same (normalised) text: where else the passage occurs."""
+    """Another chunk with the same (normalised) text, or nearly (``same_text`` false): where
+    else the passage occurs."""
 
     document_id: str
     title: str
     chunk_index: int
     page_start: int
     page_end: int
+    same_text: bool = True
 
 
 @dataclass(frozen=True)
@@ -142,12 +145,19 @@ def tenant_search(
     )
     by_id = {f.id: f for f in fused.ranked}
     folded = fusion.collapse(
-        [f.id for f in fused.ranked if f.id in rows], {i: rows[i].text_hash for i in rows}
+        [f.id for f in fused.ranked if f.id in rows],
+        {i: rows[i].text_hash for i in rows},
+        text_of={i: rows[i].text for i in rows},
+        near=settings.SEARCH_NEAR_DUPLICATE_JACCARD,
     )[:top_k]
     places = _places(searchable, [rows[kept] for kept, _ in folded])
     hits = []
-    for kept, _copies in folded:
+    for kept, copies in folded:
         chunk = rows[kept]
+        same = [p for pk, p in places.get(chunk.text_hash, []) if pk != chunk.pk]
+        nearly = [
+            _place(rows[c], same_text=False) for c in copies if rows[c].text_hash != chunk.text_hash
+        ]
         hits.append(
             SearchHit(
                 score=by_id[kept].score,
@@ -158,7 +168,7 @@ def tenant_search(
                 page_end=chunk.page_end,
                 text=chunk.text,
                 found_by=by_id[kept].found_by,
-                also_in=[p for pk, p in places.get(chunk.text_hash, []) if pk != chunk.pk],
+                also_in=same + nearly,
                 low_quality=chunk.low_quality,
             )
         )
@@ -231,16 +241,16 @@ def _places(documents, kept: list[Chunk]) -> dict[str, list[tuple[int, Place]]]:
         .order_by("document__created_at", "index")
     )
     for copy in copies:
-        places.setdefault(copy.text_hash, []).append(
-            (
-                copy.pk,
-                Place(
-                    document_id=str(copy.document_id),
-                    title=copy.document.title,
-                    chunk_index=copy.index,
-                    page_start=copy.page_start,
-                    page_end=copy.page_end,
-                ),
-            )
-        )
+        places.setdefault(copy.text_hash, []).append((copy.pk, _place(copy, same_text=True)))
     return places
+
+
+def _place(chunk: Chunk, *, same_text: bool) -> Place:
+    return Place(
+        document_id=str(chunk.document_id),
+        title=chunk.document.title,
+        chunk_index=chunk.index,
+        page_start=chunk.page_start,
+        page_end=chunk.page_end,
+        same_text=same_text,
+    )

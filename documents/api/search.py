@@ -47,6 +47,9 @@ class PlaceSerializer(serializers.Serializer):
     chunk_index = serializers.IntegerField()
     page_start = serializers.IntegerField()
     page_end = serializers.IntegerField()
+    same_text = serializers.BooleanField(
+        help_text="True: the same text (case and whitespace ignored); false: nearly the same."
+    )
 
 
 class SearchHitSerializer(serializers.Serializer):
@@ -70,7 +73,10 @@ class SearchHitSerializer(serializers.Serializer):
     also_in = PlaceSerializer(
         many=True,
         help_text="Other chunks of the tenant with the same text (case and whitespace "
-        "ignored), folded into this result: a document uploaded twice, a merged file.",
+        "ignored), folded into this result: a document uploaded twice, a merged file; and "
+        "chunks among the candidates with nearly the same text (`same_text` false: most of "
+        "their runs of three words in common, SEARCH_NEAR_DUPLICATE_JACCARD), such as a "
+        "revised copy of a file.",
     )
     low_quality = serializers.BooleanField(
         help_text="The chunk's pages include one flagged for its text quality (a garbled "
@@ -100,7 +106,8 @@ class SearchResponseSerializer(serializers.Serializer):
     summary="Search a tenant's documents",
     description="The passages (chunks) of your tenant that best match the query, found by "
     "words (full-text search in the database) and by meaning (the vector index) and fused. "
-    "Chunks with the same text are one result that lists the other places in `also_in`. "
+    "Chunks with the same or nearly the same text are one result that lists the other "
+    "places in `also_in`. "
     "Only documents whose vectors are written are searched (not purged ones).",
 )
 class SearchView(APIView):

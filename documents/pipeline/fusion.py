@@ -138,14 +138,41 @@ def fuse(
     )
 
 
-def collapse(ranked: Sequence[str], key_of: dict[str, str]) -> list[tuple[str, list[str]]]:
-    """The ranking with every id whose key (a text hash) repeats one ranked above it folded
-    into that one: ``[(kept id, [folded ids in rank order])]``."""
+def word_trigrams(text: str) -> frozenset[tuple[str, str, str]]:
+    """The text's runs of three words, as the benchmark compares near-identical chunks."""
+    ws = words(text)
+    return frozenset(zip(ws, ws[1:], ws[2:], strict=False))
+
+
+def collapse(
+    ranked: Sequence[str],
+    key_of: dict[str, str],
+    *,
+    text_of: dict[str, str] | None = None,
+    near: float | None = None,
+) -> list[tuple[str, list[str]]]:
+    """The ranking with every id folded into one ranked above it whose key (a text hash) it
+    repeats, or, with ``near`` and ``text_of``, whose word 3-grams it shares at a Jaccard
+    similarity of at least ``near`` (a revised copy of a file, a chunk cut a few words
+    differently): ``[(kept id, [folded ids in rank order])]``."""
     kept: dict[str, tuple[str, list[str]]] = {}
+    grams: list[tuple[frozenset, str]] = []  # the kept ids' 3-grams, in rank order
     for chunk_id in ranked:
         key = key_of.get(chunk_id, chunk_id)
         if key in kept:
             kept[key][1].append(chunk_id)
-        else:
-            kept[key] = (chunk_id, [])
+            continue
+        if near is not None and text_of is not None:
+            mine = word_trigrams(text_of.get(chunk_id, ""))
+            similar = next((k for theirs, k in grams if _jaccard(mine, theirs) >= near), None)
+            if similar is not None:
+                kept[similar][1].append(chunk_id)
+                continue
+            grams.append((mine, key))
+        kept[key] = (chunk_id, [])
     return list(kept.values())
+
+
+def _jaccard(a: frozenset, b: frozenset) -> float:
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0

@@ -287,6 +287,8 @@ def test_check_deploy_warns_without_the_https_variables(tmp_path):
         ("VECTOR_PURGE_WAIT_SECONDS", "0"),
         ("RECONCILE_REPAIR_SCHEDULED", "sometimes"),
         ("EMBEDDING_CACHE_MAX_ENTRIES", "lots"),
+        ("SEARCH_NEAR_DUPLICATE_JACCARD", "0"),
+        ("SEARCH_NEAR_DUPLICATE_JACCARD", "1.2"),
     ],
 )
 def test_a_bad_vector_or_quota_setting_stops_start_up_naming_it(tmp_path, name, value):

@@ -79,6 +79,39 @@ def test_copies_of_a_passage_are_one_result_that_lists_where_else_it_occurs(pers
     assert str(theirs.pk) not in {p.document_id for p in hits[0].also_in}
 
 
+REVISED_TIDES = "Spring tides follow the new and the full moon; sailors check the tide tables."
+
+
+def test_a_nearly_identical_passage_is_folded_and_listed_as_nearly_the_same(personas, indexed):
+    first = doc(personas.tenant_a, "Almanac", created_at=timezone.now() - timedelta(days=2))
+    revised = doc(personas.tenant_a, "Almanac (revised)")
+    theirs = doc(personas.tenant_b, "Globex almanac")
+    indexed(first, [TIDES, ORCHARD])
+    indexed(revised, [REVISED_TIDES, HARBOUR])
+    indexed(theirs, [REVISED_TIDES])
+    hits = search(personas.staff_a, personas.tenant_a, "spring tides moon").hits
+    tides = [h for h in hits if "tide" in h.text]
+    assert len(tides) == 1, [h.text for h in hits]
+    [place] = tides[0].also_in
+    kept_and_folded = {(tides[0].document_id, tides[0].chunk_index)}
+    kept_and_folded.add((place.document_id, place.chunk_index))
+    assert kept_and_folded == {(str(first.pk), 0), (str(revised.pk), 0)}
+    assert place.same_text is False
+    # different passages stay results of their own
+    assert {h.text for h in hits} - {TIDES, REVISED_TIDES} <= {ORCHARD, HARBOUR}
+
+
+def test_with_the_threshold_at_one_only_the_same_words_are_folded(personas, indexed, settings):
+    settings.SEARCH_NEAR_DUPLICATE_JACCARD = 1.0
+    first = doc(personas.tenant_a, "Almanac")
+    revised = doc(personas.tenant_a, "Almanac (revised)")
+    indexed(first, [TIDES])
+    indexed(revised, [REVISED_TIDES])
+    hits = search(personas.staff_a, personas.tenant_a, "spring tides moon").hits
+    assert sorted(h.text for h in hits) == sorted([TIDES, REVISED_TIDES])
+    assert all(h.also_in == [] for h in hits)
+
+
 def test_another_tenants_passages_are_never_results(personas, indexed):
     theirs = doc(personas.tenant_b, "Globex almanac")
     indexed(theirs, [TIDES], like=0, query="tides")
@@ -106,8 +139,14 @@ def test_filters_narrow_both_sides(personas, indexed):
     old = doc(personas.tenant_a, "Old", created_at=timezone.now() - timedelta(days=30))
     failed = doc(personas.tenant_a, "Failed", status=Status.FAILED)
     new = doc(personas.tenant_a, "New")
+    # texts far enough apart that none is folded into another as nearly the same
+    texts = {
+        "Old": "Tides in the old harbour were logged by hand in ledgers.",
+        "Failed": "The broken gauge recorded no tides during the storm week.",
+        "New": "New sensors report tides to the harbour office every minute.",
+    }
     for document in (old, failed, new):
-        indexed(document, [f"{TIDES} {document.title}."], like=0, query="tides")
+        indexed(document, [texts[document.title]], like=0, query="tides")
 
     def found(**filters):
         hits = search(

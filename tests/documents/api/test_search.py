@@ -53,6 +53,7 @@ def test_it_answers_the_passages_with_document_pages_score_and_side(personas, ap
                 "chunk_index": 0,
                 "page_start": 1,
                 "page_end": 1,
+                "same_text": True,
             }
         ],
         "low_quality": False,

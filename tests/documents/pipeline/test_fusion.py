@@ -118,3 +118,26 @@ def test_collapse_folds_copies_into_the_first_ranked():
         ("b", []),
         ("e", []),
     ]
+
+
+def test_collapse_folds_nearly_identical_texts_when_asked():
+    texts = {
+        "a": "the harbour master opens the lock gates at dawn every day",
+        "b": "apples ripen in the orchard in autumn and pears a little later",
+        "c": "the harbour master opens the lock gates at dusk every day",
+        "d": "the harbour master",
+    }
+    keys = {i: i for i in texts}  # no two identical
+    assert collapse(["a", "b", "c", "d"], keys) == [("a", []), ("b", []), ("c", []), ("d", [])]
+    # a and c share 6 of their 12 distinct 3-grams: Jaccard 0.5
+    assert collapse(["a", "b", "c", "d"], keys, text_of=texts, near=0.5) == [
+        ("a", ["c"]),
+        ("b", []),
+        ("d", []),
+    ]
+    assert collapse(["a", "b", "c", "d"], keys, text_of=texts, near=0.7) == [
+        ("a", []),
+        ("b", []),
+        ("c", []),
+        ("d", []),
+    ]
