@@ -47,6 +47,10 @@ LIFECYCLE_FIELDS = frozenset(
     }
 )
 
+# A claim's holder reports progress through Claim.write: the stage and the heartbeat, never
+# the fields that decide who holds the document or how its run ended.
+CLAIM_WRITE_REFUSES = LIFECYCLE_FIELDS - {"stage", "heartbeat_at"}
+
 # What a released claim looks like; every path that lets go of a document writes exactly this.
 RELEASED = {"claimed_by": "", "heartbeat_at": None}
 
@@ -186,6 +190,14 @@ class Claim:
         self.owner = document.claimed_by
 
     def write(self, **fields) -> None:
+        """Progress under the claim (and the heartbeat it implies). The stage is progress;
+        every other status or claim field changes only through this module's named moves."""
+        moves = set(fields) & CLAIM_WRITE_REFUSES
+        if moves:
+            raise ValueError(f"Claim.write cannot set {sorted(moves)}: use lifecycle's moves.")
+        self._write(**fields)
+
+    def _write(self, **fields) -> None:
         fields.setdefault("heartbeat_at", timezone.now())
         updated = _update(
             Document.objects.filter(pk=self.document.pk, claimed_by=self.owner), **fields
@@ -207,10 +219,10 @@ class Claim:
         """Record where a later attempt may resume ("" clears it): see
         ``documents/indexing.py``, which writes it once the chunks and their vectors are
         stored, and clears it before the chunks are rewritten."""
-        self.write(resume_checkpoint=value)
+        self._write(resume_checkpoint=value)
 
     def complete(self, **results) -> None:
-        self.write(
+        self._write(
             status=Status.COMPLETED,
             stage=Stage.DONE,
             finished_at=timezone.now(),

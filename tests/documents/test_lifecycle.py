@@ -95,6 +95,19 @@ def test_every_write_under_a_claim_is_a_heartbeat(personas):
     assert timezone.now() - document.heartbeat_at < timedelta(seconds=5)
 
 
+@pytest.mark.parametrize("field", ["status", "claimed_by", "failure_kind", "attempts"])
+def test_a_claim_reports_progress_but_cannot_end_or_hand_over_its_run(personas, field):
+    document = make_document(personas.tenant_a)
+    held = claim(document)
+    with pytest.raises(ValueError, match=field):
+        held.write(pages_done=2, **{field: None})
+    document.refresh_from_db()
+    assert document.status == Status.PROCESSING and document.pages_done == 0
+    held.write(stage=Stage.EMBEDDING, pages_done=2)  # the stage is progress
+    document.refresh_from_db()
+    assert (document.stage, document.pages_done) == (Stage.EMBEDDING, 2)
+
+
 def test_a_writer_whose_claim_was_cancelled_stops_at_its_next_write(personas):
     document = make_document(personas.tenant_a)
     held = claim(document)
