@@ -4,7 +4,7 @@ requests, the price of those tokens, and how long each stage will take.
 Two kinds of rates go in, both plain values:
 
 * ``TokenRates`` turn characters into the configured embedder's tokens and chunks. They were
-  measured on ../shared/corpus by bench/bench_preflight.py, counting each extracted page with
+  measured on the shared corpus by bench/bench_preflight.py, counting each extracted page with
   the embedder's own counter and chunking it with the production chunker.
 * ``StageRates`` turn pages, tokens and chunks into seconds. ``measure_stage_rates`` computes
   them from documents this system processed recently (their stage timings and what they

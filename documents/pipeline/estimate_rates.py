@@ -1,7 +1,8 @@
 """The rates the estimate starts from.
 
-Token rates: fitted on every readable file of ../shared/corpus by bench/bench_preflight.py
-(71 files, 2026-12-01), with each embedder's own counter at the production chunk sizes. The
+Token rates: fitted on every readable file of the shared corpus by bench/bench_preflight.py
+(docs/measurements.md, "Tokens per character"), with each embedder's own counter at the
+production chunk sizes. The
 per-kind rates matter only when the preflight has no token sample of the document itself
 (OCR pages always; a PDF whose sampled pages hold under MIN_SAMPLE_CHARS); the corpus has no
 plain-text file, so text files use the PDF text-layer rate until their sample replaces it.

@@ -109,8 +109,8 @@ class PageStreams:
             try:
                 self._pdf = pikepdf.open(self._path, password=self._password)
                 # The page dictionaries, listed once per open: each ``pages[index]`` and
-                # ``len(pages)`` lists every page again in qpdf, which made the check of a
-                # 2,000-page file quadratic (5 s for 1,999 near-blank pages).
+                # ``len(pages)`` lists every page again in qpdf, which made checking every page
+                # quadratic in the page count (docs/measurements.md, "qpdf reopening").
                 self._page_objects = [page.obj for page in self._pdf.pages]
             except (pikepdf.PdfError, pikepdf.PasswordError, ValueError, RuntimeError, OSError):
                 # PDFium opened it (it is asked first) and repairs more than qpdf does; the
