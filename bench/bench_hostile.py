@@ -1,13 +1,16 @@
 """What each file of the hostile corpus costs to extract: outcome, time, peak memory (not a test).
 
-    .venv/bin/python bench/bench_hostile.py [--baseline DIR] [--timeout 120] [--cap-gb 4] [NAME ...]
+    .venv/bin/python bench/bench_hostile.py [--baseline DIR] [--timeout 120] [--cap-gb 4]
+                                            [--stated-peak-mb 160] [NAME ...]
     .venv/bin/python bench/bench_hostile.py --corpus-cost [--corpus ../shared/corpus] [--runs 3]
 
 The files come from tests/hostile/make_hostile.py, written to a temporary folder. Each one is
 sniffed and extracted (every page consumed, as the worker does) in a fresh interpreter capped
 with RLIMIT_AS (``--cap-gb``, 4 GB) and killed after ``--timeout`` seconds, so a file that
 would take the machine down only takes down its child; the peak resident memory is the
-kernel's figure for the reaped child (bench/child_rss.py). ``--baseline DIR`` runs the same
+kernel's figure for the reaped child (bench/child_rss.py), held against the peak the README
+states for any hostile file (``--stated-peak-mb``; a file over it is listed at the end and the
+bench exits 1). ``--baseline DIR`` runs the same
 files against another checkout too (e.g. ``git archive <commit> | tar -x -C DIR``), for a
 before/after table. Writes bench/results/hostile.json.
 
@@ -148,6 +151,12 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout to run the files against")
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--cap-gb", type=float, default=4.0)
+    parser.add_argument(
+        "--stated-peak-mb",
+        type=float,
+        default=160.0,
+        help="the README's stated peak for extracting any hostile file (checked on 'after')",
+    )
     parser.add_argument("--corpus-cost", action="store_true")
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--runs", type=int, default=3)
@@ -164,6 +173,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "address_space_cap_gb": args.cap_gb,
         "timeout_seconds": args.timeout,
+        "stated_peak_mb": args.stated_peak_mb,
         "roots": {label: str(root) for label, root in roots.items()},
         "files": {},
     }
@@ -180,7 +190,18 @@ def main() -> None:
                 )
             result["files"][name] = entry
             path.unlink()
+    over = [
+        name
+        for name, entry in result["files"].items()
+        if entry["after"]["peak_rss_mb"] > args.stated_peak_mb
+    ]
+    result["over_stated_peak"] = over
     write_result("hostile", result)
+    peak = max(entry["after"]["peak_rss_mb"] for entry in result["files"].values())
+    print(f"highest peak {peak:.1f} MB; stated peak {args.stated_peak_mb:.0f} MB")
+    if over:
+        print(f"over the stated peak: {', '.join(over)}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -68,6 +69,12 @@ def main() -> None:
         ("quality", ["bench_quality.py", *corpus]),
         ("tables", ["bench_tables.py", *corpus, *runs]),
         ("onnx", ["bench_onnx.py", *corpus, "--runs", str(min(args.runs, 2))]),
+        (
+            "embedding_threads",
+            ["bench_embedding_threads.py", *corpus, "--runs", str(min(args.runs, 2))],
+        ),
+        # each hostile file's extraction against the README's stated peak (exits 1 over it)
+        ("hostile", ["bench_hostile.py"]),
         (
             "retrieval",
             ["bench_retrieval.py", *corpus] + (["--no-llamaindex"] if args.no_llamaindex else []),
@@ -221,6 +228,19 @@ def summarise(walls: dict) -> dict:
                     f"{m['ratio_bound_over_ours_batched']}",
                 )
             )
+        for key, label in (
+            ("ours_readahead", "  reading the next group while embedding"),
+            ("ours_pool", "  the worker's pool of processes"),
+        ):
+            if key in m:
+                v = m[key]
+                rows.append(
+                    (
+                        label,
+                        f"{v['docs_per_min']} docs/min ({v['seconds']} s); stricter bound / it "
+                        f"{m[f'ratio_bound_own_over_{key}']}",
+                    )
+                )
         if "ours_stream" in m:
             v = m["ours_stream"]
             rows.append(
@@ -238,6 +258,11 @@ def summarise(walls: dict) -> dict:
                     f"{li['docs_per_min']} docs/min ({li['seconds']} s), ratio to its bound "
                     f"{m['llamaindex_ratio_own_bound']}; ours/LlamaIndex time "
                     f"{m['ours_over_llamaindex_seconds']}"
+                    + (
+                        f", across documents/LlamaIndex {m['ours_batched_over_llamaindex_seconds']}"
+                        if "ours_batched_over_llamaindex_seconds" in m
+                        else ""
+                    )
                     + (
                         f", streamed/LlamaIndex {m['ours_stream_over_llamaindex_seconds']}"
                         if "ours_stream_over_llamaindex_seconds" in m
@@ -323,6 +348,22 @@ def summarise(walls: dict) -> dict:
         rows.extend(preflight_rows(preflight))
     if hostile_worker:
         rows.append(hostile_worker_row(hostile_worker))
+    threads = _read("embedding_threads")
+    for name, layout in threads.items() if threads else ():
+        if isinstance(layout, dict) and "chunks_per_second" in layout:
+            rate = statistics.median(layout["chunks_per_second"])
+            share = statistics.median(layout["of_bound"])
+            rows.append((f"embedding: {name}", f"{rate:.1f} chunks/s, {share:.2f} of one process"))
+    hostile = _read("hostile")
+    if hostile:
+        peaks = [f["after"]["peak_rss_mb"] for f in hostile["files"].values()]
+        rows.append(
+            (
+                f"hostile files extracted, {len(peaks)} files",
+                f"highest peak {max(peaks)} MB (stated {hostile.get('stated_peak_mb')} MB); over "
+                f"it: {', '.join(hostile.get('over_stated_peak', [])) or 'none'}",
+            )
+        )
     rows.append(("wall time per bench (s)", ", ".join(f"{k} {v}" for k, v in walls.items())))
     return {"rows": rows, "walls": walls, "load_at_end": _load()}
 

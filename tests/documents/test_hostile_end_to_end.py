@@ -73,7 +73,9 @@ def test_every_hostile_file_fails_for_its_own_reason_and_the_normal_one_behind_c
         if case.outcome != COMPLETED:
             assert document.status == Status.FAILED
             assert case.outcome not in FailureKind.TRANSIENT  # never retried
-    # One attempt each: nothing was retried, and no document cost the worker a process.
+    # One attempt each: nothing was retried, and no document cost the worker a process, so
+    # none took a pool process over WORKER_SETTINGS' memory limit either (the watchdog's kill
+    # would count as a worker loss).
     assert {name: (d.attempts, d.worker_losses) for name, d in documents.items()} == {
         name: (1, 0) for name in documents
     }

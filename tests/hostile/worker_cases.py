@@ -21,6 +21,10 @@ from tests.hostile import make_hostile
 WORKER_SETTINGS = {
     "PIPELINE_MAX_OCR_PAGES": "20",
     "PIPELINE_MAX_CHARS": "1000000",
+    # Bounded memory, asserted: the watchdog kills a pool process (with its Tesseracts) over
+    # this, which the test sees as a worker loss. The model-loaded pool process holds about
+    # 0.8 GB (README, "Hostile input through a real worker"); a bomb read whole is gigabytes.
+    "WORKER_MEMORY_LIMIT_MB": "1280",
 }
 
 COMPLETED = "completed"
