@@ -168,10 +168,11 @@ class Stack:
         return total / os.sysconf("SC_CLK_TCK")
 
     def start_web(self, args: list[str], port: int) -> str:
-        """Start gunicorn as the Procfile does, with ``args``; returns its base URL."""
+        """Start gunicorn as the Procfile does (its timeouts), with ``args``; returns its base
+        URL."""
         web = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "backoffice.wsgi"]
-            + ["--bind", f"127.0.0.1:{port}", "--timeout", "120", *args],
+            + ["--bind", f"127.0.0.1:{port}", *procfile_web_timeouts(), *args],
             env=self.env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
@@ -268,6 +269,10 @@ def _unique(body: bytes) -> bytes:
     return mark + body[len(mark) :]
 
 
+class UploadFailed(Exception):
+    """An upload that got no 202: refused, or its connection reset."""
+
+
 def upload(session: requests.Session, url: str, token: str, body: bytes) -> float:
     body = _unique(body)
     start = time.perf_counter()
@@ -279,29 +284,32 @@ def upload(session: requests.Session, url: str, token: str, body: bytes) -> floa
     )
     elapsed = time.perf_counter() - start
     if response.status_code != 202:  # 200 would be a duplicate: nothing stored
-        raise RuntimeError(f"upload answered {response.status_code}: {response.text[:300]}")
+        raise UploadFailed(f"upload answered {response.status_code}: {response.text[:300]}")
     return elapsed
 
 
-def _burst(url: str, token: str, sessions, bodies) -> list[float]:
+def attempt(session: requests.Session, url: str, token: str, body: bytes) -> float | str:
+    """An upload's seconds, or what went wrong: a failed upload is counted against its
+    configuration, not allowed to end a run of many."""
+    try:
+        return upload(session, url, token, body)
+    except (UploadFailed, requests.RequestException) as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _burst(url: str, token: str, sessions, bodies) -> list[float | str]:
     barrier = threading.Barrier(CONCURRENT)
-    results: list[float] = [0.0] * CONCURRENT
-    errors: list[Exception] = []
+    results: list[float | str] = [0.0] * CONCURRENT
 
     def one(i: int) -> None:
         barrier.wait()
-        try:
-            results[i] = upload(sessions[i], url, token, bodies[i])
-        except Exception as exc:  # reported after the burst
-            errors.append(exc)
+        results[i] = attempt(sessions[i], url, token, bodies[i])
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(CONCURRENT)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    if errors:
-        raise errors[0]
     return results
 
 
@@ -358,7 +366,9 @@ def main() -> None:
         for name in names:  # all up at once; a server nobody calls costs nothing
             servers[name] = stack.start_web(CONFIGS[name][0], _free_port())
         sessions = [requests.Session() for _ in range(CONCURRENT)]
-        samples = {n: {"concurrent": [], "one": [], "cpu": 0.0, "wall": 0.0} for n in names}
+        samples = {
+            n: {"concurrent": [], "one": [], "failed": [], "cpu": 0.0, "wall": 0.0} for n in names
+        }
         loads = []
         for round_no in range(-2, args.rounds):  # two rounds of warm-up, not recorded
             shift = round_no % len(names)
@@ -368,11 +378,12 @@ def main() -> None:
                 cpu0, t0 = stack.worker_cpu_seconds(), time.monotonic()
                 burst = _burst(url, token, sessions, bodies)
                 cpu, wall = stack.worker_cpu_seconds() - cpu0, time.monotonic() - t0
-                one = [upload(sessions[0], url, token, bodies[i]) for i in range(2)]
+                one = [attempt(sessions[0], url, token, bodies[i]) for i in range(2)]
                 if round_no >= 0:
                     sample = samples[name]
-                    sample["concurrent"] += burst
-                    sample["one"] += one
+                    sample["concurrent"] += [x for x in burst if isinstance(x, float)]
+                    sample["one"] += [x for x in one if isinstance(x, float)]
+                    sample["failed"] += [x for x in burst + one if isinstance(x, str)]
                     sample["cpu"] += cpu
                     sample["wall"] += wall
                 time.sleep(0.3)
@@ -380,6 +391,11 @@ def main() -> None:
             print(f"round {round_no + 1} done (load {loads[-1]:.1f})", flush=True)
         for name in names:
             c, one = samples[name]["concurrent"], samples[name]["one"]
+            failed = samples[name]["failed"]
+            if not c or not one:
+                results[name] = {"failed_uploads": len(failed), "first_failure": failed[0]}
+                print(f"{name}: every upload failed, e.g. {failed[0]}", flush=True)
+                continue
             results[name] = {
                 "gunicorn": CONFIGS[name][0],
                 "worker_nice": CONFIGS[name][1],
@@ -389,13 +405,17 @@ def main() -> None:
                 "concurrent_max_ms": ms(c, 100),
                 "one_at_a_time_p50_ms": ms(one, 50),
                 "worker_cores_used": round(samples[name]["cpu"] / samples[name]["wall"], 2),
+                # the percentiles are of the uploads that were answered 202
+                "failed_uploads": len(failed),
+                "first_failure": failed[0] if failed else None,
             }
             r = results[name]
             print(
                 f"{name}: sixteen at once p50 {r['concurrent_p50_ms']} ms, "
                 f"p99 {r['concurrent_p99_ms']} ms (max {r['concurrent_max_ms']}); one at a "
                 f"time p50 {r['one_at_a_time_p50_ms']} ms; workers used "
-                f"{r['worker_cores_used']} cores during the bursts",
+                f"{r['worker_cores_used']} cores during the bursts; {len(failed)} uploads failed"
+                + (f" (first: {failed[0]})" if failed else ""),
                 flush=True,
             )
     finally:
@@ -431,11 +451,28 @@ def _web_shape(args: list[str]) -> dict:
     return shape
 
 
-def procfile_config() -> str:
-    """The CONFIGS entry that the Procfile's web and worker lines correspond to."""
-    lines = dict(
+def procfile_web_timeouts() -> list[str]:
+    """The Procfile web line's --timeout and --keep-alive, given to every configuration: a
+    keep-alive shorter than the pause between bursts makes the server close connections the
+    client is about to reuse, and those uploads fail with a reset."""
+    web = shlex.split(_procfile_lines()["web"])
+    return [
+        part
+        for option in ("--timeout", "--keep-alive")
+        if option in web
+        for part in (option, web[web.index(option) + 1])
+    ]
+
+
+def _procfile_lines() -> dict[str, str]:
+    return dict(
         line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if ":" in line
     )
+
+
+def procfile_config() -> str:
+    """The CONFIGS entry that the Procfile's web and worker lines correspond to."""
+    lines = _procfile_lines()
     web, worker = shlex.split(lines["web"]), shlex.split(lines["worker"])
     nice = int(worker[worker.index("-n") + 1]) if worker[0] == "nice" else 0
     for name, (gunicorn_args, config_nice) in CONFIGS.items():
