@@ -11,11 +11,14 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from documents import audit, recovery, services
 from documents.models import AuditEntry, Document, Status, Tenant
 from documents.selectors import audit_entries_for_user, document_history
+from documents.tasks import reconcile_vectors
+from tests.doubles.gemini import fake_vector
 from tests.factories import make_document, make_documents
 
 pytestmark = pytest.mark.django_db
@@ -186,3 +189,73 @@ def test_a_failure_to_record_outside_any_transaction_is_swallowed_too(
             cursor.execute("ALTER TABLE documents_auditentry_away RENAME TO documents_auditentry")
     assert result.done == 1
     assert "could not record the audit entry for purge" in caplog.text
+
+
+# --- reconciliation --------------------------------------------------------------------------
+
+
+def foreign_vector_in(pinecone, tenant) -> None:
+    """An id this project never makes in the tenant's namespace: drift a reconciliation finds
+    whatever the grace period."""
+    pinecone.seed(
+        tenant.vector_namespace,
+        [("legacy-import-17", fake_vector("legacy", "RETRIEVAL_DOCUMENT", 768), {})],
+    )
+
+
+def reconcile_entries() -> list[AuditEntry]:
+    return list(AuditEntry.objects.filter(action=audit.RECONCILE).order_by("id"))
+
+
+def test_the_admin_action_records_who_queued_a_reconciliation_of_which_tenant(
+    client, personas, isolated_queue, django_capture_on_commit_callbacks
+):
+    client.force_login(personas.staff_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("admin:documents_tenant_changelist"),
+            {"action": "reconcile_vectors", "_selected_action": [personas.tenant_a.pk]},
+            follow=True,
+        )
+    [entry] = reconcile_entries()
+    assert (entry.source, entry.actor, entry.actor_name) == (
+        "admin",
+        personas.staff_a,
+        personas.staff_a.username,
+    )
+    assert (entry.tenant, entry.object_ids, entry.count) == (
+        personas.tenant_a,
+        [str(personas.tenant_a.pk)],
+        1,
+    )
+    assert entry.details == {"repair": False, "queued": True}
+
+
+def test_the_schedule_records_one_reconciliation_per_tenant_with_its_repair_setting(
+    personas, settings, isolated_queue, django_capture_on_commit_callbacks
+):
+    settings.RECONCILE_REPAIR_SCHEDULED = True
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_vectors.apply().get()
+    entries = reconcile_entries()
+    assert {e.tenant for e in entries} == {personas.tenant_a, personas.tenant_b}
+    for entry in entries:
+        assert (entry.source, entry.actor, entry.actor_name) == ("schedule", None, "")
+        assert entry.object_ids == [str(entry.tenant.pk)]
+        assert entry.details == {"repair": True, "queued": True}
+
+
+def test_the_command_records_what_each_reconciliation_found_and_did(
+    personas, search_backends, isolated_queue
+):
+    foreign_vector_in(search_backends, personas.tenant_a)
+    call_command("reconcile", "--tenant", "acme", stdout=StringIO(), stderr=StringIO())
+    call_command("reconcile", "--tenant", "acme", "--repair", stdout=StringIO(), stderr=StringIO())
+    report, repair = reconcile_entries()
+    for entry in (report, repair):
+        assert (entry.source, entry.actor, entry.tenant) == ("command", None, personas.tenant_a)
+        assert entry.object_ids == [str(personas.tenant_a.pk)]
+    found = {"orphans": 1, "wrong_namespace": 0, "missing": 0, "requeued": 0}
+    assert report.details == {"repair": False, "outcome": "drift", "deleted": 0, **found}
+    assert repair.details == {"repair": True, "outcome": "repaired", "deleted": 1, **found}
+    assert search_backends.ids(personas.tenant_a.vector_namespace) == []

@@ -30,6 +30,7 @@ from documents.tasks import process_document as process_task
 from documents.vector_state import Written
 from tests.documents.pipeline import makedocs
 from tests.doubles.gemini import GeminiDouble
+from tests.doubles.pinecone import PineconeDouble
 from tests.factories import make_document
 
 # Uploads queue a message after commit; a session worker of this test process would take it
@@ -270,6 +271,55 @@ def test_a_document_cancelled_while_indexing_stops_and_its_vectors_go(
     document.refresh_from_db()
     assert document.status == Status.FAILED and document.failure_kind == FailureKind.CANCELLED
     assert vector_ids(document) == []
+
+
+class HeartbeatWatchingPinecone(PineconeDouble):
+    """The Pinecone double, noting the watched document's heartbeat as each upsert request
+    arrives: what a sweep looking at the database at that moment would see."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.document_id = None
+        self.heartbeats_at_upsert = []
+
+    def route(self, rec, raw):
+        if rec.path == "/vectors/upsert" and self.document_id is not None:
+            try:
+                self.heartbeats_at_upsert.append(
+                    Document.objects.values_list("heartbeat_at", flat=True).get(pk=self.document_id)
+                )
+            finally:
+                connection.close()  # the server's request thread
+        return super().route(rec, raw)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_claim_is_refreshed_after_every_upsert_request_of_a_long_indexing(
+    personas, settings, gemini_double, fast_pinecone_retries
+):
+    # Small chunks, so one document's vectors take several of Pinecone's 2 MB requests.
+    settings.CHUNK_TOKENS = {**settings.CHUNK_TOKENS, "gemini": 64}
+    settings.CHUNK_OVERLAP = {**settings.CHUNK_OVERLAP, "gemini": 0}
+    text = " ".join(
+        f"Night {n}: the keeper lit the lamp and the ships passed the rocks." for n in range(4000)
+    )
+    with HeartbeatWatchingPinecone() as pinecone:
+        settings.EMBEDDER = "gemini"
+        settings.GEMINI_API_KEY = GeminiDouble.API_KEY
+        settings.GEMINI_BASE_URL = gemini_double.url
+        settings.VECTOR_STORE = "pinecone"
+        settings.PINECONE_API_KEY = PineconeDouble.API_KEY
+        settings.PINECONE_INDEX_HOST = pinecone.url
+        document = upload(personas.tenant_a, "long.txt", text.encode())
+        pinecone.document_id = document.pk
+        assert attempt(document).error is None
+    document.refresh_from_db()
+    assert document.status == Status.COMPLETED
+    seen = pinecone.heartbeats_at_upsert
+    assert len(seen) >= 3, "the document's vectors fit in fewer requests than this test needs"
+    assert len(pinecone.ids(document.tenant.vector_namespace)) == document.chunk_count
+    # Every request found a heartbeat newer than the one the request before it found.
+    assert None not in seen and seen == sorted(set(seen))
 
 
 @pytest.mark.django_db(transaction=True)

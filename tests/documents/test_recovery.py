@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
@@ -9,8 +10,10 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from backoffice.celery import app
-from documents import broker, recovery
-from documents.models import Document, Stage, Status
+from documents import broker, dispatch, recovery
+from documents.models import Document, Reconciliation, Stage, Status
+from documents.tasks import reconcile_tenant, reconcile_vectors
+from tests.doubles.gemini import fake_vector
 from tests.factories import make_document
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +32,78 @@ def test_the_migration_creates_the_three_schedules_with_their_intervals(settings
         settings.REQUEUE_STALLED_INTERVAL_SECONDS
     )
     assert tasks["documents.cleanup"].enabled
+
+
+def test_the_migration_creates_the_weekly_reconciliation_schedule(settings):
+    schedule = PeriodicTask.objects.select_related("interval").get(
+        task="documents.reconcile_vectors"
+    )
+    assert schedule.name == "Reconcile vector namespaces with the database"
+    assert schedule.enabled and schedule.crontab is None
+    assert (schedule.interval.every, schedule.interval.period) == (
+        settings.RECONCILE_INTERVAL_SECONDS,
+        "seconds",
+    )
+    # The environment may shorten it, but the default the README promises is a week.
+    if "RECONCILE_INTERVAL_SECONDS" not in os.environ:
+        assert timedelta(seconds=schedule.interval.every) == timedelta(weeks=1)
+    # Beat sends the task by this name: it must be a registered task, not a typo.
+    assert schedule.task in app.tasks
+
+
+def queued_calls(queue: str) -> list[tuple[str, list, dict]]:
+    """Every message waiting in ``queue`` as (task name, args, kwargs), removed from it."""
+    taken = []
+    with app.connection_for_read() as conn:
+        simple = conn.SimpleQueue(queue)
+        try:
+            while True:
+                try:
+                    message = simple.get(block=False)
+                except simple.Empty:
+                    return taken
+                args, kwargs, _embed = message.payload
+                taken.append((message.headers["task"], args, kwargs))
+                message.ack()
+        finally:
+            simple.close()
+
+
+@pytest.mark.parametrize("repair", [False, True], ids=["report-only", "repair"])
+def test_the_scheduled_reconciliation_runs_one_per_tenant_and_repairs_only_if_set(
+    personas, settings, search_backends, isolated_queue, django_capture_on_commit_callbacks, repair
+):
+    settings.RECONCILE_REPAIR_SCHEDULED = repair
+    pinecone = search_backends
+    namespace = personas.tenant_a.vector_namespace
+    # An id this project never makes: drift in tenant A's namespace whatever the grace period.
+    pinecone.seed(
+        namespace, [("legacy-import-17", fake_vector("x", "RETRIEVAL_DOCUMENT", 768), {})]
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reconcile_vectors.apply().get() == {"queued": 2}
+    calls = queued_calls(isolated_queue)
+    assert sorted(calls) == sorted(
+        (dispatch.RECONCILE_TENANT, [tenant.pk], {"repair": repair})
+        for tenant in (personas.tenant_a, personas.tenant_b)
+    )
+
+    # What a worker does with each message.
+    results = {
+        r["tenant"]: r
+        for r in (reconcile_tenant.apply(args=a, kwargs=k).get() for _, a, k in calls)
+    }
+    assert results["globex"]["outcome"] == Reconciliation.Outcome.CLEAN
+    assert results["acme"]["orphans"] == 1
+    report = Reconciliation.objects.get(tenant=personas.tenant_a)
+    assert report.repair is repair
+    if repair:
+        assert report.outcome == Reconciliation.Outcome.REPAIRED and report.deleted == 1
+        assert pinecone.ids(namespace) == []
+    else:
+        assert report.outcome == Reconciliation.Outcome.DRIFT and report.deleted == 0
+        assert pinecone.ids(namespace) == ["legacy-import-17"]
 
 
 def test_a_claim_without_heartbeat_is_requeued_and_the_lost_attempt_recorded(

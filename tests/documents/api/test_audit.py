@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 
 from documents import services
 from documents.models import Document, Status
+from tests.doubles.gemini import fake_vector
 from tests.factories import make_document
 
 pytestmark = pytest.mark.django_db
@@ -63,3 +67,24 @@ def test_a_bad_filter_is_a_400_with_a_reason(personas, api_for, actions):
 
 def test_the_audit_list_needs_credentials(client):
     assert client.get("/api/audit/").status_code == 401
+
+
+def test_a_reconciliation_of_one_tenant_is_not_shown_to_another_tenants_staff(
+    personas, api_for, search_backends, isolated_queue
+):
+    search_backends.seed(
+        personas.tenant_a.vector_namespace,
+        [("legacy-import-17", fake_vector("legacy", "RETRIEVAL_DOCUMENT", 768), {})],
+    )
+    call_command("reconcile", "--tenant", "acme", stdout=StringIO(), stderr=StringIO())
+    [entry] = (
+        api_for(personas.staff_a).get("/api/audit/", {"action": "reconcile"}).json()["results"]
+    )
+    assert (entry["tenant"], entry["source"]) == ("Acme", "command")
+    assert entry["object_ids"] == [str(personas.tenant_a.pk)]
+    assert entry["details"]["outcome"] == "drift" and entry["details"]["orphans"] == 1
+    for outsider in (personas.staff_b, personas.owner_b):
+        theirs = api_for(outsider).get("/api/audit/").json()
+        assert theirs["count"] == 0 and theirs["results"] == []
+        filtered = api_for(outsider).get("/api/audit/", {"action": "reconcile"}).json()
+        assert filtered["count"] == 0
