@@ -15,17 +15,22 @@ from tests.factories import make_text_chunks
 LAG = {"lag_seconds": 1.5, "lag_jitter": 1.0, "seed": 11}
 
 
+def use_doubles(settings, gemini_url: str, pinecone_url: str) -> None:
+    """Point the production embedder and store (Gemini, Pinecone) at the doubles."""
+    settings.EMBEDDER = "gemini"
+    settings.GEMINI_API_KEY = GeminiDouble.API_KEY
+    settings.GEMINI_BASE_URL = gemini_url
+    settings.VECTOR_STORE = "pinecone"
+    settings.PINECONE_API_KEY = PineconeDouble.API_KEY
+    settings.PINECONE_INDEX_HOST = pinecone_url
+
+
 @pytest.fixture
 def lagging(settings, fast_pinecone_retries):
     """Gemini and a lagging Pinecone, with the settings that point the clients at them and
     a purge that looks every 0.2 s for at most 20 s."""
     with GeminiDouble() as gemini, PineconeDouble(**LAG) as pinecone:
-        settings.EMBEDDER = "gemini"
-        settings.GEMINI_API_KEY = GeminiDouble.API_KEY
-        settings.GEMINI_BASE_URL = gemini.url
-        settings.VECTOR_STORE = "pinecone"
-        settings.PINECONE_API_KEY = PineconeDouble.API_KEY
-        settings.PINECONE_INDEX_HOST = pinecone.url
+        use_doubles(settings, gemini.url, pinecone.url)
         settings.VECTOR_PURGE_POLL_SECONDS = 0.2
         settings.VECTOR_PURGE_WAIT_SECONDS = 20
         yield gemini, pinecone
@@ -43,12 +48,7 @@ def local_clients(settings, tmp_path):
 
 @pytest.fixture
 def remote_clients(settings, gemini_double, pinecone_double, fast_pinecone_retries):
-    settings.EMBEDDER = "gemini"
-    settings.GEMINI_API_KEY = GeminiDouble.API_KEY
-    settings.GEMINI_BASE_URL = gemini_double.url
-    settings.VECTOR_STORE = "pinecone"
-    settings.PINECONE_API_KEY = PineconeDouble.API_KEY
-    settings.PINECONE_INDEX_HOST = pinecone_double.url
+    use_doubles(settings, gemini_double.url, pinecone_double.url)
     settings.PIPELINE_RETRY_BASE_SECONDS = 2.0
     return gemini_double, pinecone_double
 
@@ -63,12 +63,7 @@ def postgres_only():
 def search_backends(settings, gemini_double, pinecone_double):
     """The production embedder and store for searches, against the Gemini and Pinecone
     doubles (reads without lag)."""
-    settings.EMBEDDER = "gemini"
-    settings.GEMINI_API_KEY = GeminiDouble.API_KEY
-    settings.GEMINI_BASE_URL = gemini_double.url
-    settings.VECTOR_STORE = "pinecone"
-    settings.PINECONE_API_KEY = PineconeDouble.API_KEY
-    settings.PINECONE_INDEX_HOST = pinecone_double.url
+    use_doubles(settings, gemini_double.url, pinecone_double.url)
     return pinecone_double
 
 

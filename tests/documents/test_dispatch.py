@@ -5,31 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from backoffice.celery import app
 from documents import broker, dispatch, services
 from documents.models import Document, Status
 from documents.tasks import fan_out
 from tests.factories import make_documents
+from tests.queued import take_calls
 
 pytestmark = pytest.mark.django_db
 
 
 def take_messages(queue: str) -> list[tuple[str, list]]:
     """Every message waiting in ``queue`` as (task name, args), removed from it."""
-    taken = []
-    with app.connection_for_read() as conn:
-        simple = conn.SimpleQueue(queue)
-        try:
-            while True:
-                try:
-                    message = simple.get(block=False)
-                except simple.Empty:
-                    return taken
-                args, _kwargs, _embed = message.payload
-                taken.append((message.headers["task"], args))
-                message.ack()
-        finally:
-            simple.close()
+    return [(task, args) for task, args, _kwargs in take_calls(queue)]
 
 
 def test_a_few_documents_are_queued_one_message_each(

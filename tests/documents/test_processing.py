@@ -28,6 +28,7 @@ from documents.pipeline.embedders.gemini import seconds_until_daily_reset
 from documents.pipeline.types import VectorRecord
 from documents.tasks import process_document as process_task
 from documents.vector_state import Written
+from tests.documents.conftest import use_doubles
 from tests.documents.pipeline import makedocs
 from tests.doubles.gemini import GeminiDouble
 from tests.doubles.pinecone import PineconeDouble
@@ -304,12 +305,7 @@ def test_the_claim_is_refreshed_after_every_upsert_request_of_a_long_indexing(
         f"Night {n}: the keeper lit the lamp and the ships passed the rocks." for n in range(4000)
     )
     with HeartbeatWatchingPinecone() as pinecone:
-        settings.EMBEDDER = "gemini"
-        settings.GEMINI_API_KEY = GeminiDouble.API_KEY
-        settings.GEMINI_BASE_URL = gemini_double.url
-        settings.VECTOR_STORE = "pinecone"
-        settings.PINECONE_API_KEY = PineconeDouble.API_KEY
-        settings.PINECONE_INDEX_HOST = pinecone.url
+        use_doubles(settings, gemini_double.url, pinecone.url)
         document = upload(personas.tenant_a, "long.txt", text.encode())
         pinecone.document_id = document.pk
         assert attempt(document).error is None

@@ -15,6 +15,7 @@ from documents.models import Document, Reconciliation, Stage, Status
 from documents.tasks import reconcile_tenant, reconcile_vectors
 from tests.doubles.gemini import fake_vector
 from tests.factories import make_document
+from tests.queued import take_calls
 
 pytestmark = pytest.mark.django_db
 
@@ -51,24 +52,6 @@ def test_the_migration_creates_the_weekly_reconciliation_schedule(settings):
     assert schedule.task in app.tasks
 
 
-def queued_calls(queue: str) -> list[tuple[str, list, dict]]:
-    """Every message waiting in ``queue`` as (task name, args, kwargs), removed from it."""
-    taken = []
-    with app.connection_for_read() as conn:
-        simple = conn.SimpleQueue(queue)
-        try:
-            while True:
-                try:
-                    message = simple.get(block=False)
-                except simple.Empty:
-                    return taken
-                args, kwargs, _embed = message.payload
-                taken.append((message.headers["task"], args, kwargs))
-                message.ack()
-        finally:
-            simple.close()
-
-
 @pytest.mark.parametrize("repair", [False, True], ids=["report-only", "repair"])
 def test_the_scheduled_reconciliation_runs_one_per_tenant_and_repairs_only_if_set(
     personas, settings, search_backends, isolated_queue, django_capture_on_commit_callbacks, repair
@@ -83,7 +66,7 @@ def test_the_scheduled_reconciliation_runs_one_per_tenant_and_repairs_only_if_se
 
     with django_capture_on_commit_callbacks(execute=True):
         assert reconcile_vectors.apply().get() == {"queued": 2}
-    calls = queued_calls(isolated_queue)
+    calls = take_calls(isolated_queue)
     assert sorted(calls) == sorted(
         (dispatch.RECONCILE_TENANT, [tenant.pk], {"repair": repair})
         for tenant in (personas.tenant_a, personas.tenant_b)
