@@ -92,6 +92,7 @@ class FaultRig:
         self.database_env = database_env
         self.concurrency = concurrency
         self.worker: WorkerProcess | None = None
+        self.worker_restarts = 0
         self.beat: BeatProcess | None = None
 
     @property
@@ -187,9 +188,21 @@ class FaultRig:
             return False
         return True
 
+    def restart_a_dead_worker(self) -> None:
+        """What a process supervisor does (systemd's ``Restart=always``, a container's restart
+        policy): start the worker again when it has exited. A Redis restart can end a Celery
+        worker: kombu raises AttributeError while restoring unacknowledged messages on the lost
+        connection, and Celery calls it unrecoverable (README, "Workers and a broker restart").
+        Nothing may be lost either way: the documents wait until a worker takes them."""
+        if self.worker.process.poll() is not None:
+            self.worker_restarts += 1
+            self.worker.stop()
+            self.worker.start()
+
     def wait_until_settled(self, tenant, *, expected: int, timeout: float = 300) -> list[Document]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            self.restart_a_dead_worker()
             documents = list(Document.objects.filter(tenant=tenant))
             done = [d for d in documents if d.status == Status.COMPLETED]
             if len(documents) == expected and len(done) == expected:
