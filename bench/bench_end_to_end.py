@@ -219,10 +219,7 @@ def run_ours(
     files: list[Path], embedder: LocalEmbedder, *, stream: bool, batch_chunks: int = 0
 ) -> dict:
     timings = dict.fromkeys(("extract", "chunk", "embed", "index"), 0.0)
-    texts: list[str] = []
-    counts: list[int] = []
-    by_file: dict[str, list[str]] = {}
-    pages = ocr_pages = 0
+    items: list[tuple] = []
     with tempfile.TemporaryDirectory(prefix="bench-lancedb-") as tmp:
         store = LanceDBStore(uri=tmp, dimension=embedder.dimension)
         start = time.perf_counter()
@@ -239,25 +236,27 @@ def run_ours(
             else:
                 item = _prepare(path, embedder, timings)
                 _embed_and_index(item, embedder, store, timings)
-            pages += item[1]
-            ocr_pages += item[2]
-            texts += [c.text for c in item[3]]
-            by_file[str(path)] = [c.text for c in item[3]]
-            counts += [c.token_count for c in item[3]]
+            items.append(item)
         if group:
             _batched(group, embedder, store, timings)
         wall = time.perf_counter() - start
         store.close()
+    return _outcome(wall, timings, items)
+
+
+def _outcome(wall: float, timings: dict, items: list[tuple]) -> dict:
+    """A run of ours: its time and stages, and what it read from the documents ``items``
+    (``_prepare``'s tuples, in the order they were read)."""
     return {
         "seconds": wall,
         "stages": timings,
-        "documents": len(files),
-        "pages": pages,
-        "ocr_pages": ocr_pages,
-        "chunks": len(texts),
-        "texts": texts,
-        "counts": counts,
-        "by_file": by_file,
+        "documents": len(items),
+        "pages": sum(item[1] for item in items),
+        "ocr_pages": sum(item[2] for item in items),
+        "chunks": sum(len(item[3]) for item in items),
+        "texts": [c.text for item in items for c in item[3]],
+        "counts": [c.token_count for item in items for c in item[3]],
+        "by_file": {str(item[0]): [c.text for c in item[3]] for item in items},
     }
 
 
@@ -298,16 +297,7 @@ def run_ours_readahead(files: list[Path], embedder: LocalEmbedder, batch_chunks:
         reader.join()
         wall = time.perf_counter() - start
         store.close()
-    return {
-        "seconds": wall,
-        "stages": timings,
-        "documents": len(items),
-        "pages": sum(item[1] for item in items),
-        "ocr_pages": sum(item[2] for item in items),
-        "chunks": sum(len(item[3]) for item in items),
-        "texts": [c.text for item in items for c in item[3]],
-        "counts": [c.token_count for item in items for c in item[3]],
-    }
+    return _outcome(wall, timings, items)
 
 
 def _pool_process(

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from documents.pipeline.fusion import normalised_text
 from documents.pipeline.fusion import rrf as production_rrf
 from retrieval.corpus import words
 from retrieval.retrievers import ScoredRetriever, query_terms
@@ -204,7 +205,7 @@ class Collapsed:
     def _key(self, chunk_id: str) -> str:
         key = self._keys.get(chunk_id)
         if key is None:
-            key = self._keys[chunk_id] = " ".join(self._texts[chunk_id].lower().split())
+            key = self._keys[chunk_id] = normalised_text(self._texts[chunk_id])
         return key
 
     def _trigrams(self, chunk_id: str) -> frozenset:

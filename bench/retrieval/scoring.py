@@ -12,15 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from documents.pipeline.fusion import word_trigrams as trigram_set  # the search's own 3-grams
 from retrieval.corpus import words
 
 HIT_SHARE = 0.6
 KS = (1, 5)
-
-
-def trigram_set(text: str) -> frozenset[tuple[str, str, str]]:
-    ws = words(text)
-    return frozenset(zip(ws, ws[1:], ws[2:], strict=False))
 
 
 def held_share(sentence_words: Sequence[str], chunk_trigrams: frozenset) -> float:

@@ -2,10 +2,10 @@
 
 Token rates: fitted on every readable file of the shared corpus by bench/bench_preflight.py
 (docs/measurements.md, "Tokens per character"), with each embedder's own counter at the
-production chunk sizes. The
-per-kind rates matter only when the preflight has no token sample of the document itself
-(OCR pages always; a PDF whose sampled pages hold under MIN_SAMPLE_CHARS); the corpus has no
-plain-text file, so text files use the PDF text-layer rate until their sample replaces it.
+production chunk sizes. The per-kind rates matter only when the preflight has no token sample
+of the document itself (OCR pages always; a PDF whose sampled pages hold under
+MIN_SAMPLE_CHARS); the corpus has no plain-text file, so text files use the PDF text-layer
+rate until their sample replaces it.
 
 Stage rates: used until this system has completed documents of its own to measure
 (documents/estimates.py); from the benchmark figures in the README (bench_extract.py,
