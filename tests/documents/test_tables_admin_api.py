@@ -81,12 +81,22 @@ def row_lines(text: str) -> list[str]:
 
 
 @pytest.fixture
-def acme_tables(tmp_path, personas, api_for, celery_worker):
+def files(tmp_path) -> dict[str, bytes]:
+    """The two files, written once: python-docx stamps the time it saves a document, so a
+    second save is other bytes."""
+    return {
+        "harbour-dues.pdf": harbour_pdf(tmp_path).read_bytes(),
+        "seabirds.docx": seabird_docx(tmp_path).read_bytes(),
+    }
+
+
+@pytest.fixture
+def acme_tables(files, personas, api_for, celery_worker):
     """The PDF and the Word document uploaded by tenant A's staff through the API, processed
     by the real worker."""
     client = api_for(personas.staff_a)
-    pdf = upload(client, "harbour-dues.pdf", harbour_pdf(tmp_path).read_bytes())
-    word = upload(client, "seabirds.docx", seabird_docx(tmp_path).read_bytes())
+    pdf = upload(client, "harbour-dues.pdf", files["harbour-dues.pdf"])
+    word = upload(client, "seabirds.docx", files["seabirds.docx"])
     documents = wait_for_documents(
         [pdf["document_id"], word["document_id"]], worker=celery_worker, timeout=240
     )
@@ -206,18 +216,18 @@ def test_another_tenants_staff_can_open_neither_document_nor_find_their_rows(
 
 
 def test_another_tenant_uploading_the_same_files_gets_documents_of_its_own(
-    tmp_path, personas, api_for, acme_tables, celery_worker
+    files, personas, api_for, acme_tables, celery_worker
 ):
     pdf, word = acme_tables
     # the same bytes again in A's tenant are a duplicate of A's document...
-    again = upload_answer(api_for(personas.staff_a), "harbour-dues.pdf", harbour_pdf(tmp_path))
+    again = upload_answer(api_for(personas.staff_a), "harbour-dues.pdf", files)
     assert again.status_code == 200 and again.json()["document_id"] == str(pdf.pk)
 
     # ...in B's tenant they are a new document, processed on their own
     client = api_for(personas.staff_b)
     answers = [
-        upload_answer(client, "harbour-dues.pdf", harbour_pdf(tmp_path)),
-        upload_answer(client, "seabirds.docx", seabird_docx(tmp_path)),
+        upload_answer(client, "harbour-dues.pdf", files),
+        upload_answer(client, "seabirds.docx", files),
     ]
     for answer in answers:
         assert answer.status_code == 202, answer.content
@@ -247,8 +257,9 @@ def test_another_tenant_uploading_the_same_files_gets_documents_of_its_own(
     assert Document.objects.filter(tenant=personas.tenant_a).count() == 2
 
 
-def upload_answer(client, name: str, path):
-    """The ingest endpoint's answer as it is (``upload`` expects a 202)."""
-    handle = io.BytesIO(path.read_bytes())
+def upload_answer(client, name: str, files: dict[str, bytes]):
+    """The ingest endpoint's answer to one of the files, as it is (``upload`` expects a
+    202)."""
+    handle = io.BytesIO(files[name])
     handle.name = name
     return client.post("/api/ingest/", {"file": handle}, format="multipart")
