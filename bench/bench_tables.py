@@ -40,6 +40,7 @@ import docx  # noqa: E402
 import pdfplumber  # noqa: E402
 import pypdfium2 as pdfium  # noqa: E402
 
+from documents.pipeline.aligned_tables import find_aligned_tables, looks_aligned  # noqa: E402
 from documents.pipeline.chunk import split_text  # noqa: E402
 from documents.pipeline.embedders.local import LocalEmbedder  # noqa: E402
 from documents.pipeline.extract import DOCX, PDF, extract_text  # noqa: E402
@@ -82,12 +83,18 @@ def holds_in_order(haystack: str, needles: list[str]) -> bool:
     return True
 
 
-def pdf_truth(path: Path) -> list[tuple[list[str], list[list[str]]]]:
+def pdf_truth(
+    path: Path, aligned: dict[int, list] | None = None
+) -> list[tuple[list[str], list[list[str]]]]:
     """(header cells, rows of cells) of every pdfplumber table in the PDF, each cell's text
     read by PDFium from pdfplumber's cell box (so both sides are judged on the same
     characters: pdfplumber and PDFium order the characters of some cells differently). A
     table at the top of a page with as many columns as the previous page's last table
-    continues it, and takes its header."""
+    continues it, and takes its header.
+
+    ``aligned``: pages (1-based) that pass no ruled check where aligned_tables.py found
+    tables, and their boxes. There the truth is pdfplumber's own text strategy on its own parse of
+    the page (cell text as pdfplumber reads it), the rows inside each box."""
     tables: list[tuple[list[str], list[list[str]]]] = []
     previous: tuple[int, list[str]] | None = None  # columns and header of the last table
     document = pdfium.PdfDocument(str(path))
@@ -95,7 +102,11 @@ def pdf_truth(path: Path) -> list[tuple[list[str], list[list[str]]]]:
         for index, page in enumerate(pdf.pages):
             textpage = document[index].get_textpage()
             height = float(page.height)
-            found = page.find_tables()
+            if aligned and index + 1 in aligned:
+                found = []
+                tables += _aligned_truth(page, aligned[index + 1])
+            else:
+                found = page.find_tables()
             for number, table in enumerate(found):
                 rows = []
                 for row in table.rows:
@@ -121,6 +132,27 @@ def pdf_truth(path: Path) -> list[tuple[list[str], list[list[str]]]]:
             textpage.close()
             page.close()
     document.close()
+    return tables
+
+
+TEXT_STRATEGY = {"vertical_strategy": "text", "horizontal_strategy": "text"}
+
+
+def _aligned_truth(page, boxes: list) -> list[tuple[list[str], list[list[str]]]]:
+    tables = []
+    for x0, top, x1, bottom in boxes:
+        for table in page.find_tables(TEXT_STRATEGY):
+            if table.bbox[2] < x0 or table.bbox[0] > x1:
+                continue
+            rows = [
+                [squash(cell or "") for cell in cells]
+                for row, cells in zip(table.rows, table.extract(), strict=True)
+                if top - 1 <= (row.bbox[1] + row.bbox[3]) / 2 <= bottom + 1
+            ]
+            rows = [[c for c in row if c] for row in rows]
+            rows = [row for row in rows if row]
+            if len(rows) >= 2:
+                tables.append((rows[0], rows[1:]))
     return tables
 
 
@@ -171,10 +203,13 @@ def table_files(corpus: Path, rows: list[dict]) -> list[tuple[str, str]]:
 
 
 def detection_scan(corpus: Path, rows: list[dict]) -> dict:
-    """The page-object check on every page of every PDF: time, and pages it says hold a table."""
-    check = read = 0.0
-    pages = 0
+    """The page-object checks on every page of every PDF: time, and pages they pass. Pages
+    that pass the alignment check (and not the ruled one) go through the aligned-table
+    finder, timed, with the boxes of the tables it keeps."""
+    check = aligned_check = read = find = 0.0
+    pages = candidates = 0
     detected: dict[str, list[int]] = {}
+    aligned: dict[str, dict[int, list]] = {}
     for row in rows:
         if not row["file"].endswith(".pdf"):
             continue
@@ -188,14 +223,25 @@ def detection_scan(corpus: Path, rows: list[dict]) -> dict:
             start = time.perf_counter()
             textpage = page.get_textpage()
             textpage.get_text_range()
-            textpage.close()
             middle = time.perf_counter()
             stats = page_objects_stats(page)
-            check += time.perf_counter() - middle
+            after_ruled = time.perf_counter()
+            lined_up = not stats.table and looks_aligned(page)
+            after_aligned = time.perf_counter()
             read += middle - start
+            check += after_ruled - middle
+            aligned_check += after_aligned - after_ruled
             pages += 1
             if stats.table:
                 detected.setdefault(row["file"], []).append(index + 1)
+            elif lined_up and not page.get_rotation():
+                candidates += 1
+                found = find_aligned_tables(page, textpage, page.get_height())
+                find += time.perf_counter() - after_aligned
+                if found:
+                    boxes = [table.bbox for table in found]
+                    aligned.setdefault(row["file"], {})[index + 1] = boxes
+            textpage.close()
             page.close()
         pdf.close()
     return {
@@ -204,17 +250,29 @@ def detection_scan(corpus: Path, rows: list[dict]) -> dict:
         "read_text_ms_per_page": round(1000 * read / pages, 4),
         "ratio": round(check / read, 4),
         "pages_detected": {name: numbers for name, numbers in sorted(detected.items())},
+        "aligned": {
+            "check_ms_per_page": round(1000 * aligned_check / pages, 4),
+            "ratio": round(aligned_check / read, 4),
+            "candidates": candidates,
+            "find_ms_per_candidate": round(1000 * find / max(candidates, 1), 1),
+            "pages_found": {name: sorted(found) for name, found in sorted(aligned.items())},
+        },
+        "aligned_boxes": aligned,
     }
 
 
-def text_only_overhead(corpus: Path, rows: list[dict], detected: dict, runs: int) -> dict:
+def text_only_overhead(
+    corpus: Path, rows: list[dict], detected: dict, aligned_found: dict, runs: int
+) -> dict:
     """What pages without tables pay: extract_text with tables on and off, alternated, best of
-    ``runs``, over the corpus text PDFs in which no page passes the check (OCR off)."""
+    ``runs``, over the corpus text PDFs in which no page passes the ruled check and no
+    aligned table is found (OCR off): pages of prose that line up still pay the finder."""
     files = [
         corpus / row["file"]
         for row in rows
         if row["kind"].startswith("text-pdf")
         and row["file"] not in detected
+        and row["file"] not in aligned_found
         and not row["file"].startswith("synthetic")
     ]
     best = {True: float("inf"), False: float("inf")}
@@ -262,19 +320,21 @@ def main() -> None:
     files = table_files(corpus, rows)
     listed = {name for name, _ in files}
     # synthetic-concat-607p.pdf repeats three other corpus files' pages: counted once, there
+    aligned_boxes = scan.pop("aligned_boxes")
     files += [
         (name, PDF)
-        for name in scan["pages_detected"]
+        for name in [*scan["pages_detected"], *aligned_boxes]
         if name not in listed and not name.startswith("synthetic")
     ]
+    files = list(dict.fromkeys(files))
 
-    text_only = text_only_overhead(corpus, rows, scan["pages_detected"], args.runs)
+    text_only = text_only_overhead(corpus, rows, scan["pages_detected"], aligned_boxes, args.runs)
 
     per_file = []
     for name, content_type in files:
         path = corpus / name
         if content_type == PDF:
-            truth = pdf_truth(path)
+            truth = pdf_truth(path, aligned_boxes.get(name))
             off, before_pages = timed_extract(path, PDF, ExtractOptions(tables=False), args.runs)
             on, after_pages = timed_extract(path, PDF, ExtractOptions(), args.runs)
         else:
@@ -317,7 +377,11 @@ def main() -> None:
         "pdf_seconds": {
             "tables_off": round(sum(f["seconds_tables_off"] for f in pdfs), 3),
             "tables_on": round(sum(f["seconds_tables_on"] for f in pdfs), 3),
-            "table_pages": sum(len(scan["pages_detected"].get(f["file"], [])) for f in pdfs),
+            "table_pages": sum(
+                len(scan["pages_detected"].get(f["file"], []))
+                + len(scan["aligned"]["pages_found"].get(f["file"], []))
+                for f in pdfs
+            ),
         },
         "detection": scan,
         "text_only_files": text_only,
@@ -350,6 +414,13 @@ def print_tables(results: dict) -> None:
         f"Page-object check on {d['pages']} corpus pages: {d['check_ms_per_page']} ms/page, "
         f"reading the text {d['read_text_ms_per_page']} ms/page, ratio {d['ratio']}"
     )
+    a = d["aligned"]
+    print(
+        f"Alignment check: {a['check_ms_per_page']} ms/page (ratio to reading {a['ratio']}); "
+        f"{a['candidates']} pages pass it, {a['find_ms_per_candidate']} ms each in the finder"
+    )
+    for name, numbers in a["pages_found"].items():
+        print(f"  aligned tables: {name}: pages {numbers}")
     o = results["text_only_files"]
     print(
         f"Text PDFs without a table page ({o['files']} files, {o['pages']} pages): "

@@ -13,6 +13,9 @@ Finding them costs two steps, and text-only pages pay for the first alone:
    pdfplumber's own way to them is to parse the whole page again with pdfminer, every
    character included, hundreds of times slower than PDFium's text.
 
+A page with no ruled table whose text objects line up in columns is tried for a table
+without rules instead (aligned_tables.py, the same two steps on the text objects and words).
+
 pdfplumber gives the cells' boxes; their text is read with PDFium from the same boxes, so a
 cell reads like the rest of the page (pdfplumber spaced the digits of ca-warn-report.pdf's
 dates apart: "0 3 / 2 5 / 2 0 16"). The page text is then: the text above each table, the
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
+from .aligned_tables import find_aligned_tables, looks_aligned
 from .pdf_edges import page_edges
 
 # Rules and boxes, in PDF points (1/72 inch). A rule is at most _THIN thick and at least
@@ -151,14 +155,18 @@ class TableReader:
         """``text`` (the page's text layer), or the page read again with its tables as
         Markdown rows when it has any."""
         previous_header, self._last_header = self._last_header, None
-        if not looks_like_table(page):
+        ruled = looks_like_table(page)
+        aligned = None if ruled else looks_aligned(page)
+        if not ruled and not aligned:
             return text
         # pdfplumber's coordinates start at the top-left of the (unrotated) media box; a
         # rotated page or one whose box does not start at 0,0 would need them converted, and
         # is rare enough to keep its plain text.
         if page.get_rotation() or tuple(page.get_mediabox()[:2]) != (0.0, 0.0):
             return text
-        tables = self._find_tables(page)
+        tables = self._find_tables(page) if ruled else []
+        if not tables and (aligned or (aligned is None and looks_aligned(page))):
+            tables = self._find_aligned_tables(page)
         if not tables:
             return text
         return self._compose(page, tables, previous_header)
@@ -177,6 +185,26 @@ class TableReader:
         found = [(table.bbox, [list(row.cells) for row in table.rows]) for table in finder.tables]
         tables = [self._read_table(page, bbox, rows, height) for bbox, rows in found]
         return sorted((t for t in tables if t is not None), key=lambda t: t.top)
+
+    def _find_aligned_tables(self, page: pdfium.PdfPage) -> list[_Table]:
+        height = page.get_height()
+        textpage = page.get_textpage()
+        try:
+            found = find_aligned_tables(page, textpage, height)
+        finally:
+            textpage.close()
+        tables = [
+            _Table(
+                top=top,
+                bottom=bottom,
+                x0=x0,
+                x1=x1,
+                rows=[[_PIPE.sub(r"\|", cell) for cell in row] for row in table.rows],
+            )
+            for table in found
+            for x0, top, x1, bottom in [table.bbox]
+        ]
+        return sorted(tables, key=lambda t: t.top)
 
     def _read_table(
         self, page: pdfium.PdfPage, bbox, cell_rows: list[list], height: float

@@ -121,10 +121,13 @@ def broken_tounicode_pdf(path: Path, pages: list[str], broken: str) -> Path:
     return _write_pdf(path, objects, encrypted=False)
 
 
-def ruled_table_pdf(path: Path, pages: list[tuple[str, list[list[str]], str]]) -> Path:
+def ruled_table_pdf(
+    path: Path, pages: list[tuple[str, list[list[str]], str]], *, ruled: bool = True
+) -> Path:
     """A text PDF with a ruled table on each page: (text above, rows of cells, text below).
     Cells are 150 pt wide and 24 pt high, in Helvetica 11, with a 0.8 pt rule around every
-    cell, drawn as separate lines as word processors do."""
+    cell, drawn as separate lines as word processors do; ``ruled=False`` leaves the rules out,
+    so only the alignment of the text says there is a table."""
     objects: list[bytes] = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         f"<< /Type /Pages /Kids [{' '.join(f'{4 + 2 * i} 0 R' for i in range(len(pages)))}] "
@@ -136,12 +139,12 @@ def ruled_table_pdf(path: Path, pages: list[tuple[str, list[list[str]], str]]) -
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
             b"/Resources << /Font << /F1 3 0 R >> >> " + f"/Contents {5 + 2 * i} 0 R >>".encode()
         )
-        stream = _table_stream(above, rows, below)
+        stream = _table_stream(above, rows, below, ruled=ruled)
         objects.append(f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream")
     return _write_pdf(path, objects, encrypted=False)
 
 
-def _table_stream(above: str, rows: list[list[str]], below: str) -> bytes:
+def _table_stream(above: str, rows: list[list[str]], below: str, *, ruled: bool) -> bytes:
     left, width, height = 72, 150, 24
     top = 740 - 18 * (above.count("\n") + 1) if above else 760
     ops = []
@@ -154,10 +157,10 @@ def _table_stream(above: str, rows: list[list[str]], below: str) -> bytes:
             escaped = cell.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
             x, y = left + c * width + 6, top - (r + 1) * height + 8
             ops.append(f"BT /F1 11 Tf 1 0 0 1 {x} {y} Tm ({escaped}) Tj ET")
-    for r in range(len(rows) + 1):
+    for r in range(len(rows) + 1 if ruled else 0):
         y = top - r * height
         ops.append(f"0.8 w {left} {y} m {right} {y} l S")
-    for c in range(columns + 1):
+    for c in range(columns + 1 if ruled else 0):
         x = left + c * width
         ops.append(f"0.8 w {x} {top} m {x} {bottom} l S")
     if below:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pypdfium2 as pdfium
 import pytest
 
+from documents.pipeline.aligned_tables import find_aligned_tables, looks_aligned
 from documents.pipeline.chunk import split_text
 from documents.pipeline.embedders.local import LocalEmbedder
 from documents.pipeline.extract import PDF, extract_text
@@ -83,6 +84,83 @@ def test_pages_of_text_and_stray_rules_are_not_taken_for_tables(tmp_path):
     boxed = makedocs.ruled_table_pdf(tmp_path / "box.pdf", [("", [["Note:"], ["Read me."]], "")])
     (boxed_text,) = read(boxed)
     assert "|" not in boxed_text
+
+
+CITIES = [
+    ["City", "Country", "Population"],
+    ["Oslo", "Norway", "709 037"],
+    ["Bergen", "Norway", "291 189"],
+    ["Lyon", "France", "522 250"],
+    ["Porto", "Portugal", "231 800"],
+]
+
+
+def test_a_table_without_rules_is_found_by_its_alignment_and_read_like_a_ruled_one(tmp_path):
+    pages = [("Largest cities.", CITIES, "Source: national statistics.")]
+    unruled = makedocs.ruled_table_pdf(tmp_path / "unruled.pdf", pages, ruled=False)
+    ruled = makedocs.ruled_table_pdf(tmp_path / "ruled.pdf", pages)
+    assert not looks_like_table(pdfium.PdfDocument(unruled)[0])
+    assert looks_aligned(pdfium.PdfDocument(unruled)[0])
+    assert read(unruled) == read(ruled)
+    (text,) = read(unruled)
+    assert text.splitlines() == [
+        "Largest cities.",
+        "| City | Country | Population |",
+        "| --- | --- | --- |",
+        "| Oslo | Norway | 709 037 |",
+        "| Bergen | Norway | 291 189 |",
+        "| Lyon | France | 522 250 |",
+        "| Porto | Portugal | 231 800 |",
+        "Source: national statistics.",
+    ]
+
+
+def test_columns_split_at_a_space_are_joined_back_into_one(tmp_path):
+    # "Region 0", "Region 1"...: the digits line up in a column of their own, a space away
+    path = makedocs.ruled_table_pdf(
+        tmp_path / "t.pdf", [("", [HEADER, *rows(0, 4)], "")], ruled=False
+    )
+    (text,) = read(path)
+    assert text.splitlines()[2:] == [f"| Region {i} | {1000 + i} EUR | {i} |" for i in range(4)]
+
+
+def test_two_columns_of_text_are_not_a_table(tmp_path):
+    sentence = "The quick brown fox jumps over the lazy dog near the river bank today."
+    path = makedocs.ruled_table_pdf(
+        tmp_path / "t.pdf", [("", [[sentence, sentence, sentence]] * 6, "")], ruled=False
+    )
+    (text,) = read(path)
+    assert "|" not in text
+
+
+@pytest.mark.skipif(not AVAILABLE, reason="the shared corpus is not here")
+def test_corpus_pages_of_prose_columns_and_formulas_that_line_up_hold_no_aligned_table():
+    candidates = 0
+    for name, pages in [
+        ("federal-register-2020-17221.pdf", range(15)),  # three columns of prose
+        ("freeculture.pdf", range(337, 352)),  # an index in two columns, numbered lines
+        ("ISO-IEC-29500-2.pdf", [2, 135]),  # a contents page, a bibliography
+        ("GeoTopo-komprimiert.pdf", range(0, 117, 4)),  # formulas
+    ]:
+        pdf = pdfium.PdfDocument(CORPUS / name)
+        for index in pages:
+            page = pdf[index]
+            if looks_aligned(page):
+                candidates += 1
+                found = find_aligned_tables(page, page.get_textpage(), page.get_height())
+                assert found == [], (name, index + 1, found[0].rows[:3])
+    # the first step lets some of them through: the second is what keeps them text
+    assert candidates >= 10
+
+
+@pytest.mark.skipif(not AVAILABLE, reason="the shared corpus is not here")
+def test_a_corpus_precinct_bulletin_without_rules_becomes_rows():
+    (text,) = read(CORPUS / "la-precinct-bulletin-2014-p1.pdf")
+    lines = text.splitlines()
+    assert "| NEEL KASHKARI | REP | 247 | NO | 142 | NO | 105 | NO | 216 |" in lines
+    assert "| GAVIN NEWSOM | DEM | 64 |  |  |  |  |  |  |" in lines
+    # nothing of the table is read a second time as text beside it
+    assert not any(len(line) == 1 for line in lines)
 
 
 def test_markdown_tables_are_found_with_the_offsets_of_their_header_and_rows():
