@@ -19,6 +19,12 @@ from .estimate import StageRates, TokenRates
 # The chunk sizes the token rates were measured at (the production defaults).
 MEASURED_CHUNK_TOKENS = {"local": 256, "gemini": 1024}
 
+# What the structure-depth estimate turns text pages and Word XML into: the characters the full
+# pass counts, over the text pages the structure pass finds and the uncompressed bytes of the
+# Word text parts. Not the embedder's, so one value for both.
+TEXT_CHARS_PER_PAGE = 1950.0
+DOCX_CHARS_PER_XML_BYTE = 0.0244
+
 MEASURED_TOKEN_RATES = {
     "local": TokenRates(
         text_layer=0.2692,
@@ -29,6 +35,8 @@ MEASURED_TOKEN_RATES = {
         chunk_overhead=1.0586,
         tokens_per_chunk=220.5,
         batch_size=16,
+        text_chars_per_page=TEXT_CHARS_PER_PAGE,
+        docx_chars_per_xml_byte=DOCX_CHARS_PER_XML_BYTE,
     ),
     "gemini": TokenRates(
         text_layer=0.3428,
@@ -40,6 +48,8 @@ MEASURED_TOKEN_RATES = {
         tokens_per_chunk=937.1,
         batch_size=100,
         price_per_million=0.15,
+        text_chars_per_page=TEXT_CHARS_PER_PAGE,
+        docx_chars_per_xml_byte=DOCX_CHARS_PER_XML_BYTE,
     ),
 }
 

@@ -1,10 +1,11 @@
 """Which pages of a PDF have a text layer, judged from the page objects alone -- the
 resources each page names, never its text -- so it can run inside the upload request.
 
-A page whose resources (its own, those it inherits from the page tree, and those of the form
-XObjects it names) hold a font is a text page: text is drawn with a font, and nothing else
-needs one. A page with no font but with an image, an annotation or a content stream that
-paints something is a page OCR will read; a page with none of these is blank paper. This is
+A page with no content stream and no annotation is blank paper. Otherwise, a page whose
+resources (its own, those it inherits from the page tree, and those of the form XObjects it
+names) hold a font is a text page: text is drawn with a font, and nothing else needs one. A
+page with no font but with an image, an annotation or a content stream that paints
+something is a page OCR will read; one with none of these is blank too. This is
 what the extractor finds in most files, not all: a page can name a font it never uses, or
 draw only a page number the extractor judges too short and reads with OCR;
 bench/bench_preflight.py measures how often on the corpus (README, "The preflight estimate
@@ -146,10 +147,15 @@ class _Walk:
         )
 
     def page(self, page, resources) -> tuple[str, int]:
+        annotated = _non_empty(page.get("/Annots"))
+        if not annotated and not _non_empty(page.get("/Contents")):
+            # Nothing is drawn, whatever the resources offer (page trees often give every
+            # page the same fonts): blank paper, as PDFium finds it.
+            return "blank", 0
         has_font, images = self.resources(resources, depth=0)
         if has_font:
             return "text", images
-        if images or self.paints(page):
+        if images or annotated or self.paints(page):
             return "ocr", images
         return "blank", 0
 
@@ -191,11 +197,8 @@ class _Walk:
         return found
 
     def paints(self, page) -> bool:
-        """Whether a page without fonts or images puts anything on paper: an annotation
-        (PDFium draws it, the extractor's blank test counts it) or a painting operator."""
-        annotations = page.get("/Annots")
-        if isinstance(annotations, pikepdf.Array) and len(annotations) > 0:
-            return True
+        """Whether the content stream of a page without fonts, images or annotations puts
+        anything on paper."""
         contents = page.get("/Contents")
         parts = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
         for part in parts:
@@ -215,3 +218,10 @@ class _Walk:
             except pikepdf.PdfError:
                 return True  # a stream qpdf cannot decode may still draw for PDFium
         return False
+
+
+def _non_empty(value) -> bool:
+    """A stream, or an array with something in it (a page's /Contents or /Annots)."""
+    if isinstance(value, pikepdf.Array):
+        return len(value) > 0
+    return isinstance(value, pikepdf.Stream)
