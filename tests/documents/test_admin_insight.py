@@ -67,6 +67,20 @@ def test_the_document_page_shows_the_estimate_against_the_actual(client, persona
         assert shown in html
 
 
+def test_an_estimate_from_the_structure_says_so_in_the_list_and_on_the_page(client, personas):
+    from_structure = make_document(
+        personas.tenant_a, preflight={"estimate": {**ESTIMATE, "depth": "structure"}}
+    )
+    from_every_page = make_document(
+        personas.tenant_a, n=1, preflight={"estimate": {**ESTIMATE, "depth": "full"}}
+    )
+    client.force_login(personas.staff_a)
+    assert "(from structure)" in client.get(change_url(from_structure)).content.decode()
+    assert "(from structure)" not in client.get(change_url(from_every_page)).content.decode()
+    listing = client.get(CHANGELIST).content.decode()
+    assert listing.count("(from structure)") == 1
+
+
 def test_a_held_document_says_why_and_an_estimating_one_says_so(client, personas):
     held = make_document(
         personas.tenant_a,
