@@ -38,6 +38,9 @@ MAX_FORM_DEPTH = 4
 # one is decoded and its operators looked at, since a blank page often carries a few bytes
 # such as "q Q" or an empty compressed stream.
 _SURELY_PAINTS_BYTES = 128
+# A page drawn in more content streams than this is taken to paint something without
+# reading them (writers split a page's content in a handful).
+_MANY_CONTENT_PARTS = 16
 # The operators that put marks on the page: fill, stroke, image or form, text, shading,
 # inline image.
 _PAINTING = {
@@ -100,6 +103,8 @@ class _Walk:
         # (has a font, images) of each indirect resources dictionary or form already read
         self.resources_seen: dict[tuple[int, int], tuple[bool, int]] = {}
         self.forms_seen: dict[tuple[int, int], tuple[bool, int]] = {}
+        # whether each indirect content stream already looked at paints
+        self.contents_seen: dict[tuple[int, int], bool] = {}
 
     def read(self, count: int = 1) -> None:
         self.objects += count
@@ -133,9 +138,10 @@ class _Walk:
                 kinds[kind] += 1
                 images += page_images
                 continue
-            if not isinstance(kids, pikepdf.Array):
-                raise _Unreadable("a page tree node without an array of kids")
-            self.read(len(kids) // 64)  # a huge /Kids array is itself work
+            if not isinstance(kids, pikepdf.Array) or len(kids) > self.max_pages:
+                # (more kids than pages allowed: listing them alone would take a second)
+                raise _Unreadable("a page tree node without a usable array of kids")
+            self.read(len(kids) // 64)  # a long /Kids array is itself work
             stack.extend((kid, resources, depth + 1) for kid in reversed(list(kids)))
         return PdfStructure(
             pages=sum(kinds.values()),
@@ -200,24 +206,32 @@ class _Walk:
         """Whether the content stream of a page without fonts, images or annotations puts
         anything on paper."""
         contents = page.get("/Contents")
+        if isinstance(contents, pikepdf.Array) and len(contents) > _MANY_CONTENT_PARTS:
+            return True
         parts = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
         for part in parts:
-            self.read()
             if not isinstance(part, pikepdf.Stream):
                 continue
-            try:
-                # The stored bytes, not /Length, which a damaged or hostile file gets wrong;
-                # decoded only when short and through at most one Flate filter, so a few
-                # bytes cannot inflate to more than about a hundred kilobytes.
-                if len(part.read_raw_bytes()) >= _SURELY_PAINTS_BYTES:
-                    return True
-                if part.get("/Filter") not in (None, "/FlateDecode"):
-                    return True
-                if _PAINTING.intersection(_TOKENS.findall(part.read_bytes())):
-                    return True
-            except pikepdf.PdfError:
-                return True  # a stream qpdf cannot decode may still draw for PDFium
+            key = part.objgen
+            if key not in self.contents_seen:
+                self.contents_seen[key] = self.stream_paints(part)
+            if self.contents_seen[key]:
+                return True
         return False
+
+    def stream_paints(self, part) -> bool:
+        self.read()
+        try:
+            # The stored bytes, not /Length, which a damaged or hostile file gets wrong;
+            # decoded only when short and through at most one Flate filter, so a few
+            # bytes cannot inflate to more than about a hundred kilobytes.
+            if len(part.read_raw_bytes()) >= _SURELY_PAINTS_BYTES:
+                return True
+            if part.get("/Filter") not in (None, "/FlateDecode"):
+                return True
+            return bool(_PAINTING.intersection(_TOKENS.findall(part.read_bytes())))
+        except pikepdf.PdfError:
+            return True  # a stream qpdf cannot decode may still draw for PDFium
 
 
 def _non_empty(value) -> bool:
