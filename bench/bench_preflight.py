@@ -69,6 +69,8 @@ EMBEDDERS = {
     "gemini": {"chunk_tokens": 1024, "overlap": 100, "batch_size": 100},
 }
 PAGE_KINDS = ("text_layer", "ocr", "docx", "plain")
+# Files of at least this many pages are also judged apart ("tokens_long_files").
+LONG_PAGES = 10
 
 
 def counters() -> dict:
@@ -302,6 +304,7 @@ def judge(
         per_file.append(
             {
                 "file": row["file"],
+                "pages": row["pages"],
                 "pages_to_ocr": (guess.pages_to_ocr, row["ocr_pages"]),
                 "tokens": (guess.tokens, row["billed_tokens"][name]),
                 "chunks": (guess.chunks, row["chunks"][name]),
@@ -337,6 +340,11 @@ def judge(
         ]
         if pairs:
             summary[label] = error_summary(pairs)
+    # The corpus is half one-page test files, where a page's text ranges from a word to a
+    # dense table; the documents whose cost matters are longer.
+    pairs = [f["tokens"] for f in per_file if f["tokens"][1] and f["pages"] >= LONG_PAGES]
+    if pairs:
+        summary["tokens_long_files"] = error_summary(pairs)
     return {"summary": summary, "files": per_file}
 
 
@@ -518,6 +526,7 @@ def print_summary(results: dict) -> None:
                 "tokens",
                 "tokens_without_ocr",
                 "tokens_with_ocr",
+                "tokens_long_files",
                 "chunks",
                 "requests",
                 "seconds",

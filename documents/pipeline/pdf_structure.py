@@ -70,7 +70,8 @@ class PdfStructure:
     text_pages: int
     ocr_pages: int
     blank_pages: int
-    # image XObjects named by each page's resources, summed over the pages
+    # image XObjects named by each page's resources (and by its forms' on a page without a
+    # font of its own), summed over the pages
     images: int
     objects_read: int
 
@@ -184,7 +185,9 @@ class _Walk:
                 subtype = xobject.get("/Subtype")
                 if subtype == "/Image":
                     images += 1
-                elif subtype == "/Form" and depth < MAX_FORM_DEPTH:
+                # A page with a font is a text page whatever its forms hold: they are only
+                # followed to find one (most of the walk's cost on pages built of forms).
+                elif subtype == "/Form" and not has_font and depth < MAX_FORM_DEPTH:
                     form_font, form_images = self.form(xobject, depth=depth + 1)
                     has_font = has_font or form_font
                     images += form_images
