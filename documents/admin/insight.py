@@ -119,9 +119,10 @@ class DocumentInsight:
         elif obj.estimate_from_structure:
             estimated = f"Estimated {FROM_STRUCTURE}"
             note = mark_safe(  # a constant sentence, nothing interpolated
-                '<p class="help">Estimated from the file\'s structure at upload (which pages '
-                "have a text layer, the size of a Word file's text), without reading its text; "
-                "the estimating stage reads every page's text layer and replaces it.</p>"
+                '<p class="help">Estimated at upload from the file\'s structure (which PDF '
+                "pages have a text layer, the size of a Word file's text, a text file's size), "
+                "not from its extracted text. For a PDF or Word file the estimating stage reads "
+                "every page's text layer and replaces it.</p>"
             )
         finish = estimates.expected_finish(obj)
         if finish is not None:

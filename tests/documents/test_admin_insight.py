@@ -153,7 +153,8 @@ def test_the_upload_page_names_and_links_the_files_already_there(client, persona
     messages = messages_of(response)
     [already] = [m for m in messages if m.startswith("Already in Acme")]
     assert "copy.txt" in already and change_url(existing) in already
-    assert any(m.startswith("1 document uploaded to Acme") for m in messages)
+    [queued] = [m for m in messages if m.startswith("1 document uploaded to Acme")]
+    assert "Estimate (from structure):" in queued
     assert Document.objects.filter(tenant=personas.tenant_a).count() == 2
     entry = AuditEntry.objects.filter(action="upload").latest("id")
     assert entry.count == 1 and entry.source == "admin"
