@@ -1,6 +1,7 @@
 """How far the preflight estimate is from what processing finds, on the shared corpus.
 
     .venv/bin/python bench/bench_preflight.py [--corpus ../shared/corpus] [--no-embed]
+        [--limit N] [--rejudge]
 
 For every corpus file the pipeline can read, in one process:
 
@@ -15,6 +16,9 @@ For every corpus file the pipeline can read, in one process:
    and the estimate's error, **leave-one-out**: each file is estimated with rates fitted on
    the other files, token rates and stage rates alike, so no file is judged by rates it
    helped make. The error of the shipped rates on the same files is given too (in-sample).
+   Both depths are judged: the ``structure`` estimate (what the upload answer holds, text
+   pages and Word XML turned into characters by ``text_chars_per_page`` and
+   ``docx_chars_per_xml_byte``) and the ``full`` one that replaces it in the worker.
 
 Errors are per file, |estimate - actual| / actual, as a median and 90th percentile over the
 files that have any of the quantity, plus the error of the totals (what a selection's sum
@@ -65,6 +69,8 @@ EMBEDDERS = {
     "gemini": {"chunk_tokens": 1024, "overlap": 100, "batch_size": 100},
 }
 PAGE_KINDS = ("text_layer", "ocr", "docx", "plain")
+# Files of at least this many pages are also judged apart ("tokens_long_files").
+LONG_PAGES = 10
 
 
 def counters() -> dict:
@@ -104,7 +110,7 @@ def inspected(path: Path, content_type: str, counting: dict, runs: int) -> dict:
     embedder's token sample."""
     size = path.stat().st_size
     common = {"content_type": content_type, "size_bytes": size}
-    structure_s, _ = best_of(runs, lambda: inspect(path, depth=STRUCTURE, **common))
+    structure_s, structure = best_of(runs, lambda: inspect(path, depth=STRUCTURE, **common))
     full_s, preflight = best_of(runs, lambda: inspect(path, depth=FULL, **common))
     # The token sample is counted with each embedder's counter (the worker counts with the
     # configured one only, so its time is the local one, the slower).
@@ -120,6 +126,7 @@ def inspected(path: Path, content_type: str, counting: dict, runs: int) -> dict:
         "full_ms": round(full_s * 1000, 2),
         "full_sampled_ms": round(sampled_s * 1000, 2),
         "preflight": preflight.as_dict(),
+        "preflight_structure": structure.as_dict(),
         "preflight_sampled": samples,
     }
 
@@ -217,6 +224,12 @@ def fit_token_rates(rows: list[dict], name: str, shipped: TokenRates) -> TokenRa
     def preflight_chars(kind):
         return lambda r: (r["preflight"]["text_chars"] or 0) if _pf_kind(r) == kind else 0
 
+    def structure(kind):
+        # the rows whose structure pass judged the file (the others get no estimate from it)
+        return [r for r in rows if _pf_kind(r) == kind and r["preflight_structure"]["complete"]]
+
+    pdf_text_pages = sum(r["preflight_structure"]["pages_with_text"] for r in structure("pdf"))
+    docx_xml = sum(r["preflight_structure"]["docx_xml_bytes"] or 0 for r in structure("docx"))
     ocr_pages = total(lambda r: r["ocr_pages"])
     text_tokens = total(lambda r: sum(r["tokens"][name].values()))
     chunks = total(lambda r: r["chunks"][name])
@@ -229,6 +242,14 @@ def fit_token_rates(rows: list[dict], name: str, shipped: TokenRates) -> TokenRa
         "ocr_chars_per_page": total(lambda r: r["chars"]["ocr"]) / ocr_pages if ocr_pages else None,
         "chunk_overhead": billed / text_tokens if text_tokens else None,
         "tokens_per_chunk": billed / chunks if chunks else None,
+        "text_chars_per_page": sum(r["preflight"]["text_chars"] or 0 for r in structure("pdf"))
+        / pdf_text_pages
+        if pdf_text_pages
+        else None,
+        "docx_chars_per_xml_byte": sum(r["preflight"]["text_chars"] or 0 for r in structure("docx"))
+        / docx_xml
+        if docx_xml
+        else None,
     }
     return replace(shipped, **{k: round(v, 4) for k, v in fitted.items() if v is not None})
 
@@ -248,12 +269,25 @@ def processed(row: dict) -> Processed:
     )
 
 
-def judge(rows: list[dict], name: str, *, leave_one_out: bool, sampled: bool = True) -> dict:
+def judge(
+    rows: list[dict],
+    name: str,
+    *,
+    leave_one_out: bool,
+    sampled: bool = True,
+    depth: str = FULL,
+) -> dict:
+    """``depth``: which preflight the estimate is made from; at ``structure`` the files the
+    structure pass could not judge (it fell back to the page count) are counted apart."""
     from documents.pipeline.preflight import Preflight
 
     shipped = MEASURED_TOKEN_RATES[name]
     per_file = []
+    without_estimate = []
     for i, row in enumerate(rows):
+        if depth == STRUCTURE and not row["preflight_structure"]["complete"]:
+            without_estimate.append(row["file"])
+            continue
         others = rows[:i] + rows[i + 1 :]
         rates = fit_token_rates(others, name, shipped) if leave_one_out else shipped
         stages = (
@@ -261,12 +295,16 @@ def judge(rows: list[dict], name: str, *, leave_one_out: bool, sampled: bool = T
             if leave_one_out
             else DEFAULT_STAGE_RATES
         )
-        facts = row["preflight_sampled"][name] if sampled else row["preflight"]
+        if depth == STRUCTURE:
+            facts = row["preflight_structure"]
+        else:
+            facts = row["preflight_sampled"][name] if sampled else row["preflight"]
         guess = estimate(Preflight.from_dict(facts), rates, stages, estimating_done=False)
         actual_seconds = sum(row["stage_seconds"].values())
         per_file.append(
             {
                 "file": row["file"],
+                "pages": row["pages"],
                 "pages_to_ocr": (guess.pages_to_ocr, row["ocr_pages"]),
                 "tokens": (guess.tokens, row["billed_tokens"][name]),
                 "chunks": (guess.chunks, row["chunks"][name]),
@@ -286,6 +324,8 @@ def judge(rows: list[dict], name: str, *, leave_one_out: bool, sampled: bool = T
             "actual_total": sum(f["pages_to_ocr"][1] for f in per_file),
         }
     }
+    if depth == STRUCTURE:
+        summary["files_without_estimate"] = without_estimate
     for quantity in ("tokens", "chunks", "requests", "seconds"):
         pairs = [f[quantity] for f in per_file if f[quantity] and f[quantity][1]]
         if pairs:
@@ -300,6 +340,11 @@ def judge(rows: list[dict], name: str, *, leave_one_out: bool, sampled: bool = T
         ]
         if pairs:
             summary[label] = error_summary(pairs)
+    # The corpus is half one-page test files, where a page's text ranges from a word to a
+    # dense table; the documents whose cost matters are longer.
+    pairs = [f["tokens"] for f in per_file if f["tokens"][1] and f["pages"] >= LONG_PAGES]
+    if pairs:
+        summary["tokens_long_files"] = error_summary(pairs)
     return {"summary": summary, "files": per_file}
 
 
@@ -321,6 +366,12 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--runs", type=int, default=3, help="timing repeats of the preflight")
     parser.add_argument("--no-embed", action="store_true", help="skip embedding and indexing")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="measure only the first N files of the manifest (the whole corpus takes ~20 min)",
+    )
     parser.add_argument(
         "--rejudge",
         action="store_true",
@@ -348,7 +399,7 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-preflight-") as tmp:
         store = LanceDBStore(uri=tmp, dimension=counting["local"].dimension)
-        for path in corpus_files(args.corpus):
+        for path in corpus_files(args.corpus)[: args.limit]:
             row = measure(path, counting, not args.no_embed, store, args.runs)
             if row is None:
                 skipped.append(path.name)
@@ -392,6 +443,15 @@ def summarise(rows: list[dict], *, embedded: bool) -> dict:
         "error_shipped_rates_in_sample": {
             name: judge(readable, name, leave_one_out=False)["summary"] for name in EMBEDDERS
         },
+        # What the upload answer holds: the estimate from the file's structure alone.
+        "error_leave_one_out_structure": {
+            name: judge(readable, name, leave_one_out=True, depth=STRUCTURE)["summary"]
+            for name in EMBEDDERS
+        },
+        "error_shipped_rates_in_sample_structure": {
+            name: judge(readable, name, leave_one_out=False, depth=STRUCTURE)["summary"]
+            for name in EMBEDDERS
+        },
         "files": rows,
     }
     return results
@@ -400,6 +460,8 @@ def summarise(rows: list[dict], *, embedded: bool) -> dict:
 def preflight_cost(rows: list[dict]) -> dict:
     def stats(key, only=None):
         values = sorted(r[key] for r in rows if only is None or only(r))
+        if not values:
+            return None
         return {
             "median": round(statistics.median(values), 3),
             "max": round(values[-1], 3),
@@ -409,9 +471,15 @@ def preflight_cost(rows: list[dict]) -> dict:
     pdf = lambda r: r["content_type"] == "application/pdf"  # noqa: E731
     pages = sum(r["preflight"]["pages"] or 0 for r in rows if pdf(r))
     full_pdf = sum(r["full_ms"] for r in rows if pdf(r))
+    structure_pdf = sum(r["structure_ms"] for r in rows if pdf(r))
     return {
         "structure_ms": stats("structure_ms"),
+        "structure_ms_pdf": stats("structure_ms", pdf),
+        "structure_ms_docx": stats(
+            "structure_ms", lambda r: r["content_type"].endswith("document")
+        ),
         "full_ms": stats("full_ms"),
+        "structure_ms_per_pdf_page": round(structure_pdf / pages, 3) if pages else None,
         "full_ms_per_pdf_page": round(full_pdf / pages, 3) if pages else None,
         "extracting_ms_per_text_page": _extract_ms_per_text_page(rows),
     }
@@ -434,9 +502,13 @@ def print_summary(results: dict) -> None:
         f"\npreflight cost per file: structure median {cost['structure_ms']['median']} ms "
         f"(max {cost['structure_ms']['max']}), full median {cost['full_ms']['median']} ms "
         f"(max {cost['full_ms']['max']}); full {cost['full_ms_per_pdf_page']} ms per PDF page, "
-        f"text-layer extraction {cost['extracting_ms_per_text_page']} ms per page"
+        f"text-layer extraction {cost['extracting_ms_per_text_page']} ms per page; "
+        f"structure {cost['structure_ms_per_pdf_page']} ms per PDF page (PDF median "
+        f"{cost['structure_ms_pdf']['median']} ms, max {cost['structure_ms_pdf']['max']} ms)"
     )
     for label in (
+        "error_leave_one_out_structure",
+        "error_shipped_rates_in_sample_structure",
         "error_leave_one_out",
         "error_leave_one_out_without_token_sample",
         "error_shipped_rates_in_sample",
@@ -448,10 +520,13 @@ def print_summary(results: dict) -> None:
                 f"  {name}: pages to OCR exact in {ocr['files_exact']}/{ocr['files']} files "
                 f"({ocr['estimated_total']} estimated, {ocr['actual_total']} actual)"
             )
+            if summary.get("files_without_estimate"):
+                print(f"    no structure estimate: {', '.join(summary['files_without_estimate'])}")
             for quantity in (
                 "tokens",
                 "tokens_without_ocr",
                 "tokens_with_ocr",
+                "tokens_long_files",
                 "chunks",
                 "requests",
                 "seconds",

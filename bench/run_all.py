@@ -504,16 +504,18 @@ def preflight_rows(preflight: dict) -> list[tuple[str, str]]:
             f"{cost['extracting_ms_per_text_page']} ms",
         )
     ]
-    for name, summary in preflight["error_leave_one_out"].items():
-        ocr = summary["pages_to_ocr"]
-        parts = [f"OCR pages exact in {ocr['files_exact']}/{ocr['files']} files"]
-        for quantity in ("tokens_without_ocr", "tokens_with_ocr", "requests", "seconds"):
-            if quantity in summary:
-                q = summary[quantity]
-                parts.append(
-                    f"{quantity} median {q['median_error']:.0%} (total {q['total_error']:+.1%})"
-                )
-        rows.append((f"estimate error, leave-one-out, {name}", "; ".join(parts)))
+    judged = [("", "error_leave_one_out"), (", structure", "error_leave_one_out_structure")]
+    for depth, key in judged:
+        for name, summary in preflight.get(key, {}).items():
+            ocr = summary["pages_to_ocr"]
+            parts = [f"OCR pages exact in {ocr['files_exact']}/{ocr['files']} files"]
+            for quantity in ("tokens_without_ocr", "tokens_with_ocr", "requests", "seconds"):
+                if quantity in summary:
+                    q = summary[quantity]
+                    parts.append(
+                        f"{quantity} median {q['median_error']:.0%} (total {q['total_error']:+.1%})"
+                    )
+            rows.append((f"estimate error{depth}, leave-one-out, {name}", "; ".join(parts)))
     return rows
 
 

@@ -170,9 +170,10 @@ def _checked_upload(uploaded_file) -> _Checked:
 
 
 def _preflight(tenant: Tenant, checked: _Checked) -> dict:
-    """The preflight record of an upload. Only the structure is read in the request (a
-    millisecond), unless the tenant has a cost limit and the embedder has a price: then every
-    page is looked at, since the limit needs the pages to OCR and the tokens."""
+    """The preflight record of an upload. Only the structure is read in the request (a few
+    milliseconds; it estimates everything, from which pages have a text layer and the size
+    of a Word file's text), unless the tenant has a cost limit and the embedder has a price:
+    then every page's text layer is looked at, since the limit is judged on the tokens."""
     priced = estimates.token_rates().price_per_million is not None
     depth = FULL if tenant.max_cost_per_document is not None and priced else STRUCTURE
     uploaded = checked.file

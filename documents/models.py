@@ -10,6 +10,11 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from documents.errors import FailureKind
+from documents.pipeline.extract import DOCX, PDF
+from documents.pipeline.preflight import FULL, STRUCTURE
+
+# The types whose full preflight reads more than their structure.
+_READ_PAGE_BY_PAGE = {PDF, DOCX}
 
 
 class OverLimitAction(models.TextChoices):
@@ -251,7 +256,27 @@ class Document(models.Model):
 
     @property
     def estimate(self) -> dict:
-        return (self.preflight or {}).get("estimate") or {}
+        guess = (self.preflight or {}).get("estimate") or {}
+        if guess and "depth" not in guess:
+            # Stored before the depth was: an upload's estimate was then complete only when
+            # every page had been read.
+            guess = {**guess, "depth": FULL if guess.get("complete") else STRUCTURE}
+        return guess
+
+    @property
+    def estimate_from_structure(self) -> bool:
+        """Whether the estimate was made at upload from the file's structure alone (estimates
+        stored before the depth was recorded were made from every page)."""
+        return self.estimate.get("depth") == STRUCTURE
+
+    @property
+    def needs_estimating(self) -> bool:
+        """Whether the ``estimating`` stage has something to add: no complete estimate yet, or
+        a PDF or Word file's estimate from its structure, which reading every page's text
+        layer replaces. A text file's or an image's is already all there is to know."""
+        if not self.estimate.get("complete"):
+            return True
+        return self.estimate_from_structure and self.content_type in _READ_PAGE_BY_PAGE
 
     @property
     def held_reason(self) -> str:

@@ -101,8 +101,9 @@ class StageRunner:
 
 def estimate_now(held: Claim, path) -> None:
     """The ``estimating`` stage: the preflight of every page, for a document whose upload
-    only read its structure. A file the preflight cannot read keeps the estimate it had: the
-    extraction that follows says what is wrong with it."""
+    only read its structure; its estimate replaces the structure's. A file the preflight
+    cannot read keeps the estimate it had: the extraction that follows says what is wrong
+    with it."""
     document = held.document
     try:
         facts = estimates.inspect(
@@ -123,7 +124,7 @@ def read_and_chunk(held: Claim, runner: StageRunner, document, embedder) -> tupl
     with ExitStack() as cleanup:
         with runner.stage(Stage.DOWNLOADING):
             path = cleanup.enter_context(storage.local_copy(document.storage_key))
-        if not document.estimate.get("complete"):
+        if document.needs_estimating:
             with runner.stage(Stage.ESTIMATING):
                 estimate_now(held, path)
         with runner.stage(Stage.EXTRACTING):

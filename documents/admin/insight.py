@@ -20,6 +20,9 @@ from documents.models import Document, Stage
 from documents.selectors import document_history, near_duplicates
 
 HISTORY_ROWS = 50
+# Next to an estimate made at upload from the file's structure, before the worker's
+# estimating stage replaces it with one from every page's text layer.
+FROM_STRUCTURE = "(from structure)"
 
 
 def _number(value, *, money: bool = False) -> str:
@@ -52,10 +55,13 @@ class DocumentInsight:
             return "estimating…" if guess else "-"
         cost = guess.get("cost_usd")
         return format_html(
-            "{} OCR p. · {} tokens{}",
+            "{} OCR p. · {} tokens{}{}",
             guess.get("pages_to_ocr"),
             _number(guess.get("tokens")),
             f" · ${cost:,.4f}" if cost is not None else "",
+            format_html(' <span class="help">{}</span>', FROM_STRUCTURE)
+            if obj.estimate_from_structure
+            else "",
         )
 
     @admin.action(description="Sum the estimates of selected documents")
@@ -104,10 +110,19 @@ class DocumentInsight:
             for money in [label == estimates.COST_LABEL]
         ]
         note = ""
+        estimated = "Estimated"
         if not guess.get("complete"):
             note = mark_safe(  # a constant sentence, nothing interpolated
-                '<p class="help">Estimating: only the file\'s structure has been read so far; '
+                '<p class="help">Estimating: only the file\'s page count is known so far; '
                 "the estimating stage reads every page.</p>"
+            )
+        elif obj.estimate_from_structure:
+            estimated = f"Estimated {FROM_STRUCTURE}"
+            note = mark_safe(  # a constant sentence, nothing interpolated
+                '<p class="help">Estimated at upload from the file\'s structure (which PDF '
+                "pages have a text layer, the size of a Word file's text, a text file's size), "
+                "not from its extracted text. For a PDF or Word file the estimating stage reads "
+                "every page's text layer and replaces it.</p>"
             )
         finish = estimates.expected_finish(obj)
         if finish is not None:
@@ -128,7 +143,7 @@ class DocumentInsight:
             '{}{}{}<p class="help">{}</p>',
             self._held_note(obj),
             note,
-            html_table("doc-estimate", ["", "Estimated", "Actual"], rows, header_column=True),
+            html_table("doc-estimate", ["", estimated, "Actual"], rows, header_column=True),
             basis,
         )
 

@@ -20,7 +20,7 @@ from documents import broker, selectors, services, storage
 from documents.admin.charts import bar_chart
 from documents.admin.forms import SearchForm, UploadForm
 from documents.admin.html import highlight
-from documents.admin.insight import document_link
+from documents.admin.insight import FROM_STRUCTURE, document_link
 from documents.audit import Source
 from documents.errors import ApplicationError
 from documents.search import chunks_search
@@ -135,8 +135,13 @@ def estimate_sentence(documents) -> str:
         tokens = sum(e.get("tokens") or 0 for e in complete)
         seconds = sum(e.get("seconds") or 0 for e in complete)
         cost = [e["cost_usd"] for e in complete if e.get("cost_usd") is not None]
+        from_structure = (
+            f" {FROM_STRUCTURE}"
+            if any(d.estimate_from_structure and d.estimate.get("complete") for d in documents)
+            else ""
+        )
         parts.append(
-            f" Estimate: {ocr} pages to OCR, {tokens:,} tokens"
+            f" Estimate{from_structure}: {ocr} pages to OCR, {tokens:,} tokens"
             + (f", ${sum(cost):,.4f}" if cost else "")
             + f", about {round(seconds)} s of processing."
         )

@@ -83,11 +83,23 @@ class DocumentFilterSerializer(FormSerializer):
 
 
 class EstimateSerializer(serializers.Serializer):
-    """The preflight estimate. Until every page has been looked at (``complete`` false: only
-    the file's structure was read at upload, the ``estimating`` stage reads the rest) only
-    ``pages`` is known."""
+    """The preflight estimate. At upload it is made from the file's structure (``depth``
+    "structure": which PDF pages have a text layer, the size of a Word file's text); the
+    ``estimating`` stage then reads every page's text layer and replaces it (``depth``
+    "full"). When the structure could not be read (``complete`` false) only ``pages`` is
+    known until then."""
 
-    complete = serializers.BooleanField()
+    complete = serializers.BooleanField(
+        help_text="False when only the page count is known (the file's structure could not "
+        "be read); the estimating stage fills in the rest."
+    )
+    depth = serializers.ChoiceField(
+        choices=["structure", "full"],
+        default="full",
+        help_text='"structure": from the file\'s structure at upload (pages with and without a '
+        'text layer, images, Word XML size), no text read; "full": from every page\'s text '
+        "layer, by the estimating stage (or at upload for a tenant with a cost limit).",
+    )
     pages = serializers.IntegerField(allow_null=True)
     pages_to_ocr = serializers.IntegerField(allow_null=True)
     tokens = serializers.IntegerField(allow_null=True)

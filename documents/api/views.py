@@ -45,7 +45,8 @@ class IngestView(APIView):
         },
         summary="Upload a document for ingestion",
         description="202: a new document, queued (or held, when its estimate is over one of "
-        "the tenant's limits), with its preflight estimate. 200: the tenant already has a "
+        "the tenant's limits), with its preflight estimate (from the file's structure; the "
+        "estimating stage replaces it with one from every page). 200: the tenant already has a "
         "file with these bytes (SHA-256); nothing was stored or queued, and the answer names "
         "the existing document -- send keep_duplicate=true to keep a new copy anyway. Only "
         "the caller's tenant is compared. 413: over the size limit, or over a tenant's page "

@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from .preflight import Preflight
+from .preflight import FULL, STRUCTURE, Preflight
 
 # A token sample smaller than this (a title page, a short form) says little about the rest of
 # a longer text: the measured rate of the kind of text is used instead.
@@ -44,6 +44,11 @@ class TokenRates:
     batch_size: int
     # US dollars per million input tokens; None when the embedder is not billed (local)
     price_per_million: float | None = None
+    # At structure depth no text is counted: a PDF text page holds this many characters (as
+    # the full pass counts them), and a Word file this many per uncompressed byte of its
+    # text parts' XML. Independent of the embedder.
+    text_chars_per_page: float = 0.0
+    docx_chars_per_xml_byte: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ class StageRates:
 @dataclass(frozen=True)
 class Estimate:
     complete: bool
+    # "structure": from the file's structure at upload; "full": from every page's text layer
+    depth: str
     pages: int | None
     pages_to_ocr: int | None
     chars: int | None
@@ -86,13 +93,14 @@ def estimate(
     *,
     estimating_done: bool | None = None,
 ) -> Estimate:
-    """The estimate for a document. With an incomplete preflight (only the structure was
-    read, or the file could not be opened) only the page count is given; the rest waits for
-    the ``estimating`` stage. ``estimating_done``: whether the time of that stage is already
-    spent (default: when the preflight is complete)."""
+    """The estimate for a document. With an incomplete preflight (the file's structure
+    could not be judged, or the file could not be opened) only the page count is given; the
+    rest waits for the ``estimating`` stage. ``estimating_done``: whether the time of that
+    stage is already spent (default: when the preflight is complete and read every page)."""
     if not preflight.complete:
         return Estimate(
             complete=False,
+            depth=preflight.depth,
             pages=preflight.pages,
             pages_to_ocr=None,
             chars=None,
@@ -104,7 +112,9 @@ def estimate(
             rates_from_documents=stages.documents,
         )
     pages_to_ocr = preflight.pages_to_ocr or 0
-    text_chars = preflight.text_chars or 0
+    text_chars = (
+        preflight.text_chars if preflight.text_chars is not None else _text_chars(preflight, tokens)
+    )
     ocr_chars = pages_to_ocr * tokens.ocr_chars_per_page
     per_char = {
         "pdf": tokens.text_layer,
@@ -131,10 +141,11 @@ def estimate(
         pages_to_ocr=pages_to_ocr,
         tokens=billed,
         chunks=chunks,
-        estimating_done=preflight.complete if estimating_done is None else estimating_done,
+        estimating_done=preflight.depth == FULL if estimating_done is None else estimating_done,
     )
     return Estimate(
         complete=True,
+        depth=preflight.depth,
         pages=preflight.pages,
         pages_to_ocr=pages_to_ocr,
         chars=round(text_chars + ocr_chars),
@@ -146,6 +157,17 @@ def estimate(
         stage_seconds=stage_seconds,
         rates_from_documents=stages.documents,
     )
+
+
+def _text_chars(preflight: Preflight, tokens: TokenRates) -> float:
+    """The characters of a structure-depth preflight, which counted none."""
+    if preflight.depth != STRUCTURE:
+        return 0
+    if preflight.kind == "pdf":
+        return (preflight.pages_with_text or 0) * tokens.text_chars_per_page
+    if preflight.kind == "docx":
+        return (preflight.docx_xml_bytes or 0) * tokens.docx_chars_per_xml_byte
+    return 0
 
 
 def _stage_seconds(preflight, rates: StageRates, *, pages_to_ocr, tokens, chunks, estimating_done):

@@ -7,6 +7,11 @@ of the document itself (OCR pages always; a PDF whose sampled pages hold under
 MIN_SAMPLE_CHARS); the corpus has no plain-text file, so text files use the PDF text-layer
 rate until their sample replaces it.
 
+Structure rates (``TEXT_CHARS_PER_PAGE``, ``DOCX_CHARS_PER_XML_BYTE``): the same bench's ratio of
+sums over the corpus PDFs and Word files whose structure pass succeeded -- the characters the
+full pass counts over the text pages the structure pass finds, and over the uncompressed bytes
+of the Word text parts (README, "The preflight estimate against what processing found").
+
 Stage rates: used until this system has completed documents of its own to measure
 (documents/estimates.py); from the benchmark figures in the README (bench_extract.py,
 bench_chunk_embed.py, bench_end_to_end.py on this 2-core machine).
@@ -19,6 +24,11 @@ from .estimate import StageRates, TokenRates
 # The chunk sizes the token rates were measured at (the production defaults).
 MEASURED_CHUNK_TOKENS = {"local": 256, "gemini": 1024}
 
+# What the structure-depth estimate turns text pages and Word XML into (not the embedder's, so
+# one value for both).
+TEXT_CHARS_PER_PAGE = 1948.0
+DOCX_CHARS_PER_XML_BYTE = 0.0244
+
 MEASURED_TOKEN_RATES = {
     "local": TokenRates(
         text_layer=0.2692,
@@ -29,6 +39,8 @@ MEASURED_TOKEN_RATES = {
         chunk_overhead=1.0586,
         tokens_per_chunk=220.5,
         batch_size=16,
+        text_chars_per_page=TEXT_CHARS_PER_PAGE,
+        docx_chars_per_xml_byte=DOCX_CHARS_PER_XML_BYTE,
     ),
     "gemini": TokenRates(
         text_layer=0.3428,
@@ -40,6 +52,8 @@ MEASURED_TOKEN_RATES = {
         tokens_per_chunk=937.1,
         batch_size=100,
         price_per_million=0.15,
+        text_chars_per_page=TEXT_CHARS_PER_PAGE,
+        docx_chars_per_xml_byte=DOCX_CHARS_PER_XML_BYTE,
     ),
 }
 

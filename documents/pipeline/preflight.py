@@ -2,10 +2,12 @@
 
 Two depths, because their costs differ by orders of magnitude (bench/bench_preflight.py):
 
-* ``structure`` reads only what a file's directory says: a PDF's page count (its
-  cross-reference table), a Word file's ZIP directory (the uncompressed size of its text
-  parts and the pictures it holds), an image's frame count, a text file's size. It never
-  parses a page, so it costs about a millisecond and can run inside the upload request.
+* ``structure`` reads only what a file's directory and objects say: a PDF's page count
+  and, from each page's resources, whether it has a text layer (pdf_structure.py), a Word
+  file's ZIP directory (the uncompressed size of its text parts and the pictures it holds),
+  an image's frame count, a text file's size. It never reads a page's text, so it costs a
+  few milliseconds and can run inside the upload request; the estimate turns text pages and
+  XML bytes into characters with rates measured on the corpus.
 * ``full`` also looks at each PDF page's text layer -- PDFium's character count, not the
   text -- to tell the pages that will be read with OCR from those with text, and sums the
   lengths of a Word file's text runs. Loading a page is most of what reading its text costs,
@@ -44,6 +46,7 @@ from .extract import DOCX, IMAGE_TYPES, PDF, TEXT_TYPES, _blank, _clean
 from .ocr import visible_chars
 from .ooxml import Package, PackageError
 from .pdf_streams import PageStreams
+from .pdf_structure import read_pdf_structure
 from .types import ExtractOptions, TokenCounter
 
 STRUCTURE = "structure"
@@ -76,7 +79,9 @@ _DOCX_PARAGRAPH_END = re.compile(rb"</(?:\w+:)?p>")
 @dataclass(frozen=True)
 class Preflight:
     """The facts the estimate is made from. ``complete`` means every fact it needs is known;
-    ``None`` means not known (not looked at, or not applicable)."""
+    ``None`` means not known (not looked at, or not applicable). At ``structure`` depth a
+    complete PDF or Word preflight has no ``text_chars``: the estimate derives them from the
+    text pages or ``docx_xml_bytes``."""
 
     kind: str  # pdf, docx, text, image
     size_bytes: int
@@ -193,6 +198,8 @@ def _pdf(source, size_bytes, depth, ocr_min_chars, max_pages, counter, budgets) 
         return Preflight(**base, complete=False, problem="encrypted" if encrypted else "damaged")
     try:
         pages = len(pdf)
+        if depth == STRUCTURE and pages <= max_pages:
+            return _pdf_structure(source, base, pages, max_pages)
         if depth == STRUCTURE or pages > max_pages:
             return Preflight(**base, complete=False, pages=pages)
         streams = PageStreams(
@@ -246,6 +253,25 @@ def _pdf(source, size_bytes, depth, ocr_min_chars, max_pages, counter, budgets) 
         pdf.close()
 
 
+def _pdf_structure(source, base: dict, pages: int, max_pages: int) -> Preflight:
+    """The pages by kind from the page objects; the page count alone (incomplete) when they
+    cannot be read, or when qpdf counts other pages than PDFium, which the extractor uses."""
+    if hasattr(source, "seek"):
+        source.seek(0)
+    shape = read_pdf_structure(_opened(source), max_pages=max_pages)
+    if shape is None or shape.pages != pages:
+        return Preflight(**base, complete=False, pages=pages)
+    return Preflight(
+        **base,
+        complete=True,
+        pages=pages,
+        pages_with_text=shape.text_pages,
+        pages_to_ocr=shape.ocr_pages,
+        blank_pages=shape.blank_pages,
+        images=shape.images,
+    )
+
+
 def _text_layer(page: pdfium.PdfPage, ocr_min_chars: int, *, want_text: bool):
     """(character count, text or "") when the page's text layer is enough for the extractor
     (which reads pages with fewer than ``ocr_min_chars`` visible characters with OCR), else
@@ -293,9 +319,11 @@ def _docx(source, size_bytes, depth, counter, budgets) -> Preflight:
                 "docx_xml_bytes": sum(i.file_size for i in parts),
                 "images": sum(1 for i in infos if i.filename.startswith("word/media/")),
             }
-            if depth == STRUCTURE:
-                return Preflight(**base, complete=False, **facts)
+            # A directory over the budgets (a ZIP bomb) gets no estimate from its sizes:
+            # the extraction refuses it.
             package.check_directory()
+            if depth == STRUCTURE:
+                return Preflight(**base, complete=True, pages_with_text=1, pages_to_ocr=0, **facts)
             # Reads the XML but not its meaning: the characters between <w:t> tags are what
             # Word shows; tags, styles and properties (most of the bytes) are skipped. Each
             # part is read whole, which its budget bounds.

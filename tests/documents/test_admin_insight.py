@@ -67,6 +67,20 @@ def test_the_document_page_shows_the_estimate_against_the_actual(client, persona
         assert shown in html
 
 
+def test_an_estimate_from_the_structure_says_so_in_the_list_and_on_the_page(client, personas):
+    from_structure = make_document(
+        personas.tenant_a, preflight={"estimate": {**ESTIMATE, "depth": "structure"}}
+    )
+    from_every_page = make_document(
+        personas.tenant_a, n=1, preflight={"estimate": {**ESTIMATE, "depth": "full"}}
+    )
+    client.force_login(personas.staff_a)
+    assert "(from structure)" in client.get(change_url(from_structure)).content.decode()
+    assert "(from structure)" not in client.get(change_url(from_every_page)).content.decode()
+    listing = client.get(CHANGELIST).content.decode()
+    assert listing.count("(from structure)") == 1
+
+
 def test_a_held_document_says_why_and_an_estimating_one_says_so(client, personas):
     held = make_document(
         personas.tenant_a,
@@ -139,7 +153,8 @@ def test_the_upload_page_names_and_links_the_files_already_there(client, persona
     messages = messages_of(response)
     [already] = [m for m in messages if m.startswith("Already in Acme")]
     assert "copy.txt" in already and change_url(existing) in already
-    assert any(m.startswith("1 document uploaded to Acme") for m in messages)
+    [queued] = [m for m in messages if m.startswith("1 document uploaded to Acme")]
+    assert "Estimate (from structure):" in queued
     assert Document.objects.filter(tenant=personas.tenant_a).count() == 2
     entry = AuditEntry.objects.filter(action="upload").latest("id")
     assert entry.count == 1 and entry.source == "admin"

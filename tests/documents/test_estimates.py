@@ -1,6 +1,6 @@
 """The estimate from Django's side (documents/estimates.py): the configured embedder's
 rates, the stage rates measured from recent documents, and what the runner records --
-the estimating stage for a document whose upload read only its structure, the actuals to
+the estimating stage that replaces the estimate an upload made from the structure, the actuals to
 compare with, and the text fingerprint that finds the same text in another file."""
 
 from __future__ import annotations
@@ -93,13 +93,18 @@ def test_a_pdf_is_estimated_in_the_worker_and_its_actuals_recorded(
 ):
     path = makedocs.text_pdf(tmp_path / "a.pdf", [PROSE, PROSE, None])
     document = upload(personas.tenant_a, "a.pdf", path.read_bytes())
-    assert not document.estimate["complete"]
+    # At upload, from the structure: the text pages are known, their text is not read yet.
+    at_upload = document.estimate
+    assert at_upload["complete"] and at_upload["depth"] == "structure"
+    assert (at_upload["pages"], at_upload["pages_to_ocr"]) == (3, 0) and at_upload["tokens"] > 0
     assert attempt(document).error is None
     document.refresh_from_db()
     assert document.status == Status.COMPLETED
     assert Stage.ESTIMATING in document.stage_timings
     guess, actual = document.estimate, document.actuals
-    assert guess["complete"] and document.preflight["facts"]["depth"] == "full"
+    # The worker's estimating stage replaced it with the estimate from every page.
+    assert guess["complete"] and guess["depth"] == "full"
+    assert document.preflight["facts"]["depth"] == "full"
     assert (guess["pages"], guess["pages_to_ocr"]) == (3, 0)
     assert actual["pages"] == 3 and actual["ocr_pages"] == 0
     assert actual["chunks"] == document.chunk_count == document.chunks.count()
@@ -144,11 +149,13 @@ def test_totals_sum_the_complete_estimates_and_count_the_rest(personas, isolated
     one = upload(personas.tenant_a, "a.txt", PROSE.encode())
     two = upload(personas.tenant_a, "b.txt", (PROSE * 2).encode())
     pdf = makedocs.text_pdf(tmp_path / "c.pdf", [PROSE])
-    upload(personas.tenant_a, "c.pdf", pdf.read_bytes())  # structure only: still estimating
+    three = upload(personas.tenant_a, "c.pdf", pdf.read_bytes())  # estimated from its structure
+    # A file whose structure could not be read: only its page count until the worker's pass.
+    make_document(personas.tenant_a, n=5, preflight={"estimate": {"complete": False, "pages": 5}})
     total = estimates.totals(Document.objects.all())
-    assert total["documents"] == 2 and total["estimating"] == 1
-    assert total["tokens"] == one.estimate["tokens"] + two.estimate["tokens"]
-    assert total["pages"] == 2
+    assert total["documents"] == 3 and total["estimating"] == 1
+    assert total["tokens"] == sum(d.estimate["tokens"] for d in (one, two, three))
+    assert total["pages"] == 3
 
 
 def test_the_expected_finish_is_the_start_or_now_plus_the_estimated_seconds(personas):

@@ -51,14 +51,38 @@ def test_a_text_upload_carries_a_complete_estimate(personas, isolated_queue):
     assert guess["cost_usd"] is None
 
 
-def test_a_pdf_upload_reads_only_its_structure_until_the_estimating_stage(
-    personas, isolated_queue, tmp_path
-):
+def test_a_pdf_upload_is_estimated_from_its_structure(personas, isolated_queue, tmp_path):
     document = services.document_create(tenant=personas.tenant_a, uploaded_file=pdf(tmp_path, 3))
     facts = document.preflight["facts"]
-    assert facts["depth"] == "structure" and facts["pages"] == 3
-    assert document.estimate == {**document.estimate, "complete": False, "pages": 3}
-    assert document.estimate["tokens"] is None
+    assert facts["depth"] == "structure" and facts["pages_with_text"] == 3
+    # No text read in the request: the characters come from the text pages.
+    assert facts["text_chars"] is None
+    guess = document.estimate
+    assert guess["complete"] and guess["depth"] == "structure"
+    assert (guess["pages"], guess["pages_to_ocr"]) == (3, 0)
+    assert guess["tokens"] > 0 and guess["requests"] >= 1 and guess["seconds"] > 0
+
+
+def test_a_scanned_pdf_upload_is_estimated_with_its_pages_to_ocr(
+    personas, isolated_queue, tmp_path
+):
+    path = makedocs.image_pdf(tmp_path / "scan.pdf", ["First page", "Second page"])
+    document = services.document_create(
+        tenant=personas.tenant_a, uploaded_file=SimpleUploadedFile("scan.pdf", path.read_bytes())
+    )
+    guess = document.estimate
+    assert guess["complete"] and guess["depth"] == "structure"
+    assert guess["pages_to_ocr"] == 2 and guess["tokens"] > 0
+
+
+def test_a_word_upload_is_estimated_from_the_size_of_its_text(personas, isolated_queue, tmp_path):
+    path = makedocs.word_docx(tmp_path / "w.docx")
+    document = services.document_create(
+        tenant=personas.tenant_a, uploaded_file=SimpleUploadedFile("w.docx", path.read_bytes())
+    )
+    guess = document.estimate
+    assert guess["complete"] and guess["depth"] == "structure"
+    assert guess["pages_to_ocr"] == 0 and guess["tokens"] > 0
 
 
 def test_with_gemini_the_estimate_has_a_cost_at_the_configured_price(

@@ -12,7 +12,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from documents.models import Document, Status
-from tests.documents.pipeline.makedocs import text_pdf, tiff
+from tests.documents.pipeline.makedocs import image_pdf, text_pdf, tiff
 
 pytestmark = pytest.mark.django_db
 
@@ -153,6 +153,22 @@ def test_the_answer_includes_the_estimate(personas, api_for):
     guess = body["estimate"]
     assert guess["complete"] and guess["pages"] == 1 and guess["pages_to_ocr"] == 0
     assert guess["tokens"] > 0 and guess["requests"] >= 1 and guess["seconds"] > 0
+    assert guess["depth"] == "structure"
+
+
+def test_the_answer_for_a_pdf_has_its_pages_to_ocr_and_tokens_from_its_structure(
+    personas, api_for, tmp_path
+):
+    text_pages = text_pdf(tmp_path / "t.pdf", [TEXT.decode() * 20] * 2)
+    scan = image_pdf(tmp_path / "s.pdf", ["A scanned page", "Another one", "A third"])
+    client = api_for(personas.staff_a)
+    text_guess = post(client, name="t.pdf", content=text_pages.read_bytes()).json()["estimate"]
+    scan_guess = post(client, name="s.pdf", content=scan.read_bytes()).json()["estimate"]
+    for guess in (text_guess, scan_guess):
+        assert guess["complete"] and guess["depth"] == "structure"
+        assert guess["tokens"] > 0 and guess["requests"] >= 1 and guess["seconds"] > 0
+    assert (text_guess["pages"], text_guess["pages_to_ocr"]) == (2, 0)
+    assert (scan_guess["pages"], scan_guess["pages_to_ocr"]) == (3, 3)
 
 
 def test_the_same_bytes_again_answer_200_with_the_existing_document(personas, api_for):

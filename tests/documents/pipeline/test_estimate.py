@@ -26,6 +26,8 @@ TOKENS = TokenRates(
     tokens_per_chunk=200,
     batch_size=16,
     price_per_million=0.15,
+    text_chars_per_page=2000,
+    docx_chars_per_xml_byte=0.025,
 )
 STAGES = StageRates(
     downloading_per_mb=0.1,
@@ -85,8 +87,39 @@ def test_a_local_embedder_has_no_cost():
 def test_an_incomplete_preflight_gives_the_pages_and_nothing_it_cannot_know():
     guess = estimate(pdf(depth=STRUCTURE, complete=False, pages_to_ocr=None), TOKENS, STAGES)
     assert guess.pages == 10
-    assert not guess.complete
+    assert not guess.complete and guess.depth == STRUCTURE
     assert (guess.tokens, guess.cost_usd, guess.seconds) == (None, None, None)
+
+
+def test_a_structure_preflight_estimates_text_pages_at_the_measured_characters_per_page():
+    facts = pdf(depth=STRUCTURE, text_chars=None)  # 8 text pages, 2 to OCR
+    guess = estimate(facts, TOKENS, STAGES)
+    assert guess.complete and guess.depth == STRUCTURE
+    assert guess.chars == 8 * 2000 + 2 * 1000
+    assert guess.tokens == math.ceil((8 * 2000 * 0.25 + 2 * 1000 * 0.5) * 1.1)
+    assert guess.pages_to_ocr == 2
+    assert guess.requests == math.ceil(guess.chunks / 16)
+    assert guess.cost_usd == pytest.approx(guess.tokens * 0.15 / 1e6)
+    # The estimating stage still runs in the worker, and is counted.
+    assert guess.stage_seconds["estimating"] == pytest.approx(10 * 0.01)
+    assert estimate(pdf(), TOKENS, STAGES).depth == FULL
+
+
+def test_a_structure_preflight_of_a_word_file_estimates_from_its_xml_bytes():
+    facts = Preflight(
+        kind="docx",
+        size_bytes=50_000,
+        depth=STRUCTURE,
+        complete=True,
+        pages=1,
+        pages_with_text=1,
+        pages_to_ocr=0,
+        docx_xml_bytes=400_000,
+    )
+    guess = estimate(facts, TOKENS, STAGES)
+    assert guess.chars == 400_000 * 0.025
+    assert guess.tokens == math.ceil(400_000 * 0.025 * 0.3 * 1.1)
+    assert guess.pages_to_ocr == 0
 
 
 def test_a_large_enough_token_sample_replaces_the_kinds_rate():

@@ -60,12 +60,57 @@ def test_a_stricter_ocr_threshold_sends_more_pages_to_ocr(tmp_path):
     assert look(path, PDF, ocr_min_chars=100).pages_to_ocr == 1
 
 
-def test_the_structure_depth_counts_pages_without_looking_at_them(tmp_path):
-    path = makedocs.image_pdf(tmp_path / "scan.pdf", ["one", "two", "three"])
-    facts = look(path, PDF, depth=STRUCTURE)
-    assert facts.pages == 3
-    assert not facts.complete
-    assert facts.pages_to_ocr is None and facts.text_chars is None
+def test_the_structure_depth_sorts_pages_from_their_objects_without_reading_text(tmp_path):
+    scan = makedocs.image_pdf(tmp_path / "scan.pdf", ["one", "two", "three"])
+    facts = look(scan, PDF, depth=STRUCTURE)
+    assert facts.complete and facts.depth == STRUCTURE
+    assert (facts.pages, facts.pages_to_ocr, facts.pages_with_text, facts.images) == (3, 3, 0, 3)
+    # No text is read: the estimate turns text pages into characters.
+    assert facts.text_chars is None and facts.sample_chars == 0
+
+    text = makedocs.text_pdf(tmp_path / "text.pdf", [PROSE, None, PROSE])
+    facts = look(text, PDF, depth=STRUCTURE)
+    assert (facts.pages_with_text, facts.pages_to_ocr, facts.blank_pages) == (2, 0, 1)
+    assert (facts.pages_with_text, facts.pages_to_ocr, facts.blank_pages) == (
+        look(text, PDF).pages_with_text,
+        look(text, PDF).pages_to_ocr,
+        look(text, PDF).blank_pages,
+    )
+
+
+def test_the_structure_depth_reads_a_file_object_like_a_path(tmp_path):
+    path = makedocs.image_pdf(tmp_path / "scan.pdf", ["one", "two"])
+    handle = io.BytesIO(path.read_bytes())
+    facts = inspect(handle, content_type=PDF, size_bytes=path.stat().st_size, depth=STRUCTURE)
+    assert facts == look(path, PDF, depth=STRUCTURE)
+    assert handle.tell() == 0
+
+
+def test_a_pdf_the_structure_pass_cannot_judge_keeps_only_its_page_count(tmp_path):
+    # A page tree whose second kid is the tree itself: qpdf's walk gives up, PDFium still
+    # counts the one real page.
+    looped = makedocs._write_pdf(
+        tmp_path / "loop.pdf",
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R 2 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            b"<< /Length 9 >>\nstream\nBT (x) ET\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ],
+        encrypted=False,
+    )
+    broken = makedocs.truncated(
+        makedocs.text_pdf(tmp_path / "b.pdf", [PROSE] * 3), tmp_path / "t.pdf", 0.3
+    )
+    for path in (looped, broken):
+        facts = look(path, PDF, depth=STRUCTURE)
+        assert not facts.complete and facts.pages_to_ocr is None
+    assert look(looped, PDF, depth=STRUCTURE).pages == 1
+    long = makedocs.text_pdf(tmp_path / "long.pdf", [PROSE] * 5)
+    facts = look(long, PDF, depth=STRUCTURE, max_pages=3)
+    assert facts.pages == 5 and not facts.complete
 
 
 def test_a_file_object_is_read_like_a_path_and_left_at_the_start(tmp_path):
@@ -96,7 +141,9 @@ def test_a_pdf_over_the_page_limit_is_not_read_page_by_page(tmp_path):
 def test_a_word_document_counts_its_text_runs_and_pictures(tmp_path):
     path = makedocs.word_docx(tmp_path / "w.docx", footnote="A footnote.")
     structure = look(path, DOCX, depth=STRUCTURE)
-    assert not structure.complete and structure.docx_xml_bytes > 0
+    # Complete from the ZIP directory alone: the estimate turns XML bytes into characters.
+    assert structure.complete and structure.docx_xml_bytes > 0
+    assert structure.text_chars is None and structure.pages_to_ocr == 0
     facts = look(path, DOCX)
     assert facts.complete and facts.pages_to_ocr == 0
     extracted = next(extract_text(path, content_type=DOCX, options=ExtractOptions()).pages)
@@ -167,3 +214,19 @@ def test_it_round_trips_through_a_dict_and_ignores_unknown_keys():
 def test_on_corpus_pdfs_pages_to_ocr_match_the_extractor(name):
     path = corpus.CORPUS / name
     assert look(path, PDF).pages_to_ocr == extractor_ocr_pages(path, PDF)
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not corpus.AVAILABLE, reason="../shared/corpus is absent")
+@pytest.mark.parametrize(
+    "name", ["multipage.pdf", "cardinal.pdf", "freeculture.pdf", "ISO-IEC-29500-2.pdf"]
+)
+def test_on_corpus_pdfs_the_structure_depth_sorts_pages_as_the_full_depth(name):
+    path = corpus.CORPUS / name
+    structure, full = look(path, PDF, depth=STRUCTURE), look(path, PDF)
+    assert structure.complete
+    assert (structure.pages, structure.pages_to_ocr, structure.pages_with_text) == (
+        full.pages,
+        full.pages_to_ocr,
+        full.pages_with_text,
+    )
