@@ -140,8 +140,9 @@ TEXT_STRATEGY = {"vertical_strategy": "text", "horizontal_strategy": "text"}
 
 def _aligned_truth(page, boxes: list) -> list[tuple[list[str], list[list[str]]]]:
     tables = []
+    found = page.find_tables(TEXT_STRATEGY)
     for x0, top, x1, bottom in boxes:
-        for table in page.find_tables(TEXT_STRATEGY):
+        for table in found:
             if table.bbox[2] < x0 or table.bbox[0] > x1:
                 continue
             rows = [

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from documents.estimates import expected_finish
 from documents.models import FAILURE_KIND_CHOICES, Document, Status
+from documents.pipeline.preflight import FULL, STRUCTURE
 from documents.selectors import near_duplicates
 
 
@@ -94,8 +95,8 @@ class EstimateSerializer(serializers.Serializer):
         "be read); the estimating stage fills in the rest."
     )
     depth = serializers.ChoiceField(
-        choices=["structure", "full"],
-        default="full",
+        choices=[STRUCTURE, FULL],
+        default=FULL,
         help_text='"structure": from the file\'s structure at upload (pages with and without a '
         'text layer, images, Word XML size), no text read; "full": from every page\'s text '
         "layer, by the estimating stage (or at upload for a tenant with a cost limit).",

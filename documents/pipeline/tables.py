@@ -156,8 +156,7 @@ class TableReader:
         Markdown rows when it has any."""
         previous_header, self._last_header = self._last_header, None
         ruled = looks_like_table(page)
-        aligned = None if ruled else looks_aligned(page)
-        if not ruled and not aligned:
+        if not ruled and not looks_aligned(page):
             return text
         # pdfplumber's coordinates start at the top-left of the (unrotated) media box; a
         # rotated page or one whose box does not start at 0,0 would need them converted, and
@@ -165,7 +164,8 @@ class TableReader:
         if page.get_rotation() or tuple(page.get_mediabox()[:2]) != (0.0, 0.0):
             return text
         tables = self._find_tables(page) if ruled else []
-        if not tables and (aligned or (aligned is None and looks_aligned(page))):
+        # a page with rules that make no table may still hold one without (checked only then)
+        if not tables and (not ruled or looks_aligned(page)):
             tables = self._find_aligned_tables(page)
         if not tables:
             return text
@@ -180,7 +180,8 @@ class TableReader:
         x0, y0, x1, y1 = page.get_mediabox()
         height = y1 - y0
         # The lines strategy on both axes (pdfplumber's default): cells from ruling lines
-        # alone. The text strategy would need every word of the page, the parse avoided here.
+        # alone. The text strategy needs the page's words, read only for pages whose text
+        # lines up (aligned_tables.py).
         finder = TableFinder(_EdgesPage(page_edges(page, height), (x0, 0.0, x1, height)))
         found = [(table.bbox, [list(row.cells) for row in table.rows]) for table in finder.tables]
         tables = [self._read_table(page, bbox, rows, height) for bbox, rows in found]
@@ -193,17 +194,11 @@ class TableReader:
             found = find_aligned_tables(page, textpage, height)
         finally:
             textpage.close()
-        tables = [
-            _Table(
-                top=top,
-                bottom=bottom,
-                x0=x0,
-                x1=x1,
-                rows=[[_PIPE.sub(r"\|", cell) for cell in row] for row in table.rows],
-            )
-            for table in found
-            for x0, top, x1, bottom in [table.bbox]
-        ]
+        tables = []
+        for table in found:
+            x0, top, x1, bottom = table.bbox
+            rows = [[_PIPE.sub(r"\|", cell) for cell in row] for row in table.rows]
+            tables.append(_Table(top=top, bottom=bottom, x0=x0, x1=x1, rows=rows))
         return sorted(tables, key=lambda t: t.top)
 
     def _read_table(

@@ -15,6 +15,7 @@ import pytest
 from django.urls import reverse
 
 from documents.models import Chunk, Document, Status
+from documents.pipeline.tables import markdown_tables
 from tests.documents.pipeline import makedocs
 from tests.documents.test_end_to_end import upload
 from tests.polling import wait_for_documents
@@ -60,20 +61,14 @@ def seabird_docx(tmp_path):
     return path
 
 
-def table_above(text: str, row: str) -> list[str]:
-    """The lines of the Markdown table that ``row`` is a line of in ``text``, from the table's
-    first line down to the row."""
-    lines = text.splitlines()
-    end = lines.index(row)
-    start = end
-    while start > 0 and lines[start - 1].startswith("|"):
-        start -= 1
-    return lines[start : end + 1]
-
-
 def assert_under_header(text: str, row: str, header: str) -> None:
-    block = table_above(text, row)
-    assert block[:2] == [header, SEPARATOR], f"{row!r} is not under its header in:\n{text}"
+    """``row`` is a row of a Markdown table in ``text`` whose header is ``header``."""
+    headers = [
+        text[slice(*table.header)]
+        for table in markdown_tables(text)
+        if any(text[slice(*span)] == row for span in table.rows)
+    ]
+    assert headers == [f"{header}\n{SEPARATOR}"], f"{row!r} is not under its header in:\n{text}"
 
 
 def row_lines(text: str) -> list[str]:
