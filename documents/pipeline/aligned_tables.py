@@ -145,8 +145,9 @@ def find_aligned_tables(
 ) -> list[AlignedTable]:
     """The tables pdfplumber's text strategy finds among the page's words that read like
     tables (step 2). ``height``: of the page's media box, which starts at 0,0."""
-    from pdfplumber.table import TableFinder
     from pdfplumber.utils.text import WordExtractor
+
+    from .table_cells import FastTableFinder
 
     width = page.get_width()
     words = WordExtractor(
@@ -154,22 +155,23 @@ def find_aligned_tables(
     ).extract_words(_characters(textpage, height))
     if not words:
         return []
-    finder = TableFinder(
+    finder = FastTableFinder(
         _WordsPage(words, (0.0, 0.0, width, height)),
         {"vertical_strategy": "text", "horizontal_strategy": "text"},
     )
     found = []
     for table in finder.tables:
+        bbox = table.bbox  # a property that pdfplumber computes again on every read
         cells = [list(row.cells) for row in table.rows]
-        inside = [w for w in words if _within(w, table.bbox)]
-        inner = _inner_boundaries(table.bbox, cells)
+        inside = [w for w in words if _within(w, bbox)]
+        inner = _inner_boundaries(bbox, cells)
         crossing = [w for w in inside if _crosses(w, inner)]
         if not inside or len(crossing) > MAX_WORDS_CROSSING * len(inside):
             continue
         grid = _trim(_merge_close_columns(_trim(_cell_words(cells, inside), crossing)))
         rows = [[" ".join(w["text"] for w in cell) for cell in row] for row in grid]
         if _reads_like_a_table(rows):
-            found.append(AlignedTable(bbox=_box(table.bbox, grid), rows=rows))
+            found.append(AlignedTable(bbox=_box(bbox, grid), rows=rows))
     return found
 
 

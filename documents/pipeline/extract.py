@@ -249,16 +249,18 @@ class _PdfPages:
         A layer that scores as garbage is read with OCR as well (quality.py)."""
         page = self._load(index)
         try:
+            # one text page for the text layer and the tables' cells (opening one costs
+            # about as much as reading the text)
             textpage = page.get_textpage()
             try:
                 text = _clean(textpage.get_text_range())
+                score = score_text(text, self.options.word_languages)
+                readable = visible_chars(text) >= self.options.ocr_min_chars and not score.garbage
+                needs_ocr = not readable and not _blank(page)
+                if not needs_ocr and self.tables is not None:
+                    text = self.tables.page_text(page, textpage, index, text)
             finally:
                 textpage.close()
-            score = score_text(text, self.options.word_languages)
-            readable = visible_chars(text) >= self.options.ocr_min_chars and not score.garbage
-            needs_ocr = not readable and not _blank(page)
-            if not needs_ocr and self.tables is not None:
-                text = self.tables.page_text(page, index, text)
         finally:
             page.close()
         return text, needs_ocr, score

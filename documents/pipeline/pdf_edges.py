@@ -33,20 +33,23 @@ _Matrix = tuple[float, float, float, float, float, float]
 _IDENTITY: _Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
 
-def page_edges(page: pdfium.PdfPage, height: float) -> list[dict]:
-    """Every horizontal and vertical edge drawn on ``page``, as pdfplumber edge dicts in its
-    coordinates (points from the top-left corner of a media box of ``height`` points that
-    starts at 0,0: the caller checks that)."""
-    edges: list[dict] = []
+def page_edges(page: pdfium.PdfPage, height: float, min_length: float) -> list[dict]:
+    """Every horizontal and vertical edge drawn on ``page`` at least ``min_length`` long, as
+    pdfplumber edge dicts in its coordinates (points from the top-left corner of a media box
+    of ``height`` points that starts at 0,0: the caller checks that). The table finder drops
+    shorter edges before anything else (its ``edge_min_length_prefilter``), so they need not
+    be made: a rule drawn as a thin filled rectangle has two such sides, two edges in three
+    on a page of a standard's tables."""
+    edges = _Edges(height, min_length)
     raw = page.raw
     objects = (
         pdfium_c.FPDFPage_GetObject(raw, i) for i in range(pdfium_c.FPDFPage_CountObjects(raw))
     )
-    _walk(objects, _IDENTITY, height, edges, depth=0)
-    return edges
+    _walk(objects, _IDENTITY, edges, depth=0)
+    return edges.found
 
 
-def _walk(objects, parent: _Matrix, height: float, edges: list[dict], depth: int) -> None:
+def _walk(objects, parent: _Matrix, edges: _Edges, depth: int) -> None:
     matrix = pdfium_c.FS_MATRIX()
     for obj in objects:
         kind = pdfium_c.FPDFPageObj_GetType(obj)
@@ -59,11 +62,11 @@ def _walk(objects, parent: _Matrix, height: float, edges: list[dict], depth: int
             parent,
         )
         if kind == pdfium_c.FPDF_PAGEOBJ_PATH:
-            _path_edges(obj, own, height, edges)
+            _path_edges(obj, own, edges)
         elif depth < _MAX_FORM_DEPTH:
             count = pdfium_c.FPDFFormObj_CountObjects(obj)
             children = (pdfium_c.FPDFFormObj_GetObject(obj, i) for i in range(max(count, 0)))
-            _walk(children, own, height, edges, depth + 1)
+            _walk(children, own, edges, depth + 1)
 
 
 def _compose(inner: _Matrix, outer: _Matrix) -> _Matrix:
@@ -80,7 +83,7 @@ def _compose(inner: _Matrix, outer: _Matrix) -> _Matrix:
     )
 
 
-def _path_edges(path, m: _Matrix, height: float, edges: list[dict]) -> None:
+def _path_edges(path, m: _Matrix, edges: _Edges) -> None:
     x, y = ctypes.c_float(), ctypes.c_float()
     start = current = None
     for index in range(pdfium_c.FPDFPath_CountSegments(path)):
@@ -96,37 +99,45 @@ def _path_edges(path, m: _Matrix, height: float, edges: list[dict]) -> None:
             start = current = point
             continue
         if kind == pdfium_c.FPDF_SEGMENT_LINETO:
-            _add_edge(current, point, height, edges)
+            edges.add(current, point)
         current = point
         if pdfium_c.FPDFPathSegment_GetClose(segment):
-            _add_edge(current, start, height, edges)
+            edges.add(current, start)
             current = start
 
 
-def _add_edge(p0, p1, height: float, edges: list[dict]) -> None:
-    (x0, y0), (x1, y1) = p0, p1
-    if abs(y0 - y1) <= _FLAT:
-        orientation = "h"
-    elif abs(x0 - x1) <= _FLAT:
-        orientation = "v"
-    else:
-        return
-    left, right = min(x0, x1), max(x0, x1)
-    top, bottom = height - max(y0, y1), height - min(y0, y1)
-    if orientation == "h":
-        bottom = top
-    else:
-        right = left
-    edges.append(
-        {
-            "object_type": "line",
-            "orientation": orientation,
-            "x0": left,
-            "x1": right,
-            "top": top,
-            "bottom": bottom,
-            "doctop": top,
-            "width": right - left,
-            "height": bottom - top,
-        }
-    )
+class _Edges:
+    """The edges of one page, in pdfplumber's coordinates, as they are found."""
+
+    def __init__(self, height: float, min_length: float):
+        self.height = height
+        self.min_length = min_length
+        self.found: list[dict] = []
+
+    def add(self, p0, p1) -> None:
+        (x0, y0), (x1, y1) = p0, p1
+        left, right = min(x0, x1), max(x0, x1)
+        top, bottom = self.height - max(y0, y1), self.height - min(y0, y1)
+        if abs(y0 - y1) <= _FLAT:
+            orientation, bottom = "h", top
+            length = right - left
+        elif abs(x0 - x1) <= _FLAT:
+            orientation, right = "v", left
+            length = bottom - top
+        else:
+            return
+        if length < self.min_length:
+            return
+        self.found.append(
+            {
+                "object_type": "line",
+                "orientation": orientation,
+                "x0": left,
+                "x1": right,
+                "top": top,
+                "bottom": bottom,
+                "doctop": top,
+                "width": right - left,
+                "height": bottom - top,
+            }
+        )

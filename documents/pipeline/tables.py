@@ -151,9 +151,11 @@ class TableReader:
     def __init__(self):
         self._last_header: list[str] | None = None  # of the last table of the previous page
 
-    def page_text(self, page: pdfium.PdfPage, index: int, text: str) -> str:
-        """``text`` (the page's text layer), or the page read again with its tables as
-        Markdown rows when it has any."""
+    def page_text(
+        self, page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, index: int, text: str
+    ) -> str:
+        """``text`` (the page's text layer, read from ``textpage``), or the page read again
+        from ``textpage`` with its tables as Markdown rows when it has any."""
         previous_header, self._last_header = self._last_header, None
         ruled = looks_like_table(page)
         if not ruled and not looks_aligned(page):
@@ -163,37 +165,29 @@ class TableReader:
         # is rare enough to keep its plain text.
         if page.get_rotation() or tuple(page.get_mediabox()[:2]) != (0.0, 0.0):
             return text
-        tables = self._find_tables(page) if ruled else []
+        tables = self._find_tables(page, textpage) if ruled else []
         # a page with rules that make no table may still hold one without (checked only then)
         if not tables and (not ruled or looks_aligned(page)):
-            tables = self._find_aligned_tables(page)
+            tables = self._find_aligned_tables(page, textpage)
         if not tables:
             return text
-        return self._compose(page, tables, previous_header)
+        return self._compose(page, textpage, tables, previous_header)
 
     def close(self) -> None:
         """Nothing is held between pages."""
 
-    def _find_tables(self, page: pdfium.PdfPage) -> list[_Table]:
-        from pdfplumber.table import TableFinder
-
+    def _find_tables(self, page: pdfium.PdfPage, textpage: pdfium.PdfTextPage) -> list[_Table]:
         x0, y0, x1, y1 = page.get_mediabox()
         height = y1 - y0
-        # The lines strategy on both axes (pdfplumber's default): cells from ruling lines
-        # alone. The text strategy needs the page's words, read only for pages whose text
-        # lines up (aligned_tables.py).
-        finder = TableFinder(_EdgesPage(page_edges(page, height), (x0, 0.0, x1, height)))
+        finder = find_ruled_tables(page, (x0, 0.0, x1, height))
         found = [(table.bbox, [list(row.cells) for row in table.rows]) for table in finder.tables]
-        tables = [self._read_table(page, bbox, rows, height) for bbox, rows in found]
+        tables = [_read_table(textpage, bbox, rows, height) for bbox, rows in found]
         return sorted((t for t in tables if t is not None), key=lambda t: t.top)
 
-    def _find_aligned_tables(self, page: pdfium.PdfPage) -> list[_Table]:
-        height = page.get_height()
-        textpage = page.get_textpage()
-        try:
-            found = find_aligned_tables(page, textpage, height)
-        finally:
-            textpage.close()
+    def _find_aligned_tables(
+        self, page: pdfium.PdfPage, textpage: pdfium.PdfTextPage
+    ) -> list[_Table]:
+        found = find_aligned_tables(page, textpage, page.get_height())
         tables = []
         for table in found:
             x0, top, x1, bottom = table.bbox
@@ -201,52 +195,62 @@ class TableReader:
             tables.append(_Table(top=top, bottom=bottom, x0=x0, x1=x1, rows=rows))
         return sorted(tables, key=lambda t: t.top)
 
-    def _read_table(
-        self, page: pdfium.PdfPage, bbox, cell_rows: list[list], height: float
-    ) -> _Table | None:
-        textpage = page.get_textpage()
-        try:
-            rows = []
-            for cells in cell_rows:
-                texts = [_cell_text(textpage, cell, height) if cell else "" for cell in cells]
-                if any(texts):
-                    rows.append(texts)
-        finally:
-            textpage.close()
-        # at least a header and a row, two columns in use: anything less is a box of text
-        columns_used = sum(any(row[c] for row in rows) for c in range(len(rows[0]))) if rows else 0
-        if len(rows) < 2 or columns_used < 2:
-            return None
-        x0, top, x1, bottom = bbox
-        return _Table(top=top, bottom=bottom, x0=x0, x1=x1, rows=rows)
-
     def _compose(
-        self, page: pdfium.PdfPage, tables: list[_Table], previous_header: list[str] | None
+        self,
+        page: pdfium.PdfPage,
+        textpage: pdfium.PdfTextPage,
+        tables: list[_Table],
+        previous_header: list[str] | None,
     ) -> str:
         width, height = page.get_size()
-        textpage = page.get_textpage()
         parts: list[str] = []
-        try:
-            cursor = 0.0  # pdfplumber "top" reached so far
-            for number, table in enumerate(tables):
-                parts.append(_bounded(textpage, 0, cursor, width, table.top, height))
-                continuing = None
-                above = "".join(parts).strip()
-                if number == 0 and previous_header and len(above) <= _RUNNING_HEAD_CHARS:
-                    continuing = previous_header
-                parts.append(_markdown(table.rows, continuing))
-                # text beside the table, left then right of it
-                parts.append(_bounded(textpage, 0, table.top, table.x0, table.bottom, height))
-                parts.append(_bounded(textpage, table.x1, table.top, width, table.bottom, height))
-                cursor = max(cursor, table.bottom)
-                self._last_header = continuing or _header(table.rows)
-            parts.append(_bounded(textpage, 0, cursor, width, height, height))
-        finally:
-            textpage.close()
+        cursor = 0.0  # pdfplumber "top" reached so far
+        for number, table in enumerate(tables):
+            parts.append(_bounded(textpage, 0, cursor, width, table.top, height))
+            continuing = None
+            above = "".join(parts).strip()
+            if number == 0 and previous_header and len(above) <= _RUNNING_HEAD_CHARS:
+                continuing = previous_header
+            parts.append(_markdown(table.rows, continuing))
+            # text beside the table, left then right of it
+            parts.append(_bounded(textpage, 0, table.top, table.x0, table.bottom, height))
+            parts.append(_bounded(textpage, table.x1, table.top, width, table.bottom, height))
+            cursor = max(cursor, table.bottom)
+            self._last_header = continuing or _header(table.rows)
+        parts.append(_bounded(textpage, 0, cursor, width, height, height))
         if len(tables) and self._last_header and tables[-1].bottom < height * 0.75:
             # the last table ends well above the page's foot: nothing continues overleaf
             self._last_header = None
         return "\n".join(part for part in parts if part.strip())
+
+
+def find_ruled_tables(page: pdfium.PdfPage, bbox: tuple[float, float, float, float]):
+    """pdfplumber's table finder on ``page``'s ruling lines, as PDFium reads them, within
+    ``bbox`` (pdfplumber's coordinates, the caller's media box). The lines strategy on both
+    axes (pdfplumber's default): cells from ruling lines alone. The text strategy needs the
+    page's words, read only for pages whose text lines up (aligned_tables.py)."""
+    from pdfplumber.table import TableSettings
+
+    from .table_cells import FastTableFinder
+
+    min_length = TableSettings().edge_min_length_prefilter
+    return FastTableFinder(_EdgesPage(page_edges(page, bbox[3], min_length), bbox))
+
+
+def _read_table(
+    textpage: pdfium.PdfTextPage, bbox, cell_rows: list[list], height: float
+) -> _Table | None:
+    rows = []
+    for cells in cell_rows:
+        texts = [_cell_text(textpage, cell, height) if cell else "" for cell in cells]
+        if any(texts):
+            rows.append(texts)
+    # at least a header and a row, two columns in use: anything less is a box of text
+    columns_used = sum(any(row[c] for row in rows) for c in range(len(rows[0]))) if rows else 0
+    if len(rows) < 2 or columns_used < 2:
+        return None
+    x0, top, x1, bottom = bbox
+    return _Table(top=top, bottom=bottom, x0=x0, x1=x1, rows=rows)
 
 
 def _cell_text(textpage: pdfium.PdfTextPage, bbox, height: float) -> str:

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import pypdfium2 as pdfium
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pdfplumber.table import edges_to_intersections, intersections_to_cells
 
 from documents.pipeline.aligned_tables import find_aligned_tables, looks_aligned
 from documents.pipeline.chunk import split_text
 from documents.pipeline.embedders.local import LocalEmbedder
 from documents.pipeline.extract import PDF, extract_text
-from documents.pipeline.tables import looks_like_table, markdown_tables
+from documents.pipeline.table_cells import cells_from_intersections
+from documents.pipeline.tables import find_ruled_tables, looks_like_table, markdown_tables
 from documents.pipeline.types import ExtractOptions
 from tests.corpus import AVAILABLE, CORPUS
 from tests.documents.pipeline import makedocs
@@ -207,10 +211,6 @@ def assert_same_tables_as_pdfplumbers_own_parse(path) -> int:
     """The tables pdfplumber's finder makes of PDFium's edges are the ones it makes of its
     own parse of every page that passes the cheap check; returns how many tables there were."""
     import pdfplumber
-    from pdfplumber.table import TableFinder
-
-    from documents.pipeline.pdf_edges import page_edges
-    from documents.pipeline.tables import _EdgesPage
 
     found = 0
     pdf = pdfium.PdfDocument(path)
@@ -222,7 +222,7 @@ def assert_same_tables_as_pdfplumbers_own_parse(path) -> int:
                     if not looks_like_table(page) or page.get_rotation():
                         continue
                     x0, y0, x1, y1 = page.get_mediabox()
-                    ours = TableFinder(_EdgesPage(page_edges(page, y1 - y0), (x0, 0, x1, y1)))
+                    ours = find_ruled_tables(page, (x0, 0, x1, y1 - y0))
                     theirs = plumber.pages[index].find_tables()
                     assert same_tables(ours.tables, theirs), f"page {index + 1}"
                     found += len(theirs)
@@ -247,3 +247,51 @@ def test_pdfiums_edges_give_pdfplumbers_tables_on_corpus_table_files():
     for name in ["table-curves-example.pdf", "pr-138-example.pdf", "issue-67-example.pdf"]:
         found += assert_same_tables_as_pdfplumbers_own_parse(CORPUS / name)
     assert found >= 20
+
+
+def _edge(orientation: str, at: int, start: int, end: int) -> dict:
+    if orientation == "h":
+        box = {"x0": start, "x1": end, "top": at, "bottom": at}
+    else:
+        box = {"x0": at, "x1": at, "top": start, "bottom": end}
+    return {**box, "orientation": orientation, "width": box["x1"] - box["x0"],
+            "height": box["bottom"] - box["top"]}  # fmt: skip
+
+
+_edges = st.lists(
+    st.builds(
+        lambda orientation, at, a, b: _edge(orientation, at, min(a, b), max(a, b) + 1),
+        st.sampled_from("hv"),
+        *(st.integers(0, 12) for _ in range(3)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_edges)
+def test_the_cell_search_finds_the_cells_pdfplumbers_own_search_finds(edges):
+    """Rules on a coarse grid, so that they cross, touch, overlap and stop short often."""
+    intersections = edges_to_intersections(edges, 1, 1)
+    assert cells_from_intersections(intersections) == intersections_to_cells(intersections)
+
+
+@pytest.mark.skipif(not AVAILABLE, reason="the shared corpus is not here")
+def test_the_cell_search_finds_pdfplumbers_cells_on_corpus_table_pages():
+    cells = 0
+    for name in ["ISO-IEC-29500-2.pdf", "chelsea_pdta.pdf", "ca-warn-report.pdf"]:
+        pdf = pdfium.PdfDocument(CORPUS / name)
+        try:
+            for index in range(len(pdf)):
+                page = pdf[index]
+                if not page.get_rotation() and looks_like_table(page):
+                    x0, y0, x1, y1 = page.get_mediabox()
+                    finder = find_ruled_tables(page, (x0, 0, x1, y1 - y0))
+                    assert finder.cells == intersections_to_cells(finder.intersections), (
+                        f"{name} page {index + 1}"
+                    )
+                    cells += len(finder.cells)
+                page.close()
+        finally:
+            pdf.close()
+    assert cells > 5_000
