@@ -4,13 +4,13 @@
 for the smallest cell it is the top-left corner of. For every point it scans all the later
 points to find those directly below and directly right of it, and it compares the edges of
 two points by building sets of their boxes again on every comparison. On a page of a
-standard's tables (a few hundred intersections) that was most of the finder's time
-(docs/quality-and-tables.md), and of the text strategy's on a page of aligned columns.
-``cells_from_intersections`` returns the same cells in the same
-order: the points below and to the right come from the points grouped by column and by row,
-already in the order the scan met them, and each point's edge boxes are built once. The rest
-of the finder (edges, intersections, tables) is pdfplumber's own; tests hold the two
-searches equal on the corpus' table pages.
+standard's tables (a few hundred intersections) that was most of the finder's time, and of
+the text strategy's on a page of aligned columns (docs/quality-and-tables.md).
+``cells_from_intersections`` returns the same cells in the same order: the points below and
+to the right come from the points grouped by column and by row, already in the order the
+scan met them, and each point's edge boxes are built once. The rest of the finder (edges,
+intersections, tables) is pdfplumber's own; tests hold the two searches equal on random
+grids and on the corpus' table pages.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class FastTableFinder(TableFinder):
     and ``bbox``)."""
 
     def __init__(self, page, settings: dict | None = None) -> None:
+        # pdfplumber's own __init__ (the pinned release) with the cell search swapped: it
+        # calls a module function, not a method, so there is nothing smaller to override.
         self.page = page
         self.settings = TableSettings.resolve(settings)
         self.edges = self.get_edges()
